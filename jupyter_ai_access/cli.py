@@ -1,0 +1,127 @@
+"""The ``jupyter-ai-access`` command line.
+
+Subcommands:
+
+- ``local-cognito``: run the local Cognito user pool emulator in the foreground and print its
+  issuer, login URL, app clients and demo users.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+from traitlets.config import Application, catch_config_error
+
+from ._version import __version__
+from .devidp.process import LocalCognito, RunningPool
+from .errors import JupyterAIAccessError
+
+__all__ = ["JupyterAIAccessApp", "LocalCognitoApp", "main"]
+
+
+def describe(running: RunningPool, *, show_passwords: bool = True) -> str:
+    """A newcomer-friendly summary of a running emulator (no client secret)."""
+    pool = running.pool
+    lines = [
+        f"Local Cognito user pool {pool.user_pool_id} is running (Ctrl-C stops it).",
+        f"  issuer (ID/access tokens 'iss'): {running.issuer}",
+        f"  discovery:  {running.discovery_url}",
+        f"  user-pool domain (hosted UI):    {running.domain}",
+        f"  state folder (keys, tokens):     {running.state_dir}",
+        "  app clients:",
+    ]
+    for client in pool.app_clients:
+        flows = ",".join(client.allowed_oauth_flows)
+        secret = "secret in client_secrets.json" if client.client_id in running.client_secrets else "public"
+        lines.append(f"    {client.name}: client_id={client.client_id} flows={flows} ({secret})")
+    code_client = next((c for c in pool.app_clients if "code" in c.allowed_oauth_flows), None)
+    if code_client is not None and code_client.callback_urls:
+        lines.append(
+            f"  try a login: {running.endpoint('authorize')}?response_type=code"
+            f"&client_id={code_client.client_id}&scope=openid&redirect_uri={code_client.callback_urls[0]}"
+        )
+    lines.append("  demo users (username / password / groups):")
+    for user in pool.users:
+        password = user.password if show_passwords else "****"
+        lines.append(f"    {user.username} / {password} / {', '.join(user.groups) or '(no group)'}")
+    return "\n".join(lines)
+
+
+class LocalCognitoApp(Application):
+    """Run the local Cognito user pool emulator."""
+
+    name = "jupyter-ai-access-local-cognito"
+    description = "Run the local Amazon Cognito user pool emulator in the foreground."
+    version = __version__
+    aliases = {
+        "pool": "LocalCognito.pool_file",
+        "host": "LocalCognito.host",
+        "port": "LocalCognito.port",
+        "state-dir": "LocalCognito.state_dir",
+        "node": "LocalCognito.node",
+        "node-modules": "LocalCognito.node_modules",
+        "log-level": "Application.log_level",
+    }
+    flags = {
+        "allow-non-loopback": (
+            {"LocalCognito": {"allow_non_loopback": True}},
+            "Listen on a non-loopback address (development only).",
+        ),
+    }
+    classes = [LocalCognito]
+
+    def start(self) -> None:
+        """Start the emulator, print how to use it, and wait until interrupted."""
+        emulator = LocalCognito(parent=self, log_to_stderr=True)
+        try:
+            running = emulator.start()
+        except JupyterAIAccessError as e:
+            print(f"error: {e}", file=sys.stderr)
+            self.exit(2)
+            return
+        print(describe(running), flush=True)
+
+        def _stop(*_: Any) -> None:
+            emulator.stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            status = emulator.wait()
+        except KeyboardInterrupt:
+            emulator.stop()
+            status = 0
+        self.exit(0 if status <= 0 else status)
+
+
+class JupyterAIAccessApp(Application):
+    """jupyter_ai_access command line."""
+
+    name = "jupyter-ai-access"
+    description = "jupyter_ai_access: Cognito tokens for JupyterHub users and their kernels."
+    version = __version__
+    subcommands = {
+        "local-cognito": (LocalCognitoApp, LocalCognitoApp.description),
+    }
+
+    @catch_config_error
+    def initialize(self, argv: list[str] | None = None) -> None:
+        """Parse the command line and dispatch to a subcommand."""
+        super().initialize(argv)
+
+    def start(self) -> None:
+        """Run the chosen subcommand, or print help."""
+        if self.subapp is None:
+            self.print_subcommands()
+            print("Run `jupyter-ai-access local-cognito --help` for the emulator's options.")
+            self.exit(1)
+            return
+        self.subapp.start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``jupyter-ai-access`` script."""
+    app = JupyterAIAccessApp()
+    app.initialize(argv)
+    app.start()
