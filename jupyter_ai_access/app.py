@@ -8,7 +8,6 @@ under JupyterHub); the token broker and kernel provisioner plug in here.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -33,11 +32,13 @@ class InfoHandler(APIHandler):
     def get(self) -> None:
         """Return what the extension knows about its surroundings."""
         app: AIAccessApp = self.settings["jupyter_ai_access"]
-        self.finish({
-            "version": __version__,
-            "under_jupyterhub": bool(app.hub_api_url),
-            "hub_api_url": app.hub_api_url or None,
-        })
+        self.finish(
+            {
+                "version": __version__,
+                "under_jupyterhub": bool(app.hub_api_url),
+                "hub_api_url": app.hub_api_url or None,
+            }
+        )
 
 
 class AIAccessApp(ExtensionApp):
@@ -63,4 +64,3 @@ class AIAccessApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         """Register the REST handlers under ``/ai-access``."""
         self.handlers.extend([(r"/ai-access/api/info", InfoHandler)])
-

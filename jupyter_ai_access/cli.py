@@ -34,7 +34,11 @@ def describe(running: RunningPool, *, show_passwords: bool = True) -> str:
     ]
     for client in pool.app_clients:
         flows = ",".join(client.allowed_oauth_flows)
-        secret = "secret in client_secrets.json" if client.client_id in running.client_secrets else "public"
+        secret = (
+            "secret in client_secrets.json"
+            if client.client_id in running.client_secrets
+            else "public"
+        )
         lines.append(f"    {client.name}: client_id={client.client_id} flows={flows} ({secret})")
     code_client = next((c for c in pool.app_clients if "code" in c.allowed_oauth_flows), None)
     if code_client is not None and code_client.callback_urls:
@@ -83,10 +87,10 @@ class LocalCognitoApp(Application):
             return
         print(describe(running), flush=True)
 
-        def _stop(*_: Any) -> None:
-            emulator.stop()
+        def _interrupt(*_: Any) -> None:
+            raise KeyboardInterrupt
 
-        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             status = emulator.wait()
         except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Conformance of the local Cognito emulator with ../shared/cognito.md, over real HTTP on loopback."""
+"""Conformance of the local Cognito emulator with ../shared/cognito.md, over real loopback HTTP."""
 
 from __future__ import annotations
 
@@ -32,15 +32,26 @@ def password(desc: dict[str, Any], username: str) -> str:
 
 
 @pytest.fixture
-def login(ui: HostedUIClient, local_cognito: RunningPool, cognito_pool_description: dict,
-          canaries: CanaryRegistry):
+def login(
+    ui: HostedUIClient,
+    local_cognito: RunningPool,
+    cognito_pool_description: dict,
+    canaries: CanaryRegistry,
+):
     """Log in through the hosted UI and exchange the code; returns (tokens, authorization)."""
 
-    def _login(user: str = "alice", client: str = "hub", scope: str = SCOPE,
-               extra: dict | None = None) -> tuple[dict, Any]:
+    def _login(
+        user: str = "alice", client: str = "hub", scope: str = SCOPE, extra: dict | None = None
+    ) -> tuple[dict, Any]:
         cid = local_cognito.pool.client(client).client_id
-        result = ui.authorize(cid, CALLBACK, scope=scope, username=user,
-                              password=password(cognito_pool_description, user), extra=extra)
+        result = ui.authorize(
+            cid,
+            CALLBACK,
+            scope=scope,
+            username=user,
+            password=password(cognito_pool_description, user),
+            extra=extra,
+        )
         response = ui.exchange(result, cid, local_cognito.client_secrets.get(cid), CALLBACK)
         assert response.status_code == 200, response.text
         tokens = response.json()
@@ -68,10 +79,12 @@ def test_discovery_document_is_under_the_issuer_and_names_the_domain_endpoints(l
     assert doc["issuer"] == local_cognito.issuer
     assert local_cognito.issuer == f"{local_cognito.domain}/us-east-1_TestPool1"
     assert doc["jwks_uri"] == f"{local_cognito.issuer}/.well-known/jwks.json"
-    for name, path in [("authorization_endpoint", "/oauth2/authorize"),
-                       ("token_endpoint", "/oauth2/token"),
-                       ("userinfo_endpoint", "/oauth2/userInfo"),
-                       ("revocation_endpoint", "/oauth2/revoke")]:
+    for name, path in [
+        ("authorization_endpoint", "/oauth2/authorize"),
+        ("token_endpoint", "/oauth2/token"),
+        ("userinfo_endpoint", "/oauth2/userInfo"),
+        ("revocation_endpoint", "/oauth2/revoke"),
+    ]:
         assert doc[name] == local_cognito.domain + path
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["response_types_supported"] == ["code"]
@@ -91,8 +104,14 @@ def test_code_flow_tokens_carry_cognito_claims_with_different_kids(login, local_
     tokens, auth = login("alice")
     assert tokens["token_type"] == "Bearer"
     assert tokens["expires_in"] == 60
-    assert set(tokens) == {"access_token", "id_token", "refresh_token", "expires_in",
-                           "token_type", "scope"}
+    assert set(tokens) == {
+        "access_token",
+        "id_token",
+        "refresh_token",
+        "expires_in",
+        "token_type",
+        "scope",
+    }
     assert auth.params["state"] == auth.state
 
     id_header = jwt.get_unverified_header(tokens["id_token"])
@@ -131,20 +150,31 @@ def test_id_token_of_a_user_without_groups_has_no_groups_claim(login, local_cogn
 
 
 def test_usernames_are_case_insensitive(ui, local_cognito, cognito_pool_description):
-    result = ui.authorize("hubclient00000000000000000", CALLBACK, username="ALICE",
-                          password=password(cognito_pool_description, "alice"))
+    result = ui.authorize(
+        "hubclient00000000000000000",
+        CALLBACK,
+        username="ALICE",
+        password=password(cognito_pool_description, "alice"),
+    )
     assert "code" in result.params
 
 
-@pytest.mark.parametrize(("user", "pw"), [
-    pytest.param("alice", "wrong-password", id="wrong-password"),
-    pytest.param("nobody", "whatever-password", id="unknown-user"),
-    pytest.param("dave", None, id="disabled-user"),
-])
+@pytest.mark.parametrize(
+    ("user", "pw"),
+    [
+        pytest.param("alice", "wrong-password", id="wrong-password"),
+        pytest.param("nobody", "whatever-password", id="unknown-user"),
+        pytest.param("dave", None, id="disabled-user"),
+    ],
+)
 def test_failed_sign_in_says_incorrect_username_or_password(ui, cognito_pool_description, user, pw):
     with pytest.raises(LoginError) as info:
-        ui.authorize("hubclient00000000000000000", CALLBACK, username=user,
-                     password=pw or password(cognito_pool_description, user))
+        ui.authorize(
+            "hubclient00000000000000000",
+            CALLBACK,
+            username=user,
+            password=pw or password(cognito_pool_description, user),
+        )
     page = info.value.response
     assert page.status_code == 200
     assert "Incorrect username or password." in page.text
@@ -157,7 +187,9 @@ def test_second_authorize_is_single_sign_on(ui, login):
     assert "code" in result.params  # no password asked
 
 
-def test_pkce_wrong_or_missing_verifier_is_invalid_grant(ui, local_cognito, cognito_pool_description):
+def test_pkce_wrong_or_missing_verifier_is_invalid_grant(
+    ui, local_cognito, cognito_pool_description
+):
     cid = "hubclient00000000000000000"
     secret = local_cognito.client_secrets[cid]
     pw = password(cognito_pool_description, "bob")
@@ -174,8 +206,9 @@ def test_pkce_wrong_or_missing_verifier_is_invalid_grant(ui, local_cognito, cogn
 def test_authorization_code_is_single_use(ui, local_cognito, cognito_pool_description):
     cid = "hubclient00000000000000000"
     secret = local_cognito.client_secrets[cid]
-    result = ui.authorize(cid, CALLBACK, username="bob",
-                          password=password(cognito_pool_description, "bob"))
+    result = ui.authorize(
+        cid, CALLBACK, username="bob", password=password(cognito_pool_description, "bob")
+    )
     assert ui.exchange(result, cid, secret, CALLBACK).status_code == 200
     replay = ui.exchange(result, cid, secret, CALLBACK)
     assert replay.status_code == 400
@@ -183,8 +216,12 @@ def test_authorization_code_is_single_use(ui, local_cognito, cognito_pool_descri
 
 
 def test_code_of_one_client_is_refused_to_another(ui, local_cognito, cognito_pool_description):
-    result = ui.authorize("hubclient00000000000000000", CALLBACK, username="bob",
-                          password=password(cognito_pool_description, "bob"))
+    result = ui.authorize(
+        "hubclient00000000000000000",
+        CALLBACK,
+        username="bob",
+        password=password(cognito_pool_description, "bob"),
+    )
     other = "shortclient000000000000000"
     response = ui.exchange(result, other, local_cognito.client_secrets[other], CALLBACK)
     assert response.status_code == 400
@@ -192,26 +229,44 @@ def test_code_of_one_client_is_refused_to_another(ui, local_cognito, cognito_poo
 
 
 def test_wrong_client_secret_is_invalid_client(ui, local_cognito, cognito_pool_description):
-    result = ui.authorize("hubclient00000000000000000", CALLBACK, username="bob",
-                          password=password(cognito_pool_description, "bob"))
+    result = ui.authorize(
+        "hubclient00000000000000000",
+        CALLBACK,
+        username="bob",
+        password=password(cognito_pool_description, "bob"),
+    )
     response = ui.exchange(result, "hubclient00000000000000000", "not-the-secret-at-all", CALLBACK)
     assert response.status_code == 400
     assert response.json() == {"error": "invalid_client"}
 
 
 def test_unregistered_redirect_uri_is_refused_without_redirecting(ui):
-    response = ui.http.get(f"{ui.domain}/oauth2/authorize", params={
-        "response_type": "code", "client_id": "hubclient00000000000000000",
-        "redirect_uri": "http://127.0.0.1:8000/evil", "scope": "openid", "state": "s"})
+    response = ui.http.get(
+        f"{ui.domain}/oauth2/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "hubclient00000000000000000",
+            "redirect_uri": "http://127.0.0.1:8000/evil",
+            "scope": "openid",
+            "state": "s",
+        },
+    )
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "redirect_uri" in response.text
 
 
 def test_implicit_grant_is_not_offered(ui):
-    response = ui.http.get(f"{ui.domain}/oauth2/authorize", params={
-        "response_type": "token", "client_id": "hubclient00000000000000000",
-        "redirect_uri": CALLBACK, "scope": "openid", "state": "s"})
+    response = ui.http.get(
+        f"{ui.domain}/oauth2/authorize",
+        params={
+            "response_type": "token",
+            "client_id": "hubclient00000000000000000",
+            "redirect_uri": CALLBACK,
+            "scope": "openid",
+            "state": "s",
+        },
+    )
     assert response.status_code in (302, 303, 400)
     if response.status_code != 400:
         assert "error=unsupported_response_type" in response.headers["location"]
@@ -220,8 +275,13 @@ def test_implicit_grant_is_not_offered(ui):
 
 def test_public_client_logs_in_with_pkce_and_no_secret(ui, cognito_pool_description):
     redirect = "http://127.0.0.1:8888/callback"
-    result = ui.authorize("publicclient00000000000000", redirect, scope="openid", username="bob",
-                          password=password(cognito_pool_description, "bob"))
+    result = ui.authorize(
+        "publicclient00000000000000",
+        redirect,
+        scope="openid",
+        username="bob",
+        password=password(cognito_pool_description, "bob"),
+    )
     response = ui.exchange(result, "publicclient00000000000000", None, redirect)
     assert response.status_code == 200
     assert {"access_token", "id_token", "refresh_token"} <= set(response.json())
@@ -230,9 +290,11 @@ def test_public_client_logs_in_with_pkce_and_no_secret(ui, cognito_pool_descript
 # ---------------------------------------------------------------- refresh, revoke, logout
 def test_refresh_returns_new_tokens_and_no_refresh_token(login, ui, local_cognito):
     tokens, _ = login("alice")
-    response = ui.refresh("hubclient00000000000000000",
-                          local_cognito.client_secrets["hubclient00000000000000000"],
-                          tokens["refresh_token"])
+    response = ui.refresh(
+        "hubclient00000000000000000",
+        local_cognito.client_secrets["hubclient00000000000000000"],
+        tokens["refresh_token"],
+    )
     assert response.status_code == 200
     fresh = response.json()
     assert "refresh_token" not in fresh
@@ -306,7 +368,10 @@ def test_logout_does_not_revoke_tokens(ui, login, local_cognito):
     tokens, _ = login("bob")
     ui.logout("hubclient00000000000000000", LOGOUT_URI)
     cid = "hubclient00000000000000000"
-    assert ui.refresh(cid, local_cognito.client_secrets[cid], tokens["refresh_token"]).status_code == 200
+    assert (
+        ui.refresh(cid, local_cognito.client_secrets[cid], tokens["refresh_token"]).status_code
+        == 200
+    )
 
 
 # ---------------------------------------------------------------- userInfo
@@ -350,30 +415,44 @@ def test_client_credentials_token_has_machine_claims_and_custom_scopes_only(ui, 
 
 def test_client_credentials_refuses_openid_scope(ui, local_cognito):
     cid = "machineclient0000000000000"
-    response = ui.token(cid, local_cognito.client_secrets[cid], grant_type="client_credentials",
-                        scope="openid")
+    response = ui.token(
+        cid, local_cognito.client_secrets[cid], grant_type="client_credentials", scope="openid"
+    )
     assert response.status_code == 400
     assert response.json() == {"error": "invalid_scope"}
 
 
 def test_code_client_cannot_use_client_credentials(ui, local_cognito):
     cid = "hubclient00000000000000000"
-    response = ui.token(cid, local_cognito.client_secrets[cid], grant_type="client_credentials",
-                        scope="ai-access/datasets.read")
+    response = ui.token(
+        cid,
+        local_cognito.client_secrets[cid],
+        grant_type="client_credentials",
+        scope="ai-access/datasets.read",
+    )
     assert response.status_code == 400
     assert response.json() == {"error": "unauthorized_client"}
 
 
 # ---------------------------------------------------------------- federated identity provider
-def test_identity_provider_parameter_goes_to_the_federated_login(ui, local_cognito,
-                                                                  cognito_pool_description,
-                                                                  canaries):
-    result = ui.authorize("hubclient00000000000000000", CALLBACK, scope="openid email",
-                          username="erin", password=password(cognito_pool_description, "erin"),
-                          extra={"identity_provider": "CorpOIDC"})
+def test_identity_provider_parameter_goes_to_the_federated_login(
+    ui, local_cognito, cognito_pool_description, canaries
+):
+    result = ui.authorize(
+        "hubclient00000000000000000",
+        CALLBACK,
+        scope="openid email",
+        username="erin",
+        password=password(cognito_pool_description, "erin"),
+        extra={"identity_provider": "CorpOIDC"},
+    )
     assert "Sign in with CorpOIDC" in ui.last_page.text
-    response = ui.exchange(result, "hubclient00000000000000000",
-                           local_cognito.client_secrets["hubclient00000000000000000"], CALLBACK)
+    response = ui.exchange(
+        result,
+        "hubclient00000000000000000",
+        local_cognito.client_secrets["hubclient00000000000000000"],
+        CALLBACK,
+    )
     tokens = response.json()
     canaries.register(tokens["refresh_token"], "refresh_token")
     idt = verify(local_cognito, tokens["id_token"], audience="hubclient00000000000000000")
@@ -382,9 +461,16 @@ def test_identity_provider_parameter_goes_to_the_federated_login(ui, local_cogni
 
 
 def test_unknown_identity_provider_is_refused(ui):
-    response = ui.http.get(f"{ui.domain}/oauth2/authorize", params={
-        "response_type": "code", "client_id": "hubclient00000000000000000",
-        "redirect_uri": CALLBACK, "scope": "openid", "identity_provider": "Nope"})
+    response = ui.http.get(
+        f"{ui.domain}/oauth2/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "hubclient00000000000000000",
+            "redirect_uri": CALLBACK,
+            "scope": "openid",
+            "identity_provider": "Nope",
+        },
+    )
     assert response.status_code == 400
     assert "identity provider" in response.text
 
@@ -402,8 +488,9 @@ def test_a_30_second_token_expires(login, ui, local_cognito):
         verify(local_cognito, tokens["access_token"], options={"verify_aud": False})
 
 
-def test_keys_sessions_and_refresh_tokens_survive_a_restart(tmp_path, cognito_pool_description,
-                                                            canaries):
+def test_keys_sessions_and_refresh_tokens_survive_a_restart(
+    tmp_path, cognito_pool_description, canaries
+):
     pool_file = tmp_path / "pool.json"
     pool_file.write_text(json.dumps(cognito_pool_description))
     emulator = LocalCognito(pool_file=str(pool_file), state_dir=str(tmp_path / "state"))
@@ -411,8 +498,9 @@ def test_keys_sessions_and_refresh_tokens_survive_a_restart(tmp_path, cognito_po
     with emulator as running:
         keys_before = httpx.get(running.jwks_url).json()
         ui = HostedUIClient(running.domain)
-        result = ui.authorize(cid, CALLBACK, username="bob",
-                              password=password(cognito_pool_description, "bob"))
+        result = ui.authorize(
+            cid, CALLBACK, username="bob", password=password(cognito_pool_description, "bob")
+        )
         tokens = ui.exchange(result, cid, running.client_secrets[cid], CALLBACK).json()
         canaries.register(tokens["refresh_token"], "refresh_token")
         port = running.port
@@ -422,7 +510,9 @@ def test_keys_sessions_and_refresh_tokens_survive_a_restart(tmp_path, cognito_po
     with emulator as running:
         assert httpx.get(running.jwks_url).json() == keys_before
         assert verify(running, tokens["id_token"], audience=cid)["cognito:username"] == "bob"
-        assert ui.refresh(cid, running.client_secrets[cid], tokens["refresh_token"]).status_code == 200
+        assert (
+            ui.refresh(cid, running.client_secrets[cid], tokens["refresh_token"]).status_code == 200
+        )
         assert "code" in ui.authorize(cid, CALLBACK).params  # the SSO session survived too
     ui.close()
 

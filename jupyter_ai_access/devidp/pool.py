@@ -31,7 +31,9 @@ __all__ = [
     "validate_pool",
 ]
 
-STANDARD_SCOPES = frozenset({"openid", "email", "profile", "phone", "aws.cognito.signin.user.admin"})
+STANDARD_SCOPES = frozenset(
+    {"openid", "email", "profile", "phone", "aws.cognito.signin.user.admin"}
+)
 OAUTH_FLOWS = frozenset({"code", "client_credentials"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Cognito's limits, in seconds. The emulator accepts shorter lifetimes so tests can watch tokens
@@ -52,7 +54,7 @@ class User:
     """A user of the pool (local emulator only: real pools get users by sign-up or federation)."""
 
     username: str
-    password: str
+    password: str = field(repr=False)
     groups: tuple[str, ...] = ()
     attributes: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
@@ -73,7 +75,7 @@ class AppClient:
 
     name: str
     client_id: str
-    client_secret: str | None
+    client_secret: str | None = field(repr=False)
     allowed_oauth_flows: tuple[str, ...]
     allowed_oauth_scopes: tuple[str, ...]
     callback_urls: tuple[str, ...]
@@ -109,7 +111,7 @@ class PoolDescription:
     resource_servers: tuple[ResourceServer, ...]
     app_clients: tuple[AppClient, ...]
     identity_providers: tuple[IdentityProvider, ...]
-    raw: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(repr=False)
 
     def client(self, name_or_id: str) -> AppClient:
         """Return the app client with this name or client id."""
@@ -184,8 +186,9 @@ def _check_url(check: _Checker, url: str, entry: str, *, for_aws: bool) -> None:
         raise check.fail(entry, f"URL {url!r}: Cognito allows http only for http://localhost")
 
 
-def _users(check: _Checker, records: list[Mapping[str, Any]], where: str,
-           groups: set[str], fold: Any) -> tuple[User, ...]:
+def _users(
+    check: _Checker, records: list[Mapping[str, Any]], where: str, groups: set[str], fold: Any
+) -> tuple[User, ...]:
     users: list[User] = []
     seen: set[str] = set()
     for i, rec in enumerate(records):
@@ -203,13 +206,21 @@ def _users(check: _Checker, records: list[Mapping[str, Any]], where: str,
         attributes = check.mapping(rec, "attributes", entry)
         if "email_verified" in attributes and not isinstance(attributes["email_verified"], bool):
             raise check.fail(entry, "attribute 'email_verified' must be true or false")
-        users.append(User(username, password, user_groups, dict(attributes),
-                          rec.get("enabled", True) is not False))
+        users.append(
+            User(
+                username,
+                password,
+                user_groups,
+                dict(attributes),
+                rec.get("enabled", True) is not False,
+            )
+        )
     return tuple(users)
 
 
-def _validity(check: _Checker, rec: Mapping[str, Any], entry: str, *,
-              for_aws: bool) -> dict[str, int]:
+def _validity(
+    check: _Checker, rec: Mapping[str, Any], entry: str, *, for_aws: bool
+) -> dict[str, int]:
     given = check.mapping(rec, "token_validity", entry)
     unknown = set(given) - set(DEFAULT_VALIDITY)
     if unknown:
@@ -225,8 +236,15 @@ def _validity(check: _Checker, rec: Mapping[str, Any], entry: str, *,
     return validity
 
 
-def _app_client(check: _Checker, rec: Mapping[str, Any], i: int, *, scopes: frozenset[str],
-                idps: set[str], for_aws: bool) -> AppClient:
+def _app_client(
+    check: _Checker,
+    rec: Mapping[str, Any],
+    i: int,
+    *,
+    scopes: frozenset[str],
+    idps: set[str],
+    for_aws: bool,
+) -> AppClient:
     name = check.string(rec, "name", f"app_clients[{i}]")
     entry = f"app_clients[{i}] {name!r}"
     client_id = check.string(rec, "client_id", entry, required=not for_aws) or name
@@ -239,8 +257,11 @@ def _app_client(check: _Checker, rec: Mapping[str, Any], i: int, *, scopes: froz
     if not flows or not set(flows) <= OAUTH_FLOWS:
         raise check.fail(entry, f"allowed_oauth_flows must be one of {sorted(OAUTH_FLOWS)}")
     if "client_credentials" in flows and len(flows) > 1:
-        raise check.fail(entry, "Cognito refuses client_credentials together with code: "
-                                "describe a separate machine app client")
+        raise check.fail(
+            entry,
+            "Cognito refuses client_credentials together with code: "
+            "describe a separate machine app client",
+        )
     client_scopes = check.strings(rec, "allowed_oauth_scopes", entry)
     for scope in client_scopes:
         if scope not in scopes:
@@ -256,7 +277,9 @@ def _app_client(check: _Checker, rec: Mapping[str, Any], i: int, *, scopes: froz
             raise check.fail(entry, "a client_credentials client needs a client secret")
         bad = sorted(set(client_scopes) & STANDARD_SCOPES)
         if bad:
-            raise check.fail(entry, f"client_credentials tokens carry only custom scopes, not {bad}")
+            raise check.fail(
+                entry, f"client_credentials tokens carry only custom scopes, not {bad}"
+            )
         if not client_scopes:
             raise check.fail(entry, "a client_credentials client needs at least one custom scope")
         if callbacks:
@@ -273,11 +296,17 @@ def _app_client(check: _Checker, rec: Mapping[str, Any], i: int, *, scopes: froz
     if not isinstance(rotation, bool) or not isinstance(revocation, bool):
         raise check.fail(entry, "refresh_token_rotation and enable_token_revocation are booleans")
     return AppClient(
-        name=name, client_id=client_id, client_secret=secret, allowed_oauth_flows=flows,
-        allowed_oauth_scopes=client_scopes, callback_urls=callbacks, logout_urls=logouts,
+        name=name,
+        client_id=client_id,
+        client_secret=secret,
+        allowed_oauth_flows=flows,
+        allowed_oauth_scopes=client_scopes,
+        callback_urls=callbacks,
+        logout_urls=logouts,
         supported_identity_providers=supported,
         token_validity=_validity(check, rec, entry, for_aws=for_aws),
-        enable_token_revocation=revocation, refresh_token_rotation=rotation,
+        enable_token_revocation=revocation,
+        refresh_token_rotation=rotation,
     )
 
 
@@ -333,14 +362,21 @@ def validate_pool(data: Any, source: str = "<pool>", *, for_aws: bool = False) -
         if kind != "OIDC":
             raise check.fail(entry, "only OIDC identity providers are supported")
         idp_users = _users(check, check.records(rec, "users"), f"{entry} users", set(groups), fold)
-        idps.append(IdentityProvider(name, kind, rec.get("issuer"),
-                                     dict(check.mapping(rec, "attribute_mapping", entry)),
-                                     idp_users))
+        idps.append(
+            IdentityProvider(
+                name,
+                kind,
+                rec.get("issuer"),
+                dict(check.mapping(rec, "attribute_mapping", entry)),
+                idp_users,
+            )
+        )
 
     clients: list[AppClient] = []
     for i, rec in enumerate(check.records(data, "app_clients")):
-        client = _app_client(check, rec, i, scopes=scopes, idps={p.name for p in idps},
-                             for_aws=for_aws)
+        client = _app_client(
+            check, rec, i, scopes=scopes, idps={p.name for p in idps}, for_aws=for_aws
+        )
         if any(c.client_id == client.client_id or c.name == client.name for c in clients):
             raise check.fail(f"app_clients[{i}] {client.name!r}", "name or client_id used twice")
         clients.append(client)
@@ -348,11 +384,17 @@ def validate_pool(data: Any, source: str = "<pool>", *, for_aws: bool = False) -
         raise check.fail("app_clients", "describe at least one app client")
 
     return PoolDescription(
-        region=region, user_pool_id=pool_id,
+        region=region,
+        user_pool_id=pool_id,
         pool_name=str(data.get("pool_name") or pool_id),
-        domain_prefix=data.get("domain_prefix"), username_case_sensitive=case_sensitive,
-        groups=tuple(groups), users=users, resource_servers=tuple(servers),
-        app_clients=tuple(clients), identity_providers=tuple(idps), raw=data,
+        domain_prefix=data.get("domain_prefix"),
+        username_case_sensitive=case_sensitive,
+        groups=tuple(groups),
+        users=users,
+        resource_servers=tuple(servers),
+        app_clients=tuple(clients),
+        identity_providers=tuple(idps),
+        raw=data,
     )
 
 

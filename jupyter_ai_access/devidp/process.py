@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,8 +43,8 @@ SCRIPTS = ("server.mjs", "store.mjs", "pages.mjs")
 MIN_NODE = (20, 19)
 NODE_HELP = (
     "Install the Node packages of the project with `npm ci` in its checkout, or "
-    "`npm install --prefix DIR oidc-provider@9` and set JUPYTER_AI_ACCESS_NODE_MODULES=DIR/node_modules "
-    "(or LocalCognito.node_modules)."
+    "`npm install --prefix DIR oidc-provider@9` and set "
+    "JUPYTER_AI_ACCESS_NODE_MODULES=DIR/node_modules (or LocalCognito.node_modules)."
 )
 
 
@@ -74,7 +74,7 @@ class RunningPool:
     domain: str
     port: int
     pool: PoolDescription
-    client_secrets: dict[str, str]
+    client_secrets: dict[str, str] = field(repr=False)
     state_dir: Path
     log_file: Path
 
@@ -90,9 +90,14 @@ class RunningPool:
 
     def endpoint(self, name: str) -> str:
         """A hosted-UI or OAuth endpoint: authorize, token, userInfo, revoke, login, logout."""
-        paths = {"authorize": "/oauth2/authorize", "token": "/oauth2/token",
-                 "userInfo": "/oauth2/userInfo", "revoke": "/oauth2/revoke",
-                 "login": "/login", "logout": "/logout"}
+        paths = {
+            "authorize": "/oauth2/authorize",
+            "token": "/oauth2/token",
+            "userInfo": "/oauth2/userInfo",
+            "revoke": "/oauth2/revoke",
+            "login": "/login",
+            "logout": "/logout",
+        }
         return self.domain + paths[name]
 
     def secret_for(self, client: str) -> str:
@@ -198,8 +203,9 @@ class LocalCognito(LoggingConfigurable):
                 "JUPYTER_AI_ACCESS_NODE / LocalCognito.node to its path."
             )
         try:
-            out = subprocess.run([node, "--version"], capture_output=True, text=True,
-                                 timeout=15, check=True).stdout.strip()
+            out = subprocess.run(
+                [node, "--version"], capture_output=True, text=True, timeout=15, check=True
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError) as e:
             raise NodeNotFoundError(f"{node} --version failed ({e}); install Node.js 20.19+") from e
         match = re.match(r"v(\d+)\.(\d+)", out)
@@ -227,7 +233,9 @@ class LocalCognito(LoggingConfigurable):
             )
 
     # ------------------------------------------------------------------ state
-    def _prepare_state(self, pool: PoolDescription, node_modules: Path) -> tuple[Path, dict[str, str]]:
+    def _prepare_state(
+        self, pool: PoolDescription, node_modules: Path
+    ) -> tuple[Path, dict[str, str]]:
         state = Path(self.state_dir)
         state.mkdir(parents=True, exist_ok=True)
         state.chmod(0o700)
@@ -243,11 +251,17 @@ class LocalCognito(LoggingConfigurable):
                 secret = saved.get(client.client_id) or secrets.token_urlsafe(32)
             if secret is not None:
                 effective[client.client_id] = secret
-            clients.append({**raw, "client_id": client.client_id, "client_secret": secret,
-                            "allowed_oauth_flows": list(client.allowed_oauth_flows),
-                            "allowed_oauth_scopes": list(client.allowed_oauth_scopes),
-                            "supported_identity_providers": list(client.supported_identity_providers),
-                            "token_validity": dict(client.token_validity)})
+            clients.append(
+                {
+                    **raw,
+                    "client_id": client.client_id,
+                    "client_secret": secret,
+                    "allowed_oauth_flows": list(client.allowed_oauth_flows),
+                    "allowed_oauth_scopes": list(client.allowed_oauth_scopes),
+                    "supported_identity_providers": list(client.supported_identity_providers),
+                    "token_validity": dict(client.token_validity),
+                }
+            )
         _write_private(secrets_file, json.dumps(effective))
         _write_private(state / "pool.json", json.dumps({**pool.raw, "app_clients": clients}))
         runtime = state / "runtime"
@@ -274,28 +288,52 @@ class LocalCognito(LoggingConfigurable):
         state, client_secrets = self._prepare_state(pool, node_modules)
         port = self.port or find_free_port(self.host)
         log_file = state / "emulator.log"
-        cmd = [node, "--no-deprecation", str(state / "runtime" / "server.mjs"),
-               "--pool", str(state / "pool.json"), "--host", self.host, "--port", str(port),
-               "--state", str(state)]
+        cmd = [
+            node,
+            "--no-deprecation",
+            str(state / "runtime" / "server.mjs"),
+            "--pool",
+            str(state / "pool.json"),
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--state",
+            str(state),
+        ]
         started = time.monotonic()
         log = log_file.open("a", encoding="utf-8")
-        self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            text=True, env={**os.environ, "NODE_NO_WARNINGS": "1"},
+        self._proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "NODE_NO_WARNINGS": "1"},
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._log_thread = threading.Thread(
-            target=_pump, args=(self._proc.stderr, log, self.log_to_stderr), daemon=True)
+            target=_pump, args=(self._proc.stderr, log, self.log_to_stderr), daemon=True
+        )
         self._log_thread.start()
         ready = self._wait_ready(self._proc.stdout, log_file)
-        threading.Thread(target=_pump, args=(self._proc.stdout, log, self.log_to_stderr),
-                         daemon=True).start()
-        self.log.info("Local Cognito emulator ready at %s in %.2f s", ready["issuer"],
-                      time.monotonic() - started)
-        self.running = RunningPool(issuer=ready["issuer"], domain=ready["domain"],
-                                   port=int(ready["port"]), pool=pool,
-                                   client_secrets=client_secrets, state_dir=state,
-                                   log_file=log_file)
+        threading.Thread(
+            target=_pump, args=(self._proc.stdout, log, self.log_to_stderr), daemon=True
+        ).start()
+        self.log.info(
+            "Local Cognito emulator ready at %s in %.2f s",
+            ready["issuer"],
+            time.monotonic() - started,
+        )
+        self.running = RunningPool(
+            issuer=ready["issuer"],
+            domain=ready["domain"],
+            port=int(ready["port"]),
+            pool=pool,
+            client_secrets=client_secrets,
+            state_dir=state,
+            log_file=log_file,
+        )
         return self.running
 
     def _wait_ready(self, stdout: IO[str], log_file: Path) -> dict[str, Any]:
@@ -321,11 +359,13 @@ class LocalCognito(LoggingConfigurable):
         tail = _tail(log_file)
         if result.get("event") == "error":
             raise EmulatorStartError(
-                f"The local Cognito emulator could not listen on {self.host}:{self.port or 'a free port'}: "
-                f"{result.get('message')}. Choose another --port.")
+                f"The local Cognito emulator could not listen on {self.host}:"
+                f"{self.port or 'a free port'}: {result.get('message')}. Choose another --port."
+            )
         raise EmulatorStartError(
             f"The local Cognito emulator did not become ready within {self.start_timeout:g} s. "
-            f"Its log ({log_file}) ends with:\n{tail}")
+            f"Its log ({log_file}) ends with:\n{tail}"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the emulator (SIGTERM, then SIGKILL after ``timeout`` seconds)."""

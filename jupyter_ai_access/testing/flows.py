@@ -96,22 +96,28 @@ class HostedUIClient:
         state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         verifier, challenge = pkce_pair()
         params: dict[str, Any] = {
-            "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-            "scope": scope, "state": state, "nonce": nonce,
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": state,
+            "nonce": nonce,
         }
         if pkce:
             params.update(code_challenge=challenge, code_challenge_method="S256")
         params.update(extra or {})
-        result = self._follow(self.http.get(f"{self.domain}/oauth2/authorize", params=params),
-                              redirect_uri)
+        result = self._follow(
+            self.http.get(f"{self.domain}/oauth2/authorize", params=params), redirect_uri
+        )
         if not isinstance(result, str):
             form = self.login_form(result)
             if username is None or form is None:
                 raise LoginError("the hosted UI showed a page instead of redirecting", result)
             result = self.submit_login(form, username, password or "", redirect_uri)
         query = parse_qs(urlsplit(result).query)
-        return AuthorizationResult(result, {k: v[0] for k, v in query.items()}, state, nonce,
-                                   verifier)
+        return AuthorizationResult(
+            result, {k: v[0] for k, v in query.items()}, state, nonce, verifier
+        )
 
     @staticmethod
     def login_form(page: httpx.Response) -> str | None:
@@ -119,8 +125,7 @@ class HostedUIClient:
         match = re.search(r'<form method="post" action="([^"]+)"', page.text)
         return urljoin(str(page.url), match.group(1).replace("&amp;", "&")) if match else None
 
-    def submit_login(self, action: str, username: str, password: str,
-                     redirect_uri: str) -> str:
+    def submit_login(self, action: str, username: str, password: str, redirect_uri: str) -> str:
         """Post the sign-in form; return the redirect to the application or raise LoginError."""
         response = self.http.post(action, data={"username": username, "password": password})
         result = self._follow(response, redirect_uri)
@@ -135,18 +140,30 @@ class HostedUIClient:
             form["client_id"] = client_id
         return self.http.post(f"{self.domain}/oauth2/token", data=form, auth=auth)
 
-    def exchange(self, result: AuthorizationResult, client_id: str, client_secret: str | None,
-                 redirect_uri: str) -> httpx.Response:
+    def exchange(
+        self,
+        result: AuthorizationResult,
+        client_id: str,
+        client_secret: str | None,
+        redirect_uri: str,
+    ) -> httpx.Response:
         """Exchange an authorization code (with its PKCE verifier) for tokens."""
-        return self.token(client_id, client_secret, grant_type="authorization_code",
-                          code=result.code, redirect_uri=redirect_uri,
-                          code_verifier=result.code_verifier)
+        return self.token(
+            client_id,
+            client_secret,
+            grant_type="authorization_code",
+            code=result.code,
+            redirect_uri=redirect_uri,
+            code_verifier=result.code_verifier,
+        )
 
-    def refresh(self, client_id: str, client_secret: str | None,
-                refresh_token: str) -> httpx.Response:
+    def refresh(
+        self, client_id: str, client_secret: str | None, refresh_token: str
+    ) -> httpx.Response:
         """Use a refresh token."""
-        return self.token(client_id, client_secret, grant_type="refresh_token",
-                          refresh_token=refresh_token)
+        return self.token(
+            client_id, client_secret, grant_type="refresh_token", refresh_token=refresh_token
+        )
 
     def revoke(self, client_id: str, client_secret: str | None, token: str) -> httpx.Response:
         """POST /oauth2/revoke."""
@@ -156,10 +173,12 @@ class HostedUIClient:
 
     def logout(self, client_id: str, logout_uri: str) -> httpx.Response:
         """GET /logout (ends the hosted-UI session; does not revoke tokens)."""
-        return self.http.get(f"{self.domain}/logout",
-                             params={"client_id": client_id, "logout_uri": logout_uri})
+        return self.http.get(
+            f"{self.domain}/logout", params={"client_id": client_id, "logout_uri": logout_uri}
+        )
 
     def userinfo(self, access_token: str) -> httpx.Response:
         """GET /oauth2/userInfo with a bearer access token."""
-        return self.http.get(f"{self.domain}/oauth2/userInfo",
-                             headers={"Authorization": f"Bearer {access_token}"})
+        return self.http.get(
+            f"{self.domain}/oauth2/userInfo", headers={"Authorization": f"Bearer {access_token}"}
+        )

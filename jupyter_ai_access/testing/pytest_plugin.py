@@ -40,7 +40,7 @@ class LeakWatcher(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)
-        except Exception:  # noqa: BLE001 - a broken record must not break the test run
+        except Exception:
             text = str(record.msg)
         self.records.append(text)
 
@@ -95,6 +95,7 @@ def _no_secret_leaks(_leak_watcher: LeakWatcher, canaries: CanaryRegistry) -> It
 @pytest.fixture(scope="session")
 def cognito_pool_description(canaries: CanaryRegistry) -> dict[str, Any]:
     """A pool description for tests: canary-carrying secrets, 30 s and 60 s token clients."""
+
     def password(user: str) -> str:
         return canaries.secret(f"pw-{user}")
 
@@ -104,50 +105,102 @@ def cognito_pool_description(canaries: CanaryRegistry) -> dict[str, Any]:
         "user_pool_id": "us-east-1_TestPool1",
         "groups": [{"name": "ml-training"}, {"name": "ml-admins"}],
         "users": [
-            {"username": "alice", "password": password("alice"),
-             "groups": ["ml-training", "ml-admins"],
-             "attributes": {"email": "alice@example.org", "email_verified": True,
-                            "custom:canary": canaries.canary}},
-            {"username": "bob", "password": password("bob"), "groups": ["ml-training"],
-             "attributes": {"email": "bob@example.org", "email_verified": True}},
-            {"username": "carol", "password": password("carol"),
-             "attributes": {"email": "carol@example.org", "email_verified": False}},
+            {
+                "username": "alice",
+                "password": password("alice"),
+                "groups": ["ml-training", "ml-admins"],
+                "attributes": {
+                    "email": "alice@example.org",
+                    "email_verified": True,
+                    "custom:canary": canaries.canary,
+                },
+            },
+            {
+                "username": "bob",
+                "password": password("bob"),
+                "groups": ["ml-training"],
+                "attributes": {"email": "bob@example.org", "email_verified": True},
+            },
+            {
+                "username": "carol",
+                "password": password("carol"),
+                "attributes": {"email": "carol@example.org", "email_verified": False},
+            },
             {"username": "dave", "password": password("dave"), "enabled": False},
         ],
-        "resource_servers": [{"identifier": "ai-access", "scopes": [
-            {"name": "datasets.read"}, {"name": "models.write"}]}],
-        "identity_providers": [{"name": "CorpOIDC", "type": "OIDC",
-                                "issuer": "https://idp.example.org",
-                                "attribute_mapping": {"username": "sub", "email": "email"},
-                                "users": [{"username": "erin", "password": password("erin"),
-                                           "groups": ["ml-training"],
-                                           "attributes": {"email": "erin@corp.example.org"}}]}],
+        "resource_servers": [
+            {
+                "identifier": "ai-access",
+                "scopes": [{"name": "datasets.read"}, {"name": "models.write"}],
+            }
+        ],
+        "identity_providers": [
+            {
+                "name": "CorpOIDC",
+                "type": "OIDC",
+                "issuer": "https://idp.example.org",
+                "attribute_mapping": {"username": "sub", "email": "email"},
+                "users": [
+                    {
+                        "username": "erin",
+                        "password": password("erin"),
+                        "groups": ["ml-training"],
+                        "attributes": {"email": "erin@corp.example.org"},
+                    }
+                ],
+            }
+        ],
         "app_clients": [
-            {"name": "hub", "client_id": "hubclient00000000000000000",
-             "client_secret": canaries.secret("hub-secret"),
-             "allowed_oauth_flows": ["code"],
-             "allowed_oauth_scopes": ["openid", "email", "profile", "ai-access/datasets.read",
-                                      "ai-access/models.write"],
-             "callback_urls": [callback], "logout_urls": ["http://127.0.0.1:8000/hub/logout-complete"],
-             "supported_identity_providers": ["COGNITO", "CorpOIDC"],
-             "token_validity": {"access_token": 60, "id_token": 60, "refresh_token": 3600}},
-            {"name": "short", "client_id": "shortclient000000000000000",
-             "client_secret": canaries.secret("short-secret"),
-             "allowed_oauth_flows": ["code"], "allowed_oauth_scopes": ["openid", "email"],
-             "callback_urls": [callback],
-             "token_validity": {"access_token": 30, "id_token": 30, "refresh_token": 3600}},
-            {"name": "rotating", "client_id": "rotatingclient000000000000",
-             "client_secret": canaries.secret("rotating-secret"),
-             "allowed_oauth_flows": ["code"], "allowed_oauth_scopes": ["openid"],
-             "callback_urls": [callback], "refresh_token_rotation": True},
-            {"name": "public", "client_id": "publicclient00000000000000",
-             "allowed_oauth_flows": ["code"], "allowed_oauth_scopes": ["openid", "email"],
-             "callback_urls": ["http://127.0.0.1:8888/callback"]},
-            {"name": "machine", "client_id": "machineclient0000000000000",
-             "client_secret": canaries.secret("machine-secret"),
-             "allowed_oauth_flows": ["client_credentials"],
-             "allowed_oauth_scopes": ["ai-access/datasets.read"],
-             "token_validity": {"access_token": 120}},
+            {
+                "name": "hub",
+                "client_id": "hubclient00000000000000000",
+                "client_secret": canaries.secret("hub-secret"),
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": [
+                    "openid",
+                    "email",
+                    "profile",
+                    "ai-access/datasets.read",
+                    "ai-access/models.write",
+                ],
+                "callback_urls": [callback],
+                "logout_urls": ["http://127.0.0.1:8000/hub/logout-complete"],
+                "supported_identity_providers": ["COGNITO", "CorpOIDC"],
+                "token_validity": {"access_token": 60, "id_token": 60, "refresh_token": 3600},
+            },
+            {
+                "name": "short",
+                "client_id": "shortclient000000000000000",
+                "client_secret": canaries.secret("short-secret"),
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid", "email"],
+                "callback_urls": [callback],
+                "token_validity": {"access_token": 30, "id_token": 30, "refresh_token": 3600},
+            },
+            {
+                "name": "rotating",
+                "client_id": "rotatingclient000000000000",
+                "client_secret": canaries.secret("rotating-secret"),
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid"],
+                "callback_urls": [callback],
+                "refresh_token_rotation": True,
+            },
+            {
+                "name": "public",
+                "client_id": "publicclient00000000000000",
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid", "email"],
+                "callback_urls": ["http://127.0.0.1:8888/callback"],
+            },
+            {
+                "name": "machine",
+                "client_id": "machineclient0000000000000",
+                "client_secret": canaries.secret("machine-secret"),
+                "allowed_oauth_flows": ["client_credentials"],
+                "allowed_oauth_scopes": ["ai-access/datasets.read"],
+                "token_validity": {"access_token": 120},
+            },
         ],
     }
 

@@ -49,7 +49,9 @@ class SigningKey:
     @classmethod
     def ec(cls, kid: str | None = None) -> SigningKey:
         """A fresh P-256 key for ES256."""
-        return cls(kid or f"ec-{secrets.token_hex(6)}", "ES256", ec.generate_private_key(ec.SECP256R1()))
+        return cls(
+            kid or f"ec-{secrets.token_hex(6)}", "ES256", ec.generate_private_key(ec.SECP256R1())
+        )
 
 
 @dataclass
@@ -72,17 +74,35 @@ class TokenFactory:
         now = int(self.clock())
         sub = str(uuid.uuid4())
         common: dict[str, Any] = {
-            "sub": sub, "iss": self.issuer, "token_use": token_use, "auth_time": now,
-            "iat": now, "exp": now + 3600, "jti": str(uuid.uuid4()),
-            "origin_jti": str(uuid.uuid4()), "event_id": str(uuid.uuid4()),
+            "sub": sub,
+            "iss": self.issuer,
+            "token_use": token_use,
+            "auth_time": now,
+            "iat": now,
+            "exp": now + 3600,
+            "jti": str(uuid.uuid4()),
+            "origin_jti": str(uuid.uuid4()),
+            "event_id": str(uuid.uuid4()),
             "cognito:groups": ["ml-training"],
         }
         if token_use == "id":
-            common.update({"aud": self.client_id, "cognito:username": "alice",
-                           "email": "alice@example.org", "email_verified": True})
+            common.update(
+                {
+                    "aud": self.client_id,
+                    "cognito:username": "alice",
+                    "email": "alice@example.org",
+                    "email_verified": True,
+                }
+            )
         else:
-            common.update({"client_id": self.client_id, "username": "alice", "version": 2,
-                           "scope": "openid email ai-access/datasets.read"})
+            common.update(
+                {
+                    "client_id": self.client_id,
+                    "username": "alice",
+                    "version": 2,
+                    "scope": "openid email ai-access/datasets.read",
+                }
+            )
         if self.canary:
             common["custom:canary"] = self.canary
         for name, value in overrides.items():
@@ -102,7 +122,7 @@ class TokenFactory:
         claims: Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> str:
-        """Sign a token. ``claims`` replaces the payload entirely; ``overrides`` edit the default."""
+        """Sign a token. ``claims`` replaces the payload; ``overrides`` edit the default one."""
         key = key or (self.id_key if token_use == "id" else self.access_key)
         payload = dict(claims) if claims is not None else self.claims(token_use, **overrides)
         header = {"kid": key.kid, **(headers or {})}

@@ -1,0 +1,194 @@
+"""The ``jupyter-ai-access local-cognito`` command, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jupyter_ai_access.devidp.process import LocalCognito, find_free_port, is_loopback
+from jupyter_ai_access.errors import (
+    ConfigurationError,
+    NodeNotFoundError,
+    NodePackagesMissingError,
+)
+
+CLI = [sys.executable, "-c", "from jupyter_ai_access.cli import main; main()"]
+
+
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("10.0.0.5", False),
+        ("example.org", False),
+    ],
+)
+def test_is_loopback(host, expected):
+    assert is_loopback(host) is expected
+
+
+def test_local_cognito_starts_prints_issuer_users_and_serves_discovery(tmp_path):
+    port = find_free_port()
+    proc = subprocess.Popen(
+        [*CLI, "local-cognito", f"--port={port}", f"--state-dir={tmp_path / 'state'}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "carol /" in line:
+                break
+        out = "".join(lines)
+        issuer = f"http://127.0.0.1:{port}/us-east-1_LocalDemo"
+        assert f"issuer (ID/access tokens 'iss'): {issuer}" in out
+        assert "alice / alice-demo-Passw0rd! / ml-training, ml-admins" in out
+        assert "jupyterhub: client_id=4jupyterhubdemo0000000000a" in out
+        assert "local-demo-client-secret" not in out  # the client secret is never printed
+        doc = httpx.get(f"{issuer}/.well-known/openid-configuration").json()
+        assert doc["issuer"] == issuer
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert proc.returncode == 0
+
+
+def test_non_loopback_host_is_refused_unless_allowed(tmp_path):
+    result = run_cli("local-cognito", "--host=0.0.0.0", f"--state-dir={tmp_path}")
+    assert result.returncode == 2
+    assert "is not a loopback address" in result.stderr
+    assert "--allow-non-loopback" in result.stderr
+    assert not (tmp_path / "keys.json").exists()
+
+
+def test_missing_node_says_what_to_install(tmp_path):
+    result = run_cli(
+        "local-cognito",
+        f"--state-dir={tmp_path}",
+        env={"JUPYTER_AI_ACCESS_NODE": str(tmp_path / "no-node-here")},
+    )
+    assert result.returncode == 2
+    assert "Node.js was not found" in result.stderr
+    assert "apt-get install nodejs" in result.stderr
+
+
+def test_missing_node_packages_say_how_to_install_them(tmp_path):
+    result = run_cli(
+        "local-cognito",
+        f"--state-dir={tmp_path}",
+        env={"JUPYTER_AI_ACCESS_NODE_MODULES": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert "oidc-provider is not installed" in result.stderr
+    assert "npm ci" in result.stderr
+
+
+def test_too_old_node_is_refused(tmp_path):
+    fake = tmp_path / "node"
+    fake.write_text("#!/bin/sh\necho v18.19.0\n")
+    fake.chmod(0o755)
+    with pytest.raises(NodeNotFoundError, match=r"v18.19.0 .* too old"):
+        LocalCognito(node=str(fake)).check_node()
+
+
+def test_bad_pool_file_is_reported_before_anything_starts(tmp_path):
+    bad = tmp_path / "pool.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "region": "eu-west-1",
+                "user_pool_id": "eu-west-1_X1",
+                "app_clients": [
+                    {"name": "c", "client_id": "c", "allowed_oauth_flows": ["implicit"]}
+                ],
+            }
+        )
+    )
+    result = run_cli("local-cognito", f"--pool={bad}", f"--state-dir={tmp_path / 's'}")
+    assert result.returncode == 2
+    assert "app_clients[0] 'c': the implicit grant is not offered" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, local_cognito):
+    emulator = LocalCognito(port=local_cognito.port, state_dir=str(tmp_path / "s"))
+    with pytest.raises(Exception, match="could not listen") as info:
+        emulator.start()
+    assert "Choose another --port" in str(info.value)
+
+
+def test_invalid_port_setting_names_the_trait():
+    with pytest.raises(ConfigurationError, match=r"LocalCognito.port must be 0-65535"):
+        LocalCognito(port=70000)
+
+
+def test_node_packages_found_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_AI_ACCESS_NODE_MODULES", str(tmp_path))
+    with pytest.raises(NodePackagesMissingError):
+        LocalCognito().check_node_modules()
+    default = Path(LocalCognito(node_modules="").node_modules or ".")
+    assert default == Path(".") or default.name == "node_modules"
+
+
+def test_generated_client_secrets_are_private_and_stable(tmp_path):
+    pool = {
+        "region": "us-east-1",
+        "user_pool_id": "us-east-1_Gen000001",
+        "app_clients": [
+            {
+                "name": "jobs",
+                "client_id": "jobs000000000000000000000a",
+                "generate_secret": True,
+                "allowed_oauth_flows": ["client_credentials"],
+                "allowed_oauth_scopes": ["rs/read"],
+            }
+        ],
+        "resource_servers": [{"identifier": "rs", "scopes": [{"name": "read"}]}],
+    }
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps(pool))
+    emulator = LocalCognito(pool_file=str(path), state_dir=str(tmp_path / "state"))
+    with emulator as running:
+        secret = running.secret_for("jobs")
+        response = httpx.post(
+            running.endpoint("token"),
+            data={"grant_type": "client_credentials"},
+            auth=("jobs000000000000000000000a", secret),
+        )
+        assert response.status_code == 200
+    secrets_file = tmp_path / "state" / "client_secrets.json"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    with LocalCognito(pool_file=str(path), state_dir=str(tmp_path / "state")) as running:
+        assert running.secret_for("jobs") == secret
+    assert secret not in repr(running)
