@@ -1,0 +1,88 @@
+"""How fast the local Cognito emulator starts and answers token requests.
+
+Ratios against baselines measured in the same run (the machines are shared and noisy):
+- start-up: LocalCognito.start() until ready  vs  a bare `node -e 0` process start;
+- a token request (client_credentials; refresh_token)  vs  GET /health on the same server.
+
+Run: .venv/bin/python benchmarks/bench_local_cognito.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from jupyter_ai_access.devidp import LocalCognito
+from jupyter_ai_access.devidp.process import HERE
+from jupyter_ai_access.testing.flows import HostedUIClient
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def timed(fn, rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--starts", type=int, default=5)
+    args = parser.parse_args()
+    pool = json.loads((HERE / "demo-pool.json").read_text())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        node = LocalCognito().check_node()
+        bare = timed(lambda: subprocess.run([node, "-e", "0"], check=True), args.starts)
+        starts = []
+        for i in range(args.starts):
+            emulator = LocalCognito(state_dir=str(Path(tmp) / f"s{i % 2}"))
+            t0 = time.perf_counter()
+            emulator.start()
+            starts.append(time.perf_counter() - t0)
+            emulator.stop()
+        print(f"start-up        median {median_ms(starts):7.1f} ms | bare node {median_ms(bare):6.1f} ms"
+              f" | ratio {statistics.median(starts) / statistics.median(bare):5.2f}x")
+
+        with LocalCognito(state_dir=str(Path(tmp) / "run")) as running:
+            http = httpx.Client()
+            machine = pool["app_clients"][1]
+            hub = pool["app_clients"][0]
+            health = timed(lambda: http.get(f"{running.domain}/health"), args.rounds)
+            cc = timed(lambda: http.post(running.endpoint("token"),
+                                         data={"grant_type": "client_credentials"},
+                                         auth=(machine["client_id"], machine["client_secret"])),
+                       args.rounds)
+            ui = HostedUIClient(running.domain)
+            user = pool["users"][1]
+            result = ui.authorize(hub["client_id"], hub["callback_urls"][0], username=user["username"],
+                                  password=user["password"])
+            tokens = ui.exchange(result, hub["client_id"], hub["client_secret"],
+                                 hub["callback_urls"][0]).json()
+            refresh = timed(lambda: ui.refresh(hub["client_id"], hub["client_secret"],
+                                               tokens["refresh_token"]), args.rounds)
+            login = timed(lambda: ui.exchange(
+                ui.authorize(hub["client_id"], hub["callback_urls"][0]), hub["client_id"],
+                hub["client_secret"], hub["callback_urls"][0]), max(20, args.rounds // 5))
+        base = statistics.median(health)
+        for name, samples in [("client_credentials", cc), ("refresh_token", refresh),
+                              ("SSO authorize+code exchange", login)]:
+            print(f"{name:28s} median {median_ms(samples):6.2f} ms | GET /health {base * 1000:5.2f} ms"
+                  f" | ratio {statistics.median(samples) / base:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
