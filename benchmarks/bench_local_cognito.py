@@ -54,34 +54,58 @@ def main() -> None:
             emulator.start()
             starts.append(time.perf_counter() - t0)
             emulator.stop()
-        print(f"start-up        median {median_ms(starts):7.1f} ms | bare node {median_ms(bare):6.1f} ms"
-              f" | ratio {statistics.median(starts) / statistics.median(bare):5.2f}x")
+        print(
+            f"start-up        median {median_ms(starts):7.1f} ms | bare node {median_ms(bare):6.1f} ms"
+            f" | ratio {statistics.median(starts) / statistics.median(bare):5.2f}x"
+        )
 
         with LocalCognito(state_dir=str(Path(tmp) / "run")) as running:
             http = httpx.Client()
             machine = pool["app_clients"][1]
             hub = pool["app_clients"][0]
             health = timed(lambda: http.get(f"{running.domain}/health"), args.rounds)
-            cc = timed(lambda: http.post(running.endpoint("token"),
-                                         data={"grant_type": "client_credentials"},
-                                         auth=(machine["client_id"], machine["client_secret"])),
-                       args.rounds)
+            cc = timed(
+                lambda: http.post(
+                    running.endpoint("token"),
+                    data={"grant_type": "client_credentials"},
+                    auth=(machine["client_id"], machine["client_secret"]),
+                ),
+                args.rounds,
+            )
             ui = HostedUIClient(running.domain)
             user = pool["users"][1]
-            result = ui.authorize(hub["client_id"], hub["callback_urls"][0], username=user["username"],
-                                  password=user["password"])
-            tokens = ui.exchange(result, hub["client_id"], hub["client_secret"],
-                                 hub["callback_urls"][0]).json()
-            refresh = timed(lambda: ui.refresh(hub["client_id"], hub["client_secret"],
-                                               tokens["refresh_token"]), args.rounds)
-            login = timed(lambda: ui.exchange(
-                ui.authorize(hub["client_id"], hub["callback_urls"][0]), hub["client_id"],
-                hub["client_secret"], hub["callback_urls"][0]), max(20, args.rounds // 5))
+            result = ui.authorize(
+                hub["client_id"],
+                hub["callback_urls"][0],
+                username=user["username"],
+                password=user["password"],
+            )
+            tokens = ui.exchange(
+                result, hub["client_id"], hub["client_secret"], hub["callback_urls"][0]
+            ).json()
+            refresh = timed(
+                lambda: ui.refresh(hub["client_id"], hub["client_secret"], tokens["refresh_token"]),
+                args.rounds,
+            )
+            login = timed(
+                lambda: ui.exchange(
+                    ui.authorize(hub["client_id"], hub["callback_urls"][0]),
+                    hub["client_id"],
+                    hub["client_secret"],
+                    hub["callback_urls"][0],
+                ),
+                max(20, args.rounds // 5),
+            )
         base = statistics.median(health)
-        for name, samples in [("client_credentials", cc), ("refresh_token", refresh),
-                              ("SSO authorize+code exchange", login)]:
-            print(f"{name:28s} median {median_ms(samples):6.2f} ms | GET /health {base * 1000:5.2f} ms"
-                  f" | ratio {statistics.median(samples) / base:5.2f}x")
+        for name, samples in [
+            ("client_credentials", cc),
+            ("refresh_token", refresh),
+            ("SSO authorize+code exchange", login),
+        ]:
+            print(
+                f"{name:28s} median {median_ms(samples):6.2f} ms | GET /health {base * 1000:5.2f} ms"
+                f" | ratio {statistics.median(samples) / base:5.2f}x"
+            )
 
 
 if __name__ == "__main__":
