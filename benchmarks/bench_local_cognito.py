@@ -55,7 +55,8 @@ def main() -> None:
             starts.append(time.perf_counter() - t0)
             emulator.stop()
         print(
-            f"start-up        median {median_ms(starts):7.1f} ms | bare node {median_ms(bare):6.1f} ms"
+            f"start-up        median {median_ms(starts):7.1f} ms"
+            f" | bare node {median_ms(bare):6.1f} ms"
             f" | ratio {statistics.median(starts) / statistics.median(bare):5.2f}x"
         )
 
@@ -103,7 +104,8 @@ def main() -> None:
             ("SSO authorize+code exchange", login),
         ]:
             print(
-                f"{name:28s} median {median_ms(samples):6.2f} ms | GET /health {base * 1000:5.2f} ms"
+                f"{name:28s} median {median_ms(samples):6.2f} ms"
+                f" | GET /health {base * 1000:5.2f} ms"
                 f" | ratio {statistics.median(samples) / base:5.2f}x"
             )
 
