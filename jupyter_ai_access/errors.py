@@ -5,10 +5,26 @@ Imports only the standard library, so resource servers can use it without Jupyte
     JupyterAIAccessError
     ├── ConfigurationError             a setting is missing, malformed or contradictory
     │   └── PoolDescriptionError       the pool description file asks for something invalid
-    └── LocalCognitoError              the local Cognito emulator cannot run
-        ├── NodeNotFoundError          no usable Node.js executable
-        ├── NodePackagesMissingError   oidc-provider (the emulator's Node packages) not installed
-        └── EmulatorStartError         the emulator process failed or did not become ready
+    ├── LocalCognitoError              the local Cognito emulator cannot run
+    │   ├── NodeNotFoundError          no usable Node.js executable
+    │   ├── NodePackagesMissingError   oidc-provider (the emulator's Node packages) not installed
+    │   └── EmulatorStartError         the emulator process failed or did not become ready
+    ├── IdentityProviderError          the IdP (discovery, JWKS) cannot be used: 502/503
+    │   ├── DiscoveryError             discovery document unreachable, malformed, other issuer
+    │   └── KeySetUnavailableError     the JWKS cannot be fetched and no usable copy is cached
+    └── TokenError                     a presented token is refused (``status``, ``error``)
+        ├── MissingTokenError          401 without error code: no bearer token was sent
+        ├── InvalidTokenError          401 invalid_token: the token cannot be trusted
+        │   ├── MalformedTokenError    not a compact JWS we accept (segments, base64url, JSON, size)
+        │   ├── UnsupportedAlgorithmError  ``alg`` is not the configured algorithm
+        │   ├── UnknownKeyError        no key with this ``kid`` in the issuer's JWKS
+        │   ├── BadSignatureError      the signature does not verify
+        │   ├── ExpiredTokenError      ``exp`` has passed
+        │   ├── ClaimError             a claim is missing, mistyped or wrong (``claim`` names it)
+        │   └── RevokedTokenError      the token's ``origin_jti`` is on the deny-list
+        └── InsufficientPermissionError  403: a valid token without the rights
+            ├── InsufficientScopeError 403 insufficient_scope: a required scope is missing
+            └── GroupRequiredError     403: the user is not in a required group
 
 Messages say what failed and what to do about it. They never contain a token, a password or a
 client secret: callers pass names and hashes, not values.
@@ -17,13 +33,29 @@ client secret: callers pass names and hashes, not values.
 from __future__ import annotations
 
 __all__ = [
+    "BadSignatureError",
+    "ClaimError",
     "ConfigurationError",
+    "DiscoveryError",
     "EmulatorStartError",
+    "ExpiredTokenError",
+    "GroupRequiredError",
+    "IdentityProviderError",
+    "InsufficientPermissionError",
+    "InsufficientScopeError",
+    "InvalidTokenError",
     "JupyterAIAccessError",
+    "KeySetUnavailableError",
     "LocalCognitoError",
+    "MalformedTokenError",
+    "MissingTokenError",
     "NodeNotFoundError",
     "NodePackagesMissingError",
     "PoolDescriptionError",
+    "RevokedTokenError",
+    "TokenError",
+    "UnknownKeyError",
+    "UnsupportedAlgorithmError",
 ]
 
 
@@ -62,3 +94,94 @@ class NodePackagesMissingError(LocalCognitoError):
 
 class EmulatorStartError(LocalCognitoError):
     """The emulator process exited or did not report that it was ready in time."""
+
+
+class IdentityProviderError(JupyterAIAccessError):
+    """The identity provider's discovery document or keys cannot be used (HTTP 502/503)."""
+
+    status = 503
+
+
+class DiscoveryError(IdentityProviderError):
+    """The discovery document is unreachable, malformed, or names another issuer."""
+
+
+class KeySetUnavailableError(IdentityProviderError):
+    """The JWKS cannot be fetched and no usable copy is cached."""
+
+
+class TokenError(JupyterAIAccessError):
+    """A presented token is refused.
+
+    ``status`` is the HTTP status to answer with and ``error`` the RFC 6750 error code. The message
+    says which check failed; it never contains the token.
+    """
+
+    status = 401
+    error = "invalid_token"
+
+
+class MissingTokenError(TokenError):
+    """401 without an error code (RFC 6750 section 3.1): the request carried no bearer token."""
+
+    error = ""
+
+
+class InvalidTokenError(TokenError):
+    """401 ``invalid_token``: the token cannot be trusted."""
+
+
+class MalformedTokenError(InvalidTokenError):
+    """Not a compact JWS we accept: segments, base64url, JSON objects or size."""
+
+
+class UnsupportedAlgorithmError(InvalidTokenError):
+    """The header's ``alg`` is not the algorithm fixed by configuration."""
+
+
+class UnknownKeyError(InvalidTokenError):
+    """No key with the token's ``kid`` in the configured issuer's JWKS."""
+
+
+class BadSignatureError(InvalidTokenError):
+    """The signature does not verify with the issuer's key."""
+
+
+class ExpiredTokenError(InvalidTokenError):
+    """The token's ``exp`` has passed (beyond the configured leeway)."""
+
+
+class ClaimError(InvalidTokenError):
+    """A claim is missing, of the wrong type, or has a refused value; ``claim`` names it."""
+
+    def __init__(self, claim: str, problem: str) -> None:
+        self.claim = claim
+        super().__init__(f"claim {claim!r} {problem}")
+
+
+class RevokedTokenError(InvalidTokenError):
+    """The token's ``origin_jti`` is on the deny-list (its session was revoked)."""
+
+
+class InsufficientPermissionError(TokenError):
+    """403: a valid token that lacks the rights for this request."""
+
+    status = 403
+    error = "insufficient_scope"
+
+
+class InsufficientScopeError(InsufficientPermissionError):
+    """403 ``insufficient_scope``: a required scope is missing; ``scopes`` lists them."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.scopes = missing
+        super().__init__(f"missing required scope(s): {' '.join(missing)}")
+
+
+class GroupRequiredError(InsufficientPermissionError):
+    """403: the user is not in the group(s) this resource requires."""
+
+    def __init__(self, groups: list[str], *, any_of: bool = False) -> None:
+        self.groups = groups
+        words = "one of the groups" if any_of else "the group(s)"
+        super().__init__(f"requires membership in {words}: {', '.join(groups)}")

@@ -7,6 +7,7 @@ Enable with ``pytest_plugins = ["jupyter_ai_access.testing.pytest_plugin"]``.
   carry the canary; short-lived clients for expiry tests.
 - ``local_cognito`` (session): the emulator running that description on a free loopback port.
 - ``token_factory`` (session): a :class:`TokenFactory` with keys generated for this session.
+- ``issuer_server``: a loopback issuer (discovery + JWKS of ``token_factory``), reset per test.
 - the leak check (autouse): after each test, every log record of the test (any level) and what
   the emulator logged meanwhile are searched for the canary and registered secrets; a hit fails
   the test, naming what leaked but not its value.
@@ -23,6 +24,7 @@ import pytest
 
 from ..devidp.process import LocalCognito, RunningPool
 from .canary import CanaryRegistry
+from .jwks_server import IssuerServer
 from .tokens import TokenFactory
 
 __all__ = ["LeakWatcher"]
@@ -230,3 +232,22 @@ def local_cognito(
 def token_factory(canaries: CanaryRegistry) -> TokenFactory:
     """Mints Cognito-shaped tokens with keys generated for this test session."""
     return TokenFactory(canary=canaries.canary)
+
+
+@pytest.fixture(scope="session")
+def _issuer_server_session() -> Iterator[IssuerServer]:
+    server = IssuerServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def issuer_server(_issuer_server_session: IssuerServer, canaries: CanaryRegistry) -> IssuerServer:
+    """A loopback issuer serving a fresh token factory's keys; counters reset for each test."""
+    server = _issuer_server_session
+    server.reset()
+    server.factory = TokenFactory(issuer=server.issuer, canary=canaries.canary)
+    server.jwks = server.factory.jwks()
+    return server
