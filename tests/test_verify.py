@@ -40,8 +40,9 @@ def b64(data: bytes) -> str:
 
 
 def forge(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
-    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(payload).encode()),
-                     b64(signature)])
+    return ".".join(
+        [b64(json.dumps(header).encode()), b64(json.dumps(payload).encode()), b64(signature)]
+    )
 
 
 @pytest.fixture
@@ -56,8 +57,9 @@ def verifier(issuer_server, factory) -> CognitoTokenVerifier:
 
 @pytest.fixture
 def id_verifier(issuer_server, factory) -> CognitoTokenVerifier:
-    return CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id],
-                                token_use="id")
+    return CognitoTokenVerifier(
+        issuer=issuer_server.issuer, client_ids=[factory.client_id], token_use="id"
+    )
 
 
 # ---------------------------------------------------------------- happy paths
@@ -79,21 +81,28 @@ def test_id_token_accepted_by_id_verifier_with_nonce(id_verifier, factory):
     assert id_verifier.verify(token, nonce="n-0123456789")["cognito:username"] == "alice"
 
 
-def test_tokens_issued_by_the_local_emulator_are_accepted(local_cognito, cognito_pool_description,
-                                                          canaries):
+def test_tokens_issued_by_the_local_emulator_are_accepted(
+    local_cognito, cognito_pool_description, canaries
+):
     from jupyter_ai_access.testing.flows import HostedUIClient
 
     cid = "hubclient00000000000000000"
     callback = "http://127.0.0.1:8000/hub/oauth_callback"
-    password = next(u["password"] for u in cognito_pool_description["users"]
-                    if u["username"] == "bob")
+    password = next(
+        u["password"] for u in cognito_pool_description["users"] if u["username"] == "bob"
+    )
     with HostedUIClient(local_cognito.domain) as ui:
-        result = ui.authorize(cid, callback, username="bob", password=password,
-                              scope=f"openid email {SCOPE}")
+        result = ui.authorize(
+            cid, callback, username="bob", password=password, scope=f"openid email {SCOPE}"
+        )
         tokens = ui.exchange(result, cid, local_cognito.client_secrets[cid], callback).json()
     canaries.register(tokens["refresh_token"], "refresh_token")
-    access = CognitoTokenVerifier(issuer=local_cognito.issuer, client_ids=[cid],
-                                  required_scopes=[SCOPE], any_group=["ml-training"])
+    access = CognitoTokenVerifier(
+        issuer=local_cognito.issuer,
+        client_ids=[cid],
+        required_scopes=[SCOPE],
+        any_group=["ml-training"],
+    )
     assert access.verify(tokens["access_token"])["username"] == "bob"
     ids = CognitoTokenVerifier(issuer=local_cognito.issuer, client_ids=[cid], token_use="id")
     assert ids.verify(tokens["id_token"], nonce=result.nonce)["cognito:username"] == "bob"
@@ -111,32 +120,43 @@ def test_id_token_refused_where_access_required_and_reverse(verifier, id_verifie
         id_verifier.verify(factory.mint("access"))
 
 
-@pytest.mark.parametrize("client_id", [
-    pytest.param("otherclient000000000000000", id="other-client"),
-    pytest.param(MISSING, id="missing"),
-    pytest.param(["testclient0000000000000000"], id="list"),
-    pytest.param(7, id="number"),
-])
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        pytest.param("otherclient000000000000000", id="other-client"),
+        pytest.param(MISSING, id="missing"),
+        pytest.param(["testclient0000000000000000"], id="list"),
+        pytest.param(7, id="number"),
+    ],
+)
 def test_access_token_client_id_must_be_allowed(verifier, factory, client_id):
     with pytest.raises(ClaimError, match="client_id"):
         verifier.verify(factory.mint("access", client_id=client_id))
 
 
-@pytest.mark.parametrize("iss", [
-    pytest.param("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OtherPool", id="other-pool"),
-    pytest.param("{issuer}/", id="trailing-slash"),
-    pytest.param("{issuer}x", id="superstring"),
-    pytest.param("{issuer_prefix}", id="prefix"),
-    pytest.param("{issuer_upper}", id="case"),
-    pytest.param(MISSING, id="missing"),
-    pytest.param(["{issuer}"], id="list"),
-    pytest.param(1, id="number"),
-])
+@pytest.mark.parametrize(
+    "iss",
+    [
+        pytest.param(
+            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OtherPool", id="other-pool"
+        ),
+        pytest.param("{issuer}/", id="trailing-slash"),
+        pytest.param("{issuer}x", id="superstring"),
+        pytest.param("{issuer_prefix}", id="prefix"),
+        pytest.param("{issuer_upper}", id="case"),
+        pytest.param(MISSING, id="missing"),
+        pytest.param(["{issuer}"], id="list"),
+        pytest.param(1, id="number"),
+    ],
+)
 @pytest.mark.parametrize("use", ["access", "id"])
 def test_issuer_must_match_exactly(verifier, id_verifier, factory, iss, use):
     if isinstance(iss, str):
-        iss = iss.format(issuer=factory.issuer, issuer_prefix=factory.issuer[:-1],
-                         issuer_upper=factory.issuer.upper())
+        iss = iss.format(
+            issuer=factory.issuer,
+            issuer_prefix=factory.issuer[:-1],
+            issuer_upper=factory.issuer.upper(),
+        )
     elif isinstance(iss, list):
         iss = [factory.issuer]
     target = verifier if use == "access" else id_verifier
@@ -144,13 +164,16 @@ def test_issuer_must_match_exactly(verifier, id_verifier, factory, iss, use):
         target.verify(factory.mint(use, iss=iss))
 
 
-@pytest.mark.parametrize("aud", [
-    pytest.param("otherclient000000000000000", id="other-client"),
-    pytest.param(MISSING, id="missing"),
-    pytest.param(["testclient0000000000000000", "evilclient00000000000000000"], id="extra-aud"),
-    pytest.param([], id="empty-list"),
-    pytest.param(3, id="number"),
-])
+@pytest.mark.parametrize(
+    "aud",
+    [
+        pytest.param("otherclient000000000000000", id="other-client"),
+        pytest.param(MISSING, id="missing"),
+        pytest.param(["testclient0000000000000000", "evilclient00000000000000000"], id="extra-aud"),
+        pytest.param([], id="empty-list"),
+        pytest.param(3, id="number"),
+    ],
+)
 def test_id_token_audience_must_be_our_client(id_verifier, factory, aud):
     with pytest.raises(ClaimError, match="'aud'"):
         id_verifier.verify(factory.mint("id", aud=aud))
@@ -160,9 +183,14 @@ def test_id_token_single_element_audience_list_is_accepted(id_verifier, factory)
     assert id_verifier.verify(factory.mint("id", aud=[factory.client_id]))["sub"]
 
 
-@pytest.mark.parametrize("nonce", [pytest.param("other-nonce", id="wrong"),
-                                   pytest.param(MISSING, id="missing"),
-                                   pytest.param(12345, id="number")])
+@pytest.mark.parametrize(
+    "nonce",
+    [
+        pytest.param("other-nonce", id="wrong"),
+        pytest.param(MISSING, id="missing"),
+        pytest.param(12345, id="number"),
+    ],
+)
 def test_id_token_nonce_must_match(id_verifier, factory, nonce):
     with pytest.raises(ClaimError, match="nonce"):
         id_verifier.verify(factory.mint("id", nonce=nonce), nonce="the-nonce-of-this-login")
@@ -191,11 +219,13 @@ def test_alg_none_in_any_spelling_is_refused(verifier, factory, alg):
 
 def test_hs256_keyed_with_the_public_key_is_refused(verifier, factory):
     pem = factory.access_key.private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     header = b64(json.dumps({"alg": "HS256", "kid": "access-key"}).encode())
     payload = b64(json.dumps(factory.claims("access")).encode())
     import hashlib
     import hmac
+
     mac = hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     with pytest.raises(UnsupportedAlgorithmError, match="HS256"):
         verifier.verify(f"{header}.{payload}.{b64(mac)}")
@@ -272,20 +302,23 @@ def test_leeway_accepts_slight_skew(issuer_server, factory):
     assert v.verify(factory.mint("access", iat=now + 5))
 
 
-@pytest.mark.parametrize(("claim", "value", "error"), [
-    pytest.param("exp", MISSING, ClaimError, id="exp-missing"),
-    pytest.param("exp", "9999999999", ClaimError, id="exp-string"),
-    pytest.param("exp", True, ClaimError, id="exp-bool"),
-    pytest.param("iat", MISSING, ClaimError, id="iat-missing"),
-    pytest.param("iat", "now", ClaimError, id="iat-string"),
-    pytest.param("iat", 4102444800, ClaimError, id="iat-future"),
-    pytest.param("nbf", 4102444800, ClaimError, id="nbf-future"),
-    pytest.param("cognito:groups", "ml-training", ClaimError, id="groups-string"),
-    pytest.param("cognito:groups", [1], ClaimError, id="groups-numbers"),
-    pytest.param("scope", ["ai-access/datasets.read"], ClaimError, id="scope-list"),
-    pytest.param("origin_jti", 5, ClaimError, id="origin-jti-number"),
-    pytest.param("token_use", MISSING, ClaimError, id="token-use-missing"),
-])
+@pytest.mark.parametrize(
+    ("claim", "value", "error"),
+    [
+        pytest.param("exp", MISSING, ClaimError, id="exp-missing"),
+        pytest.param("exp", "9999999999", ClaimError, id="exp-string"),
+        pytest.param("exp", True, ClaimError, id="exp-bool"),
+        pytest.param("iat", MISSING, ClaimError, id="iat-missing"),
+        pytest.param("iat", "now", ClaimError, id="iat-string"),
+        pytest.param("iat", 4102444800, ClaimError, id="iat-future"),
+        pytest.param("nbf", 4102444800, ClaimError, id="nbf-future"),
+        pytest.param("cognito:groups", "ml-training", ClaimError, id="groups-string"),
+        pytest.param("cognito:groups", [1], ClaimError, id="groups-numbers"),
+        pytest.param("scope", ["ai-access/datasets.read"], ClaimError, id="scope-list"),
+        pytest.param("origin_jti", 5, ClaimError, id="origin-jti-number"),
+        pytest.param("token_use", MISSING, ClaimError, id="token-use-missing"),
+    ],
+)
 def test_claims_are_type_strict(verifier, factory, claim, value, error):
     with pytest.raises(error):
         verifier.verify(factory.mint("access", **{claim.replace(":", "__"): value}))
@@ -300,14 +333,17 @@ def test_id_and_access_need_exp_and_iat(verifier, id_verifier, factory, claim, u
 
 
 # ---------------------------------------------------------------- scopes and groups
-@pytest.mark.parametrize("scope", [
-    pytest.param("openid ai-access/datasets", id="prefix"),
-    pytest.param("openid ai-access/datasets.read.all", id="superstring"),
-    pytest.param("openid AI-ACCESS/DATASETS.READ", id="case"),
-    pytest.param("openid,ai-access/datasets.read", id="comma"),
-    pytest.param("", id="empty"),
-    pytest.param(MISSING, id="missing"),
-])
+@pytest.mark.parametrize(
+    "scope",
+    [
+        pytest.param("openid ai-access/datasets", id="prefix"),
+        pytest.param("openid ai-access/datasets.read.all", id="superstring"),
+        pytest.param("openid AI-ACCESS/DATASETS.READ", id="case"),
+        pytest.param("openid,ai-access/datasets.read", id="comma"),
+        pytest.param("", id="empty"),
+        pytest.param(MISSING, id="missing"),
+    ],
+)
 def test_scopes_match_exactly(verifier, factory, scope):
     with pytest.raises(InsufficientScopeError) as info:
         verifier.verify(factory.mint("access", scope=scope), scopes=[SCOPE])
@@ -317,8 +353,12 @@ def test_scopes_match_exactly(verifier, factory, scope):
 
 
 def test_configured_scopes_and_groups_are_enforced(issuer_server, factory):
-    v = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id],
-                             required_scopes=[SCOPE], required_groups=["ml-admins"])
+    v = CognitoTokenVerifier(
+        issuer=issuer_server.issuer,
+        client_ids=[factory.client_id],
+        required_scopes=[SCOPE],
+        required_groups=["ml-admins"],
+    )
     with pytest.raises(GroupRequiredError, match="ml-admins"):
         v.verify(factory.mint("access"))
     assert v.verify(factory.mint("access", cognito__groups=["ml-admins", "x"]))
@@ -327,31 +367,40 @@ def test_configured_scopes_and_groups_are_enforced(issuer_server, factory):
 
 
 def test_any_group(issuer_server, factory):
-    v = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id],
-                             any_group=["ml-training", "ml-admins"])
+    v = CognitoTokenVerifier(
+        issuer=issuer_server.issuer,
+        client_ids=[factory.client_id],
+        any_group=["ml-training", "ml-admins"],
+    )
     assert v.verify(factory.mint("access", cognito__groups=["ml-admins"]))
     with pytest.raises(GroupRequiredError, match="one of the groups"):
         v.verify(factory.mint("access", cognito__groups=MISSING))
 
 
 # ---------------------------------------------------------------- strict parsing
-@pytest.mark.parametrize("mangle", [
-    pytest.param(lambda t: ".".join(t.split(".")[:2]), id="two-segments"),
-    pytest.param(lambda t: t + ".e30", id="four-segments"),
-    pytest.param(lambda t: t + "==", id="padding"),
-    pytest.param(lambda t: t.replace(".", ".+", 1), id="non-base64url-char"),
-    pytest.param(lambda t: " " + t, id="leading-space"),
-    pytest.param(lambda t: "e30." + t.split(".", 1)[1], id="header-without-alg"),
-    pytest.param(lambda t: b64(b"not json") + "." + t.split(".", 1)[1], id="header-not-json"),
-    pytest.param(lambda t: b64(b"[1]") + "." + t.split(".", 1)[1], id="header-array"),
-    pytest.param(lambda t: t.split(".")[0] + "." + b64(b"[]") + "." + t.split(".")[2],
-                 id="payload-array"),
-    pytest.param(lambda t: t.split(".")[0] + "." + b64(b"\xff\xfe") + "." + t.split(".")[2],
-                 id="payload-not-utf8"),
-    pytest.param(lambda t: t + "A" * 20000, id="oversize"),
-    pytest.param(lambda t: t.encode(), id="bytes"),
-    pytest.param(lambda t: None, id="none"),
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda t: ".".join(t.split(".")[:2]), id="two-segments"),
+        pytest.param(lambda t: t + ".e30", id="four-segments"),
+        pytest.param(lambda t: t + "==", id="padding"),
+        pytest.param(lambda t: t.replace(".", ".+", 1), id="non-base64url-char"),
+        pytest.param(lambda t: " " + t, id="leading-space"),
+        pytest.param(lambda t: "e30." + t.split(".", 1)[1], id="header-without-alg"),
+        pytest.param(lambda t: b64(b"not json") + "." + t.split(".", 1)[1], id="header-not-json"),
+        pytest.param(lambda t: b64(b"[1]") + "." + t.split(".", 1)[1], id="header-array"),
+        pytest.param(
+            lambda t: t.split(".")[0] + "." + b64(b"[]") + "." + t.split(".")[2], id="payload-array"
+        ),
+        pytest.param(
+            lambda t: t.split(".")[0] + "." + b64(b"\xff\xfe") + "." + t.split(".")[2],
+            id="payload-not-utf8",
+        ),
+        pytest.param(lambda t: t + "A" * 20000, id="oversize"),
+        pytest.param(lambda t: t.encode(), id="bytes"),
+        pytest.param(lambda t: None, id="none"),
+    ],
+)
 def test_malformed_tokens_are_refused(verifier, factory, mangle):
     with pytest.raises(InvalidTokenError):
         verifier.verify(mangle(factory.mint("access")))
@@ -367,9 +416,12 @@ def test_non_canonical_base64url_is_refused(verifier, factory):
 
 
 def test_error_messages_never_contain_the_token(verifier, factory, canaries):
-    bad = [factory.mint("access", iss="https://elsewhere.example"),
-           factory.mint("access", key=SigningKey.rsa("access-key")),
-           factory.mint("id"), factory.mint("access", client_id="x" * 26)]
+    bad = [
+        factory.mint("access", iss="https://elsewhere.example"),
+        factory.mint("access", key=SigningKey.rsa("access-key")),
+        factory.mint("id"),
+        factory.mint("access", client_id="x" * 26),
+    ]
     for token in bad:
         with pytest.raises(TokenError) as info:
             verifier.verify(token)
@@ -390,8 +442,9 @@ def test_repeated_verification_uses_the_cache(verifier, factory, issuer_server):
 
 def test_cached_token_expires_with_its_exp(issuer_server, factory):
     now = [float(factory.clock())]
-    v = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id],
-                             clock=lambda: now[0])
+    v = CognitoTokenVerifier(
+        issuer=issuer_server.issuer, client_ids=[factory.client_id], clock=lambda: now[0]
+    )
     token = factory.mint("access", exp=int(now[0]) + 60)
     v.verify(token)
     now[0] += 61
@@ -400,8 +453,9 @@ def test_cached_token_expires_with_its_exp(issuer_server, factory):
 
 
 def test_cache_is_bounded(issuer_server, factory):
-    v = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id],
-                             cache_size=2)
+    v = CognitoTokenVerifier(
+        issuer=issuer_server.issuer, client_ids=[factory.client_id], cache_size=2
+    )
     for _ in range(5):
         v.verify(factory.mint("access"))
     assert len(v._cache) == 2
@@ -416,8 +470,9 @@ def test_scope_requirements_apply_to_cached_tokens(verifier, factory):
 
 def test_origin_jti_deny_list_refuses_cached_and_new_tokens(issuer_server, factory):
     denied: set[str] = set()
-    v = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id],
-                             denied_origin_jtis=denied)
+    v = CognitoTokenVerifier(
+        issuer=issuer_server.issuer, client_ids=[factory.client_id], denied_origin_jtis=denied
+    )
     token = factory.mint("access", origin_jti="session-1")
     assert v.verify(token)
     denied.add("session-1")
@@ -429,38 +484,71 @@ def test_origin_jti_deny_list_refuses_cached_and_new_tokens(issuer_server, facto
 
 
 def test_deny_list_may_be_a_predicate(issuer_server, factory):
-    v = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id],
-                             denied_origin_jtis=lambda jti: jti.startswith("revoked-"))
+    v = CognitoTokenVerifier(
+        issuer=issuer_server.issuer,
+        client_ids=[factory.client_id],
+        denied_origin_jtis=lambda jti: jti.startswith("revoked-"),
+    )
     with pytest.raises(RevokedTokenError):
         v.verify(factory.mint("access", origin_jti="revoked-1"))
 
 
 # ---------------------------------------------------------------- configuration
 def test_issuer_from_region_and_pool():
-    assert cognito_issuer("eu-west-1", "eu-west-1_AbC123xyz") == \
-        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz"
-    v = CognitoTokenVerifier(region="eu-west-1", user_pool_id="eu-west-1_AbC123xyz",
-                             client_ids=["c"])
+    assert (
+        cognito_issuer("eu-west-1", "eu-west-1_AbC123xyz")
+        == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz"
+    )
+    v = CognitoTokenVerifier(
+        region="eu-west-1", user_pool_id="eu-west-1_AbC123xyz", client_ids=["c"]
+    )
     assert v.jwks.jwks_uri == f"{v.issuer}/.well-known/jwks.json"
 
 
-@pytest.mark.parametrize(("kwargs", "words"), [
-    pytest.param({"client_ids": ["c"]}, "needs issuer=", id="no-issuer"),
-    pytest.param({"issuer": "https://x.example/p", "client_ids": []}, "client_ids", id="no-client"),
-    pytest.param({"region": "eu-west-1", "user_pool_id": "us-east-1_Abc", "client_ids": ["c"]},
-                 "must look like 'eu-west-1_", id="pool-region-mismatch"),
-    pytest.param({"issuer": "http://cognito.example.com/p", "client_ids": ["c"]}, "https",
-                 id="http-non-loopback"),
-    pytest.param({"issuer": "https://x.example/p/", "client_ids": ["c"]}, "must not end",
-                 id="trailing-slash"),
-    pytest.param({"issuer": "https://x.example/p", "client_ids": ["c"], "token_use": "refresh"},
-                 "token_use", id="bad-token-use"),
-    pytest.param({"issuer": "https://x.example/p", "client_ids": ["c"], "algorithm": "HS256"},
-                 "RS256 only", id="other-algorithm"),
-    pytest.param({"issuer": "https://x.example/p", "region": "eu-west-1",
-                  "user_pool_id": "eu-west-1_Abc", "client_ids": ["c"]}, "contradicts",
-                 id="contradiction"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        pytest.param({"client_ids": ["c"]}, "needs issuer=", id="no-issuer"),
+        pytest.param(
+            {"issuer": "https://x.example/p", "client_ids": []}, "client_ids", id="no-client"
+        ),
+        pytest.param(
+            {"region": "eu-west-1", "user_pool_id": "us-east-1_Abc", "client_ids": ["c"]},
+            "must look like 'eu-west-1_",
+            id="pool-region-mismatch",
+        ),
+        pytest.param(
+            {"issuer": "http://cognito.example.com/p", "client_ids": ["c"]},
+            "https",
+            id="http-non-loopback",
+        ),
+        pytest.param(
+            {"issuer": "https://x.example/p/", "client_ids": ["c"]},
+            "must not end",
+            id="trailing-slash",
+        ),
+        pytest.param(
+            {"issuer": "https://x.example/p", "client_ids": ["c"], "token_use": "refresh"},
+            "token_use",
+            id="bad-token-use",
+        ),
+        pytest.param(
+            {"issuer": "https://x.example/p", "client_ids": ["c"], "algorithm": "HS256"},
+            "RS256 only",
+            id="other-algorithm",
+        ),
+        pytest.param(
+            {
+                "issuer": "https://x.example/p",
+                "region": "eu-west-1",
+                "user_pool_id": "eu-west-1_Abc",
+                "client_ids": ["c"],
+            },
+            "contradicts",
+            id="contradiction",
+        ),
+    ],
+)
 def test_bad_configuration_says_what_to_fix(kwargs, words):
     with pytest.raises(ConfigurationError, match=words):
         CognitoTokenVerifier(**kwargs)
@@ -470,10 +558,12 @@ def test_verify_module_imports_no_jupyter_or_tornado():
     import subprocess
     import sys
 
-    code = ("import sys, jupyter_ai_access.verify, jupyter_ai_access.errors; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'tornado', 'traitlets', 'jupyter_server', 'jupyterhub', 'oauthenticator', "
-            "'httpx', 'requests'}))")
+    code = (
+        "import sys, jupyter_ai_access.verify, jupyter_ai_access.errors; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'tornado', 'traitlets', 'jupyter_server', 'jupyterhub', 'oauthenticator', "
+        "'httpx', 'requests'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -481,6 +571,7 @@ def test_verify_module_imports_no_jupyter_or_tornado():
 def test_pyjwt_agrees_that_our_accepted_token_is_valid(verifier, factory):
     token = factory.mint("access")
     ours = verifier.verify(token)
-    theirs = jwt.decode(token, factory.access_key.private.public_key(), algorithms=["RS256"],
-                        issuer=factory.issuer)
+    theirs = jwt.decode(
+        token, factory.access_key.private.public_key(), algorithms=["RS256"], issuer=factory.issuer
+    )
     assert ours == theirs

@@ -32,7 +32,7 @@ class IssuerServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 with server._lock:
                     server.hits[self.path] += 1
                 if server.delay:
@@ -59,15 +59,20 @@ class IssuerServer:
         if self.status != 200:
             return b'{"message": "unavailable"}', self.status
         if path == self.jwks_path:
-            return self.raw_body if self.raw_body is not None else json.dumps(self.jwks).encode(), 200
+            return self.raw_body if self.raw_body is not None else json.dumps(
+                self.jwks
+            ).encode(), 200
         if path == f"/{self.pool_id}/.well-known/openid-configuration":
             base = f"http://127.0.0.1:{self.port}"
-            doc = {"issuer": self.issuer, "jwks_uri": self.jwks_uri,
-                   "authorization_endpoint": f"{base}/oauth2/authorize",
-                   "token_endpoint": f"{base}/oauth2/token",
-                   "userinfo_endpoint": f"{base}/oauth2/userInfo",
-                   "revocation_endpoint": f"{base}/oauth2/revoke",
-                   **self.discovery_overrides}
+            doc = {
+                "issuer": self.issuer,
+                "jwks_uri": self.jwks_uri,
+                "authorization_endpoint": f"{base}/oauth2/authorize",
+                "token_endpoint": f"{base}/oauth2/token",
+                "userinfo_endpoint": f"{base}/oauth2/userInfo",
+                "revocation_endpoint": f"{base}/oauth2/revoke",
+                **self.discovery_overrides,
+            }
             return json.dumps(doc).encode(), 200
         return b'{"message": "not found"}', 404
 
