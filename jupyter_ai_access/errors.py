@@ -11,7 +11,10 @@ Imports only the standard library, so resource servers can use it without Jupyte
     │   └── EmulatorStartError         the emulator process failed or did not become ready
     ├── IdentityProviderError          the IdP (discovery, JWKS) cannot be used: 502/503
     │   ├── DiscoveryError             discovery document unreachable, malformed, other issuer
-    │   └── KeySetUnavailableError     the JWKS cannot be fetched and no usable copy is cached
+    │   ├── KeySetUnavailableError     the JWKS cannot be fetched and no usable copy is cached
+    │   └── IdPUnavailableError        the token/revoke endpoint is unreachable or answered 5xx
+    ├── TokenEndpointError             the token endpoint refused the request (``error`` code)
+    │   └── LoginRequiredError         invalid_grant: the refresh token is dead, log in again
     └── TokenError                     a presented token is refused (``status``, ``error``)
         ├── MissingTokenError          401 without error code: no bearer token was sent
         ├── InvalidTokenError          401 invalid_token: the token cannot be trusted
@@ -40,6 +43,7 @@ __all__ = [
     "EmulatorStartError",
     "ExpiredTokenError",
     "GroupRequiredError",
+    "IdPUnavailableError",
     "IdentityProviderError",
     "InsufficientPermissionError",
     "InsufficientScopeError",
@@ -47,12 +51,14 @@ __all__ = [
     "JupyterAIAccessError",
     "KeySetUnavailableError",
     "LocalCognitoError",
+    "LoginRequiredError",
     "MalformedTokenError",
     "MissingTokenError",
     "NodeNotFoundError",
     "NodePackagesMissingError",
     "PoolDescriptionError",
     "RevokedTokenError",
+    "TokenEndpointError",
     "TokenError",
     "UnknownKeyError",
     "UnsupportedAlgorithmError",
@@ -108,6 +114,22 @@ class DiscoveryError(IdentityProviderError):
 
 class KeySetUnavailableError(IdentityProviderError):
     """The JWKS cannot be fetched and no usable copy is cached."""
+
+
+class IdPUnavailableError(IdentityProviderError):
+    """The IdP's token or revocation endpoint is unreachable or answered with a server error."""
+
+
+class TokenEndpointError(JupyterAIAccessError):
+    """The token endpoint refused the request; ``error`` is the OAuth error code it sent."""
+
+    def __init__(self, error: str, message: str) -> None:
+        self.error = error
+        super().__init__(message)
+
+
+class LoginRequiredError(TokenEndpointError):
+    """``invalid_grant`` on refresh: the session is gone and the user must log in again."""
 
 
 class TokenError(JupyterAIAccessError):

@@ -71,7 +71,7 @@ def canaries() -> CanaryRegistry:
 
 
 @pytest.fixture(scope="session")
-def _leak_watcher() -> Iterator[LeakWatcher]:
+def leak_watcher() -> Iterator[LeakWatcher]:
     watcher = LeakWatcher()
     root = logging.getLogger()
     old_level = root.level
@@ -83,11 +83,11 @@ def _leak_watcher() -> Iterator[LeakWatcher]:
 
 
 @pytest.fixture(autouse=True)
-def _no_secret_leaks(_leak_watcher: LeakWatcher, canaries: CanaryRegistry) -> Iterator[None]:
+def _no_secret_leaks(leak_watcher: LeakWatcher, canaries: CanaryRegistry) -> Iterator[None]:
     """Fail the test when a canary or registered secret shows up in any captured log."""
-    _leak_watcher.take()  # what came before this test is not its fault
+    leak_watcher.take()  # what came before this test is not its fault
     yield
-    leaks = [(where, canaries.find(text)) for where, text in _leak_watcher.take()]
+    leaks = [(where, canaries.find(text)) for where, text in leak_watcher.take()]
     leaks = [(where, names) for where, names in leaks if names]
     if leaks:
         detail = "; ".join(f"{', '.join(names)} in {where}" for where, names in leaks)
@@ -95,13 +95,22 @@ def _no_secret_leaks(_leak_watcher: LeakWatcher, canaries: CanaryRegistry) -> It
 
 
 @pytest.fixture(scope="session")
-def cognito_pool_description(canaries: CanaryRegistry) -> dict[str, Any]:
+def hub_port() -> int:
+    """The port of the test Hub that logs in against the local emulator (registered there)."""
+    from ..devidp.process import find_free_port
+
+    return find_free_port()
+
+
+@pytest.fixture(scope="session")
+def cognito_pool_description(canaries: CanaryRegistry, hub_port: int) -> dict[str, Any]:
     """A pool description for tests: canary-carrying secrets, 30 s and 60 s token clients."""
 
     def password(user: str) -> str:
         return canaries.secret(f"pw-{user}")
 
     callback = "http://127.0.0.1:8000/hub/oauth_callback"
+    hub = f"http://127.0.0.1:{hub_port}/hub"
     return {
         "region": "us-east-1",
         "user_pool_id": "us-east-1_TestPool1",
@@ -165,8 +174,11 @@ def cognito_pool_description(canaries: CanaryRegistry) -> dict[str, Any]:
                     "ai-access/datasets.read",
                     "ai-access/models.write",
                 ],
-                "callback_urls": [callback],
-                "logout_urls": ["http://127.0.0.1:8000/hub/logout-complete"],
+                "callback_urls": [callback, f"{hub}/oauth_callback"],
+                "logout_urls": [
+                    "http://127.0.0.1:8000/hub/logout-complete",
+                    f"{hub}/logout-complete",
+                ],
                 "supported_identity_providers": ["COGNITO", "CorpOIDC"],
                 "token_validity": {"access_token": 60, "id_token": 60, "refresh_token": 3600},
             },
@@ -211,7 +223,7 @@ def cognito_pool_description(canaries: CanaryRegistry) -> dict[str, Any]:
 def local_cognito(
     tmp_path_factory: pytest.TempPathFactory,
     cognito_pool_description: dict[str, Any],
-    _leak_watcher: LeakWatcher,
+    leak_watcher: LeakWatcher,
 ) -> Iterator[RunningPool]:
     """The local Cognito emulator, running the test pool on a free loopback port."""
     import json
@@ -221,7 +233,7 @@ def local_cognito(
     pool_file.write_text(json.dumps(cognito_pool_description), encoding="utf-8")
     emulator = LocalCognito(pool_file=str(pool_file), state_dir=str(folder / "state"))
     running = emulator.start()
-    _leak_watcher.watch_file(running.log_file)
+    leak_watcher.watch_file(running.log_file)
     try:
         yield running
     finally:
