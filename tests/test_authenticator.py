@@ -793,3 +793,28 @@ c.CognitoOAuthenticator.allow_all = True
     status, output = hub.run_to_exit()
     assert status != 0
     assert "auth_state is enabled, but encryption is not available" in output
+
+
+def test_hub_restart_keeps_users_logged_in(tmp_path, idp, canaries, leak_watcher):
+    config = f"""
+c.JupyterHub.authenticator_class = "cognito"
+c.CognitoOAuthenticator.issuer = {idp.server.issuer!r}
+c.CognitoOAuthenticator.domain = "http://127.0.0.1:{idp.server.port}"
+c.CognitoOAuthenticator.client_id = "testclient0000000000000000"
+c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
+"""
+    hub = HubProcess(tmp_path, config, env={"COGNITO_CLIENT_SECRET": canaries.secret("s")})
+    leak_watcher.watch_file(hub.log_file)
+    idp.login_ok("nora")
+    hub.start()
+    try:
+        with HubBrowser(hub.url) as b:
+            assert b.login("x", "y").status_code == 200
+            before = hub.user("nora")["auth_state"]
+            hub.stop()
+            hub.start()
+            response = b.http.get(f"{hub.url}/hub/home")
+            assert response.status_code == 200
+            assert hub.user("nora")["auth_state"] == before
+    finally:
+        hub.stop()

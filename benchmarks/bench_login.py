@@ -1,0 +1,122 @@
+"""A full browser login through a real Hub: ours (verified) vs GenericOAuthenticator (unverified).
+
+Both Hubs log in against the same local Cognito emulator. One login = /hub/oauth_login →
+authorize → hosted sign-in page → password → callback → token request → user created → cookie.
+GenericOAuthenticator is configured the documented way for Cognito (authorize/token/userInfo
+URLs, username from userInfo, HTTP Basic client auth); ours verifies the ID and access tokens
+against the pool's JWKS (cached after the first login) and never calls userInfo. Logins alternate
+between the two Hubs; the ratio is of medians measured in the same run.
+
+Run: .venv/bin/python benchmarks/bench_login.py [--logins N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_ai_access.devidp import LocalCognito
+from jupyter_ai_access.devidp.process import find_free_port
+from jupyter_ai_access.testing.hub import HubBrowser, HubProcess
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--logins", type=int, default=40)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    ports = {"ours": find_free_port(), "generic": find_free_port()}
+    users = [
+        {"username": f"user{i}", "password": secrets.token_urlsafe(12), "groups": ["ml-training"]}
+        for i in range(args.logins)
+    ]
+    secret = secrets.token_urlsafe(32)
+    pool = {
+        "region": "us-east-1",
+        "user_pool_id": "us-east-1_BenchPool",
+        "groups": [{"name": "ml-training"}],
+        "users": users,
+        "app_clients": [
+            {
+                "name": "hub",
+                "client_id": "benchhub000000000000000000",
+                "client_secret": secret,
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid", "email", "profile"],
+                "callback_urls": [
+                    f"http://127.0.0.1:{p}/hub/oauth_callback" for p in ports.values()
+                ],
+            }
+        ],
+    }
+    (tmp / "pool.json").write_text(json.dumps(pool))
+    emulator = LocalCognito(pool_file=str(tmp / "pool.json"), state_dir=str(tmp / "state"))
+    running = emulator.start()
+    configs = {
+        "ours": f"""
+c.JupyterHub.authenticator_class = "cognito"
+c.CognitoOAuthenticator.issuer = {running.issuer!r}
+c.CognitoOAuthenticator.domain = {running.domain!r}
+c.CognitoOAuthenticator.client_id = "benchhub000000000000000000"
+c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
+c.JupyterHub.log_level = "WARN"
+""",
+        "generic": f"""
+c.JupyterHub.authenticator_class = "generic-oauth"
+c.GenericOAuthenticator.client_id = "benchhub000000000000000000"
+c.GenericOAuthenticator.authorize_url = "{running.domain}/oauth2/authorize"
+c.GenericOAuthenticator.token_url = "{running.domain}/oauth2/token"
+c.GenericOAuthenticator.userdata_url = "{running.domain}/oauth2/userInfo"
+c.GenericOAuthenticator.scope = ["openid", "email", "profile"]
+c.GenericOAuthenticator.username_claim = "username"
+c.GenericOAuthenticator.basic_auth = True
+c.GenericOAuthenticator.enable_auth_state = True
+c.GenericOAuthenticator.allow_all = True
+c.JupyterHub.log_level = "WARN"
+""",
+    }
+    hubs = {
+        name: HubProcess(
+            tmp / name,
+            configs[name],
+            port=ports[name],
+            env={"COGNITO_CLIENT_SECRET": secret, "OAUTH_CLIENT_SECRET": secret},
+        )
+        for name in configs
+    }
+    try:
+        for hub in hubs.values():
+            hub.start()
+        times: dict[str, list[float]] = {name: [] for name in hubs}
+        for i, user in enumerate(users):
+            order = list(hubs) if i % 2 == 0 else list(reversed(hubs))
+            for name in order:
+                with HubBrowser(hubs[name].url) as browser:
+                    t0 = time.perf_counter()
+                    response = browser.login(user["username"], user["password"])
+                    took = time.perf_counter() - t0
+                assert response.status_code == 200 and browser.logged_in, (
+                    name,
+                    response.text[:200],
+                )
+                if i > 0:  # the first login of each Hub fetches discovery and keys
+                    times[name].append(took)
+        ours, generic = (statistics.median(times[n]) for n in ("ours", "generic"))
+        print(
+            f"full login, median of {len(times['ours'])}: ours (verified) {ours * 1000:.1f} ms, "
+            f"GenericOAuthenticator (unverified) {generic * 1000:.1f} ms, "
+            f"ratio {ours / generic:.3f}x"
+        )
+    finally:
+        for hub in hubs.values():
+            hub.stop()
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
