@@ -1,44 +1,24 @@
-"""The jupyter_ai_access server extension.
+"""The jupyter_ai_access server extension: token delivery to kernels.
 
-Auto-enabled by ``jupyter-config/jupyter_server_config.d/jupyter_ai_access.json``. At this stage it
-answers ``GET /ai-access/api/info`` (who serves this extension, which version, whether it runs
-under JupyterHub); the token broker and kernel provisioner plug in here.
+Auto-enabled by ``jupyter-config/jupyter_server_config.d/jupyter_ai_access.json``, which also makes
+:class:`~jupyter_ai_access.kernels.AIAccessProvisioner` the default kernel provisioner. At start it
+creates the :class:`~jupyter_ai_access.tokens.TokenBroker`, the kernels' token store and the
+loopback endpoint; handlers: ``/ai-access/api/info``, ``/ai-access/api/status``,
+``/ai-access/status``.
 """
 
 from __future__ import annotations
 
-import os
+from typing import Any, ClassVar
 
-from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.application import ExtensionApp
-from tornado import web
-from traitlets import Unicode, default
 
-from ._version import __version__
+from .endpoint import KernelTokenEndpoint
+from .handlers import InfoHandler, StatusHandler, StatusPageHandler
+from .kernels import KernelTokenStore
+from .tokens import TokenBroker
 
-__all__ = ["AIAccessApp", "InfoHandler"]
-
-AUTH_RESOURCE = "ai_access"
-
-
-class InfoHandler(APIHandler):
-    """``GET /ai-access/api/info``: version and hub detection; never a token."""
-
-    auth_resource = AUTH_RESOURCE
-
-    @web.authenticated
-    @authorized
-    def get(self) -> None:
-        """Return what the extension knows about its surroundings."""
-        app: AIAccessApp = self.settings["jupyter_ai_access"]
-        self.finish(
-            {
-                "version": __version__,
-                "under_jupyterhub": bool(app.hub_api_url),
-                "hub_api_url": app.hub_api_url or None,
-            }
-        )
+__all__ = ["AIAccessApp"]
 
 
 class AIAccessApp(ExtensionApp):
@@ -46,21 +26,45 @@ class AIAccessApp(ExtensionApp):
 
     name = "jupyter_ai_access"
     load_other_extensions = True
+    classes: ClassVar[list[Any]] = [TokenBroker, KernelTokenStore]
+    active: ClassVar[AIAccessApp | None] = None
 
-    hub_api_url = Unicode(
-        config=True,
-        help="""URL of the JupyterHub API the tokens come from. Default: $JUPYTERHUB_API_URL (set
-        by JupyterHub when it spawns the server); empty outside JupyterHub.""",
-    )
-
-    @default("hub_api_url")
-    def _default_hub_api_url(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_URL", "")
+    broker: TokenBroker
+    store: KernelTokenStore
+    endpoint: KernelTokenEndpoint
 
     def initialize_settings(self) -> None:
-        """Expose the app to its handlers."""
+        """Create the broker, the token store and the loopback endpoint."""
+        self.broker = TokenBroker(parent=self)
+        self.store = KernelTokenStore(parent=self)
+        self.store.prepare(contents_root=self.serverapp.root_dir)
+        self.endpoint = KernelTokenEndpoint(self.broker, self.store)
+        self.endpoint.start()
+        self.store.endpoint_url = self.endpoint.url
+        self.store.login_url = self.broker.login_url
+        self.broker.listeners.append(self.store.update)
         self.settings["jupyter_ai_access"] = self
+        AIAccessApp.active = self
+        self.log.info(
+            "jupyter_ai_access: token endpoint on %s; tokens from %s",
+            self.endpoint.url,
+            self.broker.hub_api_url or "(no Hub: token delivery off)",
+        )
 
     def initialize_handlers(self) -> None:
-        """Register the REST handlers under ``/ai-access``."""
-        self.handlers.extend([(r"/ai-access/api/info", InfoHandler)])
+        """Register the REST handlers and the status page under ``/ai-access``."""
+        self.handlers.extend(
+            [
+                (r"/ai-access/api/info", InfoHandler),
+                (r"/ai-access/api/status", StatusHandler),
+                (r"/ai-access/status", StatusPageHandler),
+            ]
+        )
+
+    async def stop_extension(self) -> None:
+        """Stop renewing, close the endpoint, remove every kernel folder."""
+        await self.broker.stop()
+        self.endpoint.stop()
+        self.store.remove_all()
+        if AIAccessApp.active is self:
+            AIAccessApp.active = None

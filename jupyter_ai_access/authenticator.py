@@ -649,8 +649,11 @@ class CognitoOAuthenticator(GenericOAuthenticator):
         return f"{self.domain}/logout?" + auth_handlers.logout_query(self.client_id, logout_uri)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        """oauthenticator's handlers plus /logout-complete."""
+        """oauthenticator's handlers, /logout-complete and the token endpoint for servers."""
+        from .hub_api import TokensAPIHandler
+
         return [
             *super().get_handlers(app),
             (r"/logout-complete", auth_handlers.CognitoLogoutCompleteHandler),
+            (r"/api/ai-access/users/([^/]+)/tokens", TokensAPIHandler),
         ]

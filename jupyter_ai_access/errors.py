@@ -15,6 +15,9 @@ Imports only the standard library, so resource servers can use it without Jupyte
     │   └── IdPUnavailableError        the token/revoke endpoint is unreachable or answered 5xx
     ├── TokenEndpointError             the token endpoint refused the request (``error`` code)
     │   └── LoginRequiredError         invalid_grant: the refresh token is dead, log in again
+    ├── TokenDeliveryError             a kernel or server cannot get the user's tokens
+    │   ├── SessionEndedError          the Hub session is over: log in again at ``login_url``
+    │   └── TokensUnavailableError     the Hub or Cognito is unreachable and no valid token is held
     └── TokenError                     a presented token is refused (``status``, ``error``)
         ├── MissingTokenError          401 without error code: no bearer token was sent
         ├── InvalidTokenError          401 invalid_token: the token cannot be trusted
@@ -58,8 +61,11 @@ __all__ = [
     "NodePackagesMissingError",
     "PoolDescriptionError",
     "RevokedTokenError",
+    "SessionEndedError",
+    "TokenDeliveryError",
     "TokenEndpointError",
     "TokenError",
+    "TokensUnavailableError",
     "UnknownKeyError",
     "UnsupportedAlgorithmError",
 ]
@@ -207,3 +213,20 @@ class GroupRequiredError(InsufficientPermissionError):
         self.groups = groups
         words = "one of the groups" if any_of else "the group(s)"
         super().__init__(f"requires membership in {words}: {', '.join(groups)}")
+
+
+class TokenDeliveryError(JupyterAIAccessError):
+    """A Jupyter server or kernel cannot get the logged-in user's tokens."""
+
+
+class SessionEndedError(TokenDeliveryError):
+    """The user's JupyterHub session is over (logged out, refused); ``login_url`` says where to go."""
+
+    def __init__(self, message: str, login_url: str = "") -> None:
+        self.login_url = login_url
+        where = f" Log in again at {login_url}" if login_url else " Log in to JupyterHub again."
+        super().__init__(message.rstrip(". ") + "." + where)
+
+
+class TokensUnavailableError(TokenDeliveryError):
+    """JupyterHub or Cognito cannot be reached and no still-valid token is held."""

@@ -64,13 +64,17 @@ async def tornado_fetch(url: str, timeout: float) -> bytes:
     """GET ``url`` with tornado's AsyncHTTPClient (no redirects, bounded size)."""
     from tornado.httpclient import AsyncHTTPClient
 
-    response = await AsyncHTTPClient().fetch(
-        url,
-        request_timeout=timeout,
-        connect_timeout=timeout,
-        follow_redirects=False,
-        headers={"Accept": "application/json"},
-    )
+    client = AsyncHTTPClient(force_instance=True)  # not the shared, 10-slot client
+    try:
+        response = await client.fetch(
+            url,
+            request_timeout=timeout,
+            connect_timeout=timeout,
+            follow_redirects=False,
+            headers={"Accept": "application/json"},
+        )
+    finally:
+        client.close()
     if len(response.body) > MAX_DOCUMENT_BYTES:
         raise ValueError(f"document larger than {MAX_DOCUMENT_BYTES} bytes")
     return bytes(response.body)

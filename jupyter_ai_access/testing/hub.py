@@ -79,7 +79,8 @@ c.JupyterHub.redirect_to_server = False
 c.JupyterHub.log_level = "DEBUG"
 c.JupyterHub.services = [{{"name": "test-admin", "api_token": {self.admin_token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
-    "scopes": ["admin:users", "admin:auth_state", "admin:groups", "read:users", "list:users"]}}]
+    "scopes": ["admin:users", "admin:auth_state", "admin:groups", "read:users", "list:users",
+               "tokens"]}}]
 '''
         self.config_file.write_text(base + "\n" + self.user_config, encoding="utf-8")
 

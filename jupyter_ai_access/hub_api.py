@@ -1,0 +1,108 @@
+"""The Hub endpoint that hands a user's short-lived tokens to that user's own server.
+
+``GET /hub/api/ai-access/users/<name>/tokens`` returns the access and ID tokens, their expiry
+times, scopes, username and groups — never the refresh token — after refreshing them through the
+authenticator when they are within its ``refresh_margin``. It needs the custom scope
+``custom:ai-access:tokens`` filtered to the user (``custom:ai-access:tokens!user``), which the
+shipped configuration grants to the ``server`` role. ``admin:auth_state`` is not used: kernels
+inherit their server's ``JUPYTERHUB_API_TOKEN``, and that scope would hand them the refresh token.
+
+Answers (JSON, ``Cache-Control: no-store``):
+
+- 200 with the tokens;
+- 401 ``login_required`` (with ``login_url``) when the session is gone (logged out, refresh token
+  refused, removed from the allowed groups);
+- 503 ``idp_unavailable`` when the tokens have expired and Cognito cannot be reached;
+- 403/404 for callers without the scope for this user.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from jupyterhub import scopes
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+__all__ = ["TOKENS_SCOPE", "TokensAPIHandler", "hub_config_snippet"]
+
+TOKENS_SCOPE = "custom:ai-access:tokens"
+SCOPE_DEFINITION = {
+    TOKENS_SCOPE: {
+        "description": "Read the user's short-lived Cognito access and ID tokens "
+        "(never the refresh token).",
+    }
+}
+
+
+class TokensAPIHandler(APIHandler):
+    """``GET /hub/api/ai-access/users/<name>/tokens``."""
+
+    async def get(self, user_name: str) -> None:
+        """Return the user's short-lived tokens, refreshing them first when due."""
+        if not self.current_user:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        if not scopes.has_scope(f"{TOKENS_SCOPE}!user={user_name}", self.parsed_scopes, db=self.db):
+            if TOKENS_SCOPE in self.parsed_scopes:
+                raise web.HTTPError(404, "No access to this user's tokens.")
+            raise web.HTTPError(403, f"This token lacks the scope {TOKENS_SCOPE}.")
+        user = self.find_user(user_name)
+        if user is None:
+            raise web.HTTPError(404, "No such user.")
+        self.set_header("Cache-Control", "no-store")
+        auth = self.authenticator
+        auth_state = await user.get_auth_state() or {}
+        if auth_state.get("refresh_token") and auth.needs_refresh(auth_state):
+            refreshed = await auth.refresh_user(user, self)
+            if isinstance(refreshed, dict):
+                refreshed["name"] = user.name
+                await self.auth_to_user(refreshed, user)
+            auth_state = await user.get_auth_state() or {}
+        if not auth_state.get("access_token") or not auth_state.get("refresh_token"):
+            self._refuse(
+                401, "login_required", "Your JupyterHub session has ended. Log in again.", user
+            )
+            return
+        now = time.time()
+        if min(auth_state["access_token_expires_at"], auth_state["id_token_expires_at"]) <= now:
+            self._refuse(
+                503,
+                "idp_unavailable",
+                "Your tokens have expired and Amazon Cognito cannot be reached to renew "
+                "them; retrying in the background.",
+                user,
+            )
+            return
+        self.finish(
+            {
+                "username": user.name,
+                "cognito_username": auth_state.get("cognito_username"),
+                "groups": auth_state.get("cognito_groups", []),
+                "scope": auth_state.get("scope", []),
+                "access_token": auth_state["access_token"],
+                "access_token_expires_at": auth_state["access_token_expires_at"],
+                "id_token": auth_state["id_token"],
+                "id_token_expires_at": auth_state["id_token_expires_at"],
+                "refreshed_at": auth_state.get("refreshed_at"),
+            }
+        )
+
+    def _refuse(self, status: int, error: str, message: str, user: Any) -> None:
+        self.set_status(status)
+        login_url = url_path_join(self.hub.base_url, "login")
+        self.finish(
+            {"error": error, "message": message, "login_url": login_url, "username": user.name}
+        )
+
+
+def hub_config_snippet() -> dict[str, Any]:
+    """The JupyterHub settings token delivery needs (custom scope, server role)."""
+    return {
+        "custom_scopes": SCOPE_DEFINITION,
+        "server_role": {
+            "name": "server",
+            "scopes": ["users:activity!user", "access:servers!server", f"{TOKENS_SCOPE}!user"],
+        },
+    }
