@@ -73,9 +73,13 @@ def _from_endpoint(kind: str, min_valid: float, force: bool) -> str:
     url = _env("JUPYTER_AI_ACCESS_URL")
     with open(_env("JUPYTER_AI_ACCESS_SECRET_FILE"), encoding="utf-8") as f:
         secret = f.read().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        raise TokensUnavailableError(
+            "JUPYTER_AI_ACCESS_URL must be the server's loopback endpoint (http://127.0.0.1:...)"
+        )
     query = urlencode({"kind": kind, "min_valid": int(min_valid), "force": int(force)})
-    request = urllib.request.Request(
-        f"{url}?{query}",  # noqa: S310 - loopback http URL
+    request = urllib.request.Request(  # noqa: S310 - checked above: loopback http only
+        f"{url}?{query}",
         headers={"Authorization": f"Bearer {secret}"},
     )
     try:

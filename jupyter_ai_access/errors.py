@@ -220,7 +220,7 @@ class TokenDeliveryError(JupyterAIAccessError):
 
 
 class SessionEndedError(TokenDeliveryError):
-    """The user's JupyterHub session is over (logged out, refused); ``login_url`` says where to go."""
+    """The user's JupyterHub session is over; ``login_url`` says where to log in again."""
 
     def __init__(self, message: str, login_url: str = "") -> None:
         self.login_url = login_url
