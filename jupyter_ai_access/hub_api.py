@@ -26,7 +26,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-__all__ = ["TOKENS_SCOPE", "TokensAPIHandler", "hub_config_snippet"]
+__all__ = ["TOKENS_SCOPE", "TokensAPIHandler", "configure_token_delivery", "hub_config_snippet"]
 
 TOKENS_SCOPE = "custom:ai-access:tokens"
 SCOPE_DEFINITION = {
@@ -106,3 +106,24 @@ def hub_config_snippet() -> dict[str, Any]:
             "scopes": ["users:activity!user", "access:servers!server", f"{TOKENS_SCOPE}!user"],
         },
     }
+
+
+def configure_token_delivery(c: Any) -> None:
+    """Apply :func:`hub_config_snippet` to a ``jupyterhub_config.py`` config object ``c``.
+
+    Defines the custom scope and grants it (filtered to the server's own user) to the ``server``
+    role, keeping the role's default scopes and any other roles already configured::
+
+        from jupyter_ai_access.hub_api import configure_token_delivery
+        configure_token_delivery(c)
+    """
+    snippet = hub_config_snippet()
+    scopes_now = c.JupyterHub.custom_scopes if "custom_scopes" in c.JupyterHub else {}
+    c.JupyterHub.custom_scopes = {**dict(scopes_now), **snippet["custom_scopes"]}
+    roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
+    server = next((r for r in roles if r.get("name") == "server"), None)
+    if server is None:
+        roles.append(snippet["server_role"])
+    else:
+        server["scopes"] = sorted({*server.get("scopes", []), *snippet["server_role"]["scopes"]})
+    c.JupyterHub.load_roles = roles

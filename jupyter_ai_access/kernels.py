@@ -58,9 +58,7 @@ def write_private_file(path: Path, text: str) -> None:
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+            f.write(text)  # no fsync: readers need atomicity, not durability (tokens are ephemeral)
         os.replace(tmp, path)
     except BaseException:
         with _suppress():

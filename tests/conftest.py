@@ -32,8 +32,11 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 MISSING = TokenFactory.MISSING
 HUB_CLIENT = "hubclient00000000000000000"
+# The shipped helper grants the scope to the server role; tests also grant it to the user role so
+# that they can mint a user token that stands in for a server's.
 TOKEN_DELIVERY_CONFIG = """
-c.JupyterHub.custom_scopes = {"custom:ai-access:tokens": {"description": "short-lived tokens"}}
+from jupyter_ai_access.hub_api import configure_token_delivery
+configure_token_delivery(c)
 c.JupyterHub.load_roles.append(
     {"name": "user", "scopes": ["self", "custom:ai-access:tokens!user"]})
 """

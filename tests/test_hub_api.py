@@ -86,12 +86,25 @@ def test_one_users_token_cannot_read_another_users_tokens(fake_hub, logged_in, c
     assert "access_token" not in response.text
 
 
-def test_server_role_of_the_shipped_snippet_grants_the_scope():
-    from jupyter_ai_access.hub_api import hub_config_snippet
+def test_configure_token_delivery_grants_the_scope_to_the_server_role():
+    from traitlets.config import Config
 
-    snippet = hub_config_snippet()
-    assert f"{TOKENS_SCOPE}!user" in snippet["server_role"]["scopes"]
-    assert TOKENS_SCOPE in snippet["custom_scopes"]
+    from jupyter_ai_access.hub_api import configure_token_delivery
+
+    c = Config()
+    c.JupyterHub.load_roles = [
+        {"name": "server", "scopes": ["read:users:name!user"]},
+        {"name": "other", "scopes": ["self"]},
+    ]
+    configure_token_delivery(c)
+    server = next(r for r in c.JupyterHub.load_roles if r["name"] == "server")
+    assert f"{TOKENS_SCOPE}!user" in server["scopes"]
+    assert "read:users:name!user" in server["scopes"]
+    assert "access:servers!server" in server["scopes"]
+    assert TOKENS_SCOPE in c.JupyterHub.custom_scopes
+    fresh = Config()
+    configure_token_delivery(fresh)
+    assert fresh.JupyterHub.load_roles[0]["name"] == "server"
 
 
 def test_tokens_near_expiry_are_refreshed_before_they_are_handed_out(
