@@ -378,21 +378,8 @@ class CognitoOAuthenticator(GenericOAuthenticator):
 
     async def _post_token(self, params: dict[str, Any]) -> dict[str, Any]:
         """One token request; maps Cognito's answers onto the exception tree."""
-        request = HTTPRequest(
-            self.token_url,
-            method="POST",
-            headers=self.build_token_info_request_headers(),
-            body=urlencode({k: v for k, v in params.items() if v is not None and k != "data"}),
-            request_timeout=self.http_timeout,
-            connect_timeout=self.http_timeout,
-            validate_cert=self.validate_server_cert,
-            follow_redirects=False,
-            **self.http_request_kwargs,
-        )
-        try:
-            response = await self.http_client.fetch(request, raise_error=False)
-        except (OSError, HTTPClientError) as e:
-            raise IdPUnavailableError(f"token endpoint unreachable ({type(e).__name__})") from None
+        form = {k: v for k, v in params.items() if v is not None and k != "data"}
+        response = await self._post_form(self.token_url, form, "token endpoint")
         if response.code >= 500 or response.code == 599:
             raise IdPUnavailableError(f"token endpoint answered HTTP {response.code}")
         try:
@@ -413,6 +400,27 @@ class CognitoOAuthenticator(GenericOAuthenticator):
         if missing:
             raise TokenEndpointError("invalid_response", f"the token response lacks {missing}")
         return data
+
+    async def _post_form(self, url: str, form: dict[str, Any], what: str) -> Any:
+        """POST a form to a Cognito endpoint with HTTP Basic client auth (no redirects).
+
+        Raises :class:`IdPUnavailableError` when the endpoint cannot be reached.
+        """
+        request = HTTPRequest(
+            url,
+            method="POST",
+            headers=self.build_token_info_request_headers(),
+            body=urlencode(form),
+            request_timeout=self.http_timeout,
+            connect_timeout=self.http_timeout,
+            validate_cert=self.validate_server_cert,
+            follow_redirects=False,
+            **self.http_request_kwargs,
+        )
+        try:
+            return await self.http_client.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as e:
+            raise IdPUnavailableError(f"{what} unreachable ({type(e).__name__})") from None
 
     async def _verify_tokens(self, token_info: dict[str, Any], nonce: str | None) -> dict[str, Any]:
         assert self._id_verifier is not None and self._access_verifier is not None
@@ -607,20 +615,10 @@ class CognitoOAuthenticator(GenericOAuthenticator):
             self.log.warning("Could not revoke the refresh token: %s", e)
             return False
         url = doc.get("revocation_endpoint") or f"{self.domain}/oauth2/revoke"
-        request = HTTPRequest(
-            url,
-            method="POST",
-            headers=self.build_token_info_request_headers(),
-            body=urlencode({"token": refresh_token}),
-            request_timeout=self.http_timeout,
-            connect_timeout=self.http_timeout,
-            validate_cert=self.validate_server_cert,
-            follow_redirects=False,
-        )
         try:
-            response = await self.http_client.fetch(request, raise_error=False)
-        except (OSError, HTTPClientError) as e:
-            self.log.warning("Could not revoke the refresh token: %s", type(e).__name__)
+            response = await self._post_form(url, {"token": refresh_token}, "revocation endpoint")
+        except IdPUnavailableError as e:
+            self.log.warning("Could not revoke the refresh token: %s", e)
             return False
         if response.code != 200:
             self.log.warning("Revoking the refresh token answered HTTP %s", response.code)

@@ -36,7 +36,14 @@ from ..errors import (
 )
 from .pool import PoolDescription, load_pool
 
-__all__ = ["HERE", "LocalCognito", "RunningPool", "find_free_port", "is_loopback"]
+__all__ = [
+    "HERE",
+    "LocalCognito",
+    "RunningPool",
+    "find_free_port",
+    "is_loopback",
+    "stop_process",
+]
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ("server.mjs", "store.mjs", "pages.mjs")
@@ -371,14 +378,7 @@ class LocalCognito(LoggingConfigurable):
         """Stop the emulator (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
         proc, self._proc = self._proc, None
         self.running = None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        stop_process(proc, timeout)
         if self._log_thread is not None:
             self._log_thread.join(2)
 
@@ -397,6 +397,18 @@ class LocalCognito(LoggingConfigurable):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_process(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
 
 
 def _write_private(path: Path, text: str) -> None:

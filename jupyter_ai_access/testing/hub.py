@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from ..devidp.process import find_free_port
+from ..devidp.process import find_free_port, stop_process
 
 __all__ = ["HubBrowser", "HubProcess", "find_chp"]
 
@@ -130,14 +129,7 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the Hub (SIGTERM, then SIGKILL)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        stop_process(proc, timeout)
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the Hub's log."""
