@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from jupyter_client.provisioning import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool
 
 from .endpoint import KernelTokenEndpoint
 from .handlers import InfoHandler, StatusHandler, StatusPageHandler
@@ -29,6 +31,14 @@ class AIAccessApp(ExtensionApp):
     classes: ClassVar[list[Any]] = [TokenBroker, KernelTokenStore]
     active: ClassVar[AIAccessApp | None] = None
 
+    use_provisioner = Bool(
+        True,
+        config=True,
+        help="""Make AIAccessProvisioner the default kernel provisioner of this server, so every
+        kernel (also on restart) gets its token folder. Kernel specs that name a provisioner of
+        their own keep it. Default: True.""",
+    )
+
     broker: TokenBroker
     store: KernelTokenStore
     endpoint: KernelTokenEndpoint
@@ -45,6 +55,10 @@ class AIAccessApp(ExtensionApp):
         self.broker.listeners.append(self.store.update)
         self.settings["jupyter_ai_access"] = self
         AIAccessApp.active = self
+        if self.use_provisioner:
+            # The factory is a singleton that may exist before this server's config reaches it
+            # (another extension can create it first), so set the default here.
+            KernelProvisionerFactory.instance().default_provisioner_name = "ai-access-provisioner"
         self.log.info(
             "jupyter_ai_access: token endpoint on %s; tokens from %s",
             self.endpoint.url,

@@ -12,6 +12,7 @@ import signal
 import sys
 from typing import Any
 
+from traitlets import Bool
 from traitlets.config import Application, catch_config_error
 
 from ._version import __version__
@@ -73,7 +74,18 @@ class LocalCognitoApp(Application):
             {"LocalCognito": {"allow_non_loopback": True}},
             "Listen on a non-loopback address (development only).",
         ),
+        "show-passwords": (
+            {"LocalCognitoApp": {"show_passwords": True}},
+            "Print the demo users' passwords even when the output is not a terminal.",
+        ),
     }
+    show_passwords = Bool(
+        False,
+        config=True,
+        help="""Print the demo users' passwords. They are printed anyway when the output is a
+        terminal; as a JupyterHub service the output goes to the Hub's log, where passwords
+        must not be. Default: False.""",
+    )
     classes = [LocalCognito]
 
     def start(self) -> None:
@@ -85,7 +97,8 @@ class LocalCognitoApp(Application):
             print(f"error: {e}", file=sys.stderr)
             self.exit(2)
             return
-        print(describe(running), flush=True)
+        show = self.show_passwords or sys.stdout.isatty()
+        print(describe(running, show_passwords=show), flush=True)
 
         def _interrupt(*_: Any) -> None:
             raise KeyboardInterrupt
@@ -129,3 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     app = JupyterAIAccessApp()
     app.initialize(argv)
     app.start()
+
+
+if __name__ == "__main__":
+    main()

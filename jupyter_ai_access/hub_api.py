@@ -44,6 +44,9 @@ class TokensAPIHandler(APIHandler):
         """Return the user's short-lived tokens, refreshing them first when due."""
         if not self.current_user:
             raise web.HTTPError(403, "Missing or invalid credentials.")
+        if not getattr(self, "_token_authenticated", False):
+            # Tokens are for servers (API tokens), never for browsers (cookies).
+            raise web.HTTPError(403, "Use the server's API token; browsers get no tokens here.")
         if not scopes.has_scope(f"{TOKENS_SCOPE}!user={user_name}", self.parsed_scopes, db=self.db):
             if TOKENS_SCOPE in self.parsed_scopes:
                 raise web.HTTPError(404, "No access to this user's tokens.")
@@ -98,21 +101,27 @@ class TokensAPIHandler(APIHandler):
 
 
 def hub_config_snippet() -> dict[str, Any]:
-    """The JupyterHub settings token delivery needs (custom scope, server role)."""
+    """The JupyterHub settings token delivery needs.
+
+    The scope goes to the ``server`` role (the server's API token) and to the ``user`` role:
+    JupyterHub gives a server token only the part of the server role that its user holds.
+    Browsers still get nothing: the endpoint refuses cookie-authenticated requests.
+    """
     return {
         "custom_scopes": SCOPE_DEFINITION,
         "server_role": {
             "name": "server",
             "scopes": ["users:activity!user", "access:servers!server", f"{TOKENS_SCOPE}!user"],
         },
+        "user_role": {"name": "user", "scopes": ["self", f"{TOKENS_SCOPE}!user"]},
     }
 
 
 def configure_token_delivery(c: Any) -> None:
     """Apply :func:`hub_config_snippet` to a ``jupyterhub_config.py`` config object ``c``.
 
-    Defines the custom scope and grants it (filtered to the server's own user) to the ``server``
-    role, keeping the role's default scopes and any other roles already configured::
+    Defines the custom scope and grants it, filtered to the own user, to the ``server`` and
+    ``user`` roles, keeping their default scopes and any other roles already configured::
 
         from jupyter_ai_access.hub_api import configure_token_delivery
         configure_token_delivery(c)
@@ -121,9 +130,10 @@ def configure_token_delivery(c: Any) -> None:
     scopes_now = c.JupyterHub.custom_scopes if "custom_scopes" in c.JupyterHub else {}
     c.JupyterHub.custom_scopes = {**dict(scopes_now), **snippet["custom_scopes"]}
     roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
-    server = next((r for r in roles if r.get("name") == "server"), None)
-    if server is None:
-        roles.append(snippet["server_role"])
-    else:
-        server["scopes"] = sorted({*server.get("scopes", []), *snippet["server_role"]["scopes"]})
+    for wanted in (snippet["server_role"], snippet["user_role"]):
+        role = next((r for r in roles if r.get("name") == wanted["name"]), None)
+        if role is None:
+            roles.append(dict(wanted))
+        else:
+            role["scopes"] = sorted({*role.get("scopes", []), *wanted["scopes"]})
     c.JupyterHub.load_roles = roles

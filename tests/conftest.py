@@ -32,13 +32,10 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 MISSING = TokenFactory.MISSING
 HUB_CLIENT = "hubclient00000000000000000"
-# The shipped helper grants the scope to the server role; tests also grant it to the user role so
-# that they can mint a user token that stands in for a server's.
+# The shipped helper, as jupyterhub_config.py uses it.
 TOKEN_DELIVERY_CONFIG = """
 from jupyter_ai_access.hub_api import configure_token_delivery
 configure_token_delivery(c)
-c.JupyterHub.load_roles.append(
-    {"name": "user", "scopes": ["self", "custom:ai-access:tokens!user"]})
 """
 
 

@@ -55,7 +55,13 @@ def test_is_loopback(host, expected):
 def test_local_cognito_starts_prints_issuer_users_and_serves_discovery(tmp_path):
     port = find_free_port()
     proc = subprocess.Popen(
-        [*CLI, "local-cognito", f"--port={port}", f"--state-dir={tmp_path / 'state'}"],
+        [
+            *CLI,
+            "local-cognito",
+            f"--port={port}",
+            f"--state-dir={tmp_path / 'state'}",
+            "--show-passwords",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -192,3 +198,27 @@ def test_generated_client_secrets_are_private_and_stable(tmp_path):
     with LocalCognito(pool_file=str(path), state_dir=str(tmp_path / "state")) as running:
         assert running.secret_for("jobs") == secret
     assert secret not in repr(running)
+
+
+def test_passwords_are_not_printed_when_the_output_is_not_a_terminal(tmp_path):
+    port = find_free_port()
+    proc = subprocess.Popen(
+        [*CLI, "local-cognito", f"--port={port}", f"--state-dir={tmp_path / 'state'}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if not line or "carol /" in line:
+                break
+        out = "".join(lines)
+        assert "alice / **** / ml-training, ml-admins" in out
+        assert "Passw0rd" not in out
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -77,6 +77,16 @@ def test_a_token_without_the_scope_is_refused(fake_hub, logged_in, canaries):
     assert TOKENS_SCOPE in response.json()["message"]
 
 
+def test_a_browser_session_gets_no_tokens(fake_hub, logged_in):
+    browser = logged_in("wes")
+    response = browser.http.get(
+        f"{fake_hub.url}/hub/api/ai-access/users/wes/tokens",
+        headers={"Referer": f"{fake_hub.url}/hub/home"},
+    )
+    assert response.status_code == 403
+    assert "access_token" not in response.text
+
+
 def test_one_users_token_cannot_read_another_users_tokens(fake_hub, logged_in, canaries):
     logged_in("quinn")
     logged_in("rita")
@@ -98,13 +108,15 @@ def test_configure_token_delivery_grants_the_scope_to_the_server_role():
     ]
     configure_token_delivery(c)
     server = next(r for r in c.JupyterHub.load_roles if r["name"] == "server")
+    user = next(r for r in c.JupyterHub.load_roles if r["name"] == "user")
     assert f"{TOKENS_SCOPE}!user" in server["scopes"]
+    assert set(user["scopes"]) == {"self", f"{TOKENS_SCOPE}!user"}
     assert "read:users:name!user" in server["scopes"]
     assert "access:servers!server" in server["scopes"]
     assert TOKENS_SCOPE in c.JupyterHub.custom_scopes
     fresh = Config()
     configure_token_delivery(fresh)
-    assert fresh.JupyterHub.load_roles[0]["name"] == "server"
+    assert [r["name"] for r in fresh.JupyterHub.load_roles] == ["server", "user"]
 
 
 def test_tokens_near_expiry_are_refreshed_before_they_are_handed_out(

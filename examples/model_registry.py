@@ -1,0 +1,115 @@
+"""Example protected resource: a training-data and model-registry API that accepts Cognito tokens.
+
+    GET  /datasets/<name>   needs scope ai-access/datasets.read and group ml-training (CSV)
+    GET  /models            needs scope ai-access/datasets.read (the list of uploaded models)
+    POST /models/<name>     needs scope ai-access/models.write and group ml-admins
+    GET  /health            no token
+
+Every protected route is one ``@bearer_required(...)`` line over
+:class:`jupyter_ai_access.verify.CognitoTokenVerifier`. Settings come from the environment (the
+local Hub passes them when it starts this as a managed service):
+
+    COGNITO_ISSUER (or COGNITO_REGION + COGNITO_USER_POOL_ID), COGNITO_CLIENT_ID,
+    REGISTRY_PORT (8500), REGISTRY_DIR (where uploaded models are kept)
+
+Run by hand: python examples/model_registry.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import time
+from pathlib import Path
+
+from tornado import web
+
+from jupyter_ai_access.tornado_auth import bearer_required
+from jupyter_ai_access.verify import CognitoTokenVerifier
+
+READ = "ai-access/datasets.read"
+WRITE = "ai-access/models.write"
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def make_verifier() -> CognitoTokenVerifier:
+    """The verifier, from the environment."""
+    issuer = os.environ.get("COGNITO_ISSUER") or None
+    return CognitoTokenVerifier(
+        issuer=issuer,
+        region=None if issuer else os.environ.get("COGNITO_REGION"),
+        user_pool_id=None if issuer else os.environ.get("COGNITO_USER_POOL_ID"),
+        client_ids=[os.environ["COGNITO_CLIENT_ID"]],
+    )
+
+
+def dataset(name: str, rows: int = 200) -> str:
+    """A small deterministic regression data set: y = 3x + 2 + noise."""
+    rng = random.Random(name)
+    lines = ["x,y"]
+    for _ in range(rows):
+        x = rng.uniform(0, 10)
+        lines.append(f"{x:.4f},{3 * x + 2 + rng.gauss(0, 0.5):.4f}")
+    return "\n".join(lines) + "\n"
+
+
+def make_app(verifier: CognitoTokenVerifier, models_dir: Path) -> web.Application:
+    """The registry's tornado application."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+
+    class Health(web.RequestHandler):
+        def get(self) -> None:
+            self.finish({"status": "ok"})
+
+    class Dataset(web.RequestHandler):
+        @bearer_required(verifier, scopes=[READ], groups=["ml-training"])
+        def get(self, name: str) -> None:
+            if not NAME.match(name):
+                raise web.HTTPError(400, "bad data set name")
+            self.set_header("Content-Type", "text/csv")
+            self.finish(dataset(name))
+
+    class Models(web.RequestHandler):
+        @bearer_required(verifier, scopes=[READ])
+        def get(self) -> None:
+            self.finish({"models": sorted(p.stem for p in models_dir.glob("*.json"))})
+
+    class Model(web.RequestHandler):
+        @bearer_required(verifier, scopes=[WRITE], groups=["ml-admins"])
+        def post(self, name: str) -> None:
+            if not NAME.match(name):
+                raise web.HTTPError(400, "bad model name")
+            if len(self.request.body) > 1_000_000:
+                raise web.HTTPError(413, "model larger than 1 MB")
+            try:
+                model = json.loads(self.request.body)
+            except ValueError:
+                raise web.HTTPError(400, "the model must be JSON") from None
+            record = {"name": name, "uploaded_by": self.cognito_claims["username"],
+                      "uploaded_at": time.time(), "model": model}
+            (models_dir / f"{name}.json").write_text(json.dumps(record))
+            self.set_status(201)
+            self.finish({"stored": name, "uploaded_by": record["uploaded_by"]})
+
+    return web.Application([
+        (r"/health", Health),
+        (r"/datasets/([^/]+)", Dataset),
+        (r"/models", Models),
+        (r"/models/([^/]+)", Model),
+    ])
+
+
+async def main() -> None:
+    """Serve on 127.0.0.1:$REGISTRY_PORT until stopped."""
+    port = int(os.environ.get("REGISTRY_PORT", "8500"))
+    models = Path(os.environ.get("REGISTRY_DIR", ".state/registry"))
+    make_app(make_verifier(), models).listen(port, "127.0.0.1")
+    print(f"model registry on http://127.0.0.1:{port}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

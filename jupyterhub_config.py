@@ -1,0 +1,142 @@
+# JupyterHub configuration for jupyter_ai_access on one machine.
+#
+# Started by ./run-demo (`jupyterhub -f jupyterhub_config.py`). By default everything runs here:
+#   - the local Cognito emulator (the demo user pool), started and stopped by the Hub as a service;
+#   - the example model registry (examples/model_registry.py), a protected resource;
+#   - JupyterHub with the Cognito authenticator, configurable-http-proxy from node_modules, and
+#     JupyterLab single-user servers whose kernels receive the logged-in user's tokens.
+#
+# To use a real Cognito user pool instead of the emulator, set (see README, "The app client on a
+# real user pool"):
+#   COGNITO_REGION, COGNITO_USER_POOL_ID   (or COGNITO_ISSUER)
+#   COGNITO_DOMAIN                         the user-pool domain, https://<prefix>.auth.<region>...
+#   COGNITO_CLIENT_ID, COGNITO_CLIENT_SECRET (or COGNITO_CLIENT_SECRET_FILE)
+#
+# Every setting below can be changed here; environment variables named JAIA_* move ports and
+# folders without editing this file.
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from jupyter_ai_access.devidp.pool import load_pool
+from jupyter_ai_access.hub_api import configure_token_delivery
+
+c = get_config()  # noqa: F821 - provided by JupyterHub
+
+HERE = Path(__file__).resolve().parent
+STATE = Path(os.environ.get("JAIA_STATE_DIR", HERE / ".state")).resolve()
+STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
+HUB_PORT = int(os.environ.get("JAIA_HUB_PORT", "8000"))
+COGNITO_PORT = int(os.environ.get("JAIA_COGNITO_PORT", "9229"))
+REGISTRY_PORT = int(os.environ.get("JAIA_REGISTRY_PORT", "8500"))
+POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", HERE / "jupyter_ai_access/devidp/demo-pool.json"))
+NODE = os.environ.get("JUPYTER_AI_ACCESS_NODE") or shutil.which("node") or "node"
+USE_REAL_COGNITO = bool(
+    (os.environ.get("COGNITO_USER_POOL_ID") or os.environ.get("COGNITO_ISSUER"))
+    and os.environ.get("COGNITO_DOMAIN")
+)
+
+# ------------------------------------------------------------------ the Hub and its proxy
+c.JupyterHub.ip = "127.0.0.1"  # loopback only: put a TLS-terminating proxy in front for more
+c.JupyterHub.port = HUB_PORT
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
+c.ConfigurableHTTPProxy.command = [NODE, str(HERE / "node_modules/.bin/configurable-http-proxy")]
+c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
+
+# auth_state (the users' tokens) is encrypted with JUPYTERHUB_CRYPT_KEY. When none is given, one
+# is generated on first run and kept in a 0600 file, so logins survive a restart of the Hub.
+if not os.environ.get("JUPYTERHUB_CRYPT_KEY"):
+    key_file = STATE / "jupyterhub_crypt_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex())
+    c.CryptKeeper.keys = [key_file.read_text().strip()]
+
+# ------------------------------------------------------------------ the identity provider
+c.JupyterHub.authenticator_class = "cognito"
+c.CognitoOAuthenticator.scope = [
+    "openid", "email", "profile", "ai-access/datasets.read", "ai-access/models.write",
+]
+c.CognitoOAuthenticator.allowed_groups = {"ml-training", "ml-admins"}  # who may log in
+c.CognitoOAuthenticator.admin_groups = {"ml-admins"}  # JupyterHub admins
+# c.CognitoOAuthenticator.refresh_margin = 300      # refresh tokens this long before expiry (s)
+# c.CognitoOAuthenticator.identity_provider = ""     # go straight to a federated IdP
+# c.CognitoOAuthenticator.username_claim = "cognito:username"  # or "email" (verified only)
+
+services = []
+if not USE_REAL_COGNITO:
+    pool = load_pool(POOL_FILE)
+    client = pool.client("jupyterhub")
+    cognito_url = f"http://127.0.0.1:{COGNITO_PORT}"
+    issuer = f"{cognito_url}/{pool.user_pool_id}"
+    c.CognitoOAuthenticator.issuer = issuer
+    c.CognitoOAuthenticator.domain = cognito_url
+    c.CognitoOAuthenticator.client_id = client.client_id
+    c.CognitoOAuthenticator.client_secret = client.client_secret or ""  # local demo only
+    services.append({
+        "name": "local-cognito",
+        "command": [
+            sys.executable, "-m", "jupyter_ai_access.cli", "local-cognito",
+            f"--pool={POOL_FILE}", f"--port={COGNITO_PORT}",
+            f"--state-dir={STATE / 'local-cognito'}",
+        ],
+        "environment": {"JUPYTER_AI_ACCESS_NODE": NODE},
+    })
+    registry_env = {"COGNITO_ISSUER": issuer, "COGNITO_CLIENT_ID": client.client_id}
+else:
+    # The authenticator reads COGNITO_* itself; the registry needs the same pool.
+    registry_env = {k: v for k, v in os.environ.items()
+                    if k in ("COGNITO_ISSUER", "COGNITO_REGION", "COGNITO_USER_POOL_ID",
+                             "COGNITO_CLIENT_ID")}
+
+# ------------------------------------------------------------------ the example protected resource
+services.append({
+    "name": "model-registry",
+    "command": [sys.executable, str(HERE / "examples/model_registry.py")],
+    "environment": {**registry_env, "REGISTRY_PORT": str(REGISTRY_PORT),
+                    "REGISTRY_DIR": str(STATE / "registry")},
+})
+c.JupyterHub.services = services
+
+# ------------------------------------------------------------------ token delivery
+# Defines the scope custom:ai-access:tokens and grants it, filtered to the server's own user, to
+# the `server` role: single-user servers can fetch their user's short-lived tokens (never the
+# refresh token) from /hub/api/ai-access/users/<name>/tokens.
+configure_token_delivery(c)
+
+# ------------------------------------------------------------------ single-user servers
+# SimpleLocalProcessSpawner runs every user's server as the Hub's own OS user, in a folder per
+# user: right for a demo on one machine, NOT isolation between users. For that, use system users
+# (LocalProcessSpawner, or SystemdSpawner), containers (DockerSpawner), or KubeSpawner on
+# Kubernetes; token delivery works the same with each.
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "users" / "{username}")
+c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+c.Spawner.default_url = "/lab"  # JupyterLab
+c.Spawner.environment = {"AI_ACCESS_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}"}
+if os.getuid() == 0:
+    c.Spawner.args = ["--allow-root"]  # containers often run as root
+# c.Spawner.environment["JUPYTER_AI_ACCESS_..."]: see README, "Tokens in kernels"
+
+
+def copy_example_notebook(spawner):  # noqa: ANN001, ANN201 - JupyterHub's hook signature
+    """Give every user the example notebook on their first start."""
+    home = Path(spawner.home_dir_template.format(username=spawner.user.name))
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "train.ipynb"
+    if not target.exists():
+        shutil.copyfile(HERE / "examples/train.ipynb", target)
+
+
+c.Spawner.pre_spawn_hook = copy_example_notebook
+
+# ------------------------------------------------------------------ logging
+# c.JupyterHub.log_level = "DEBUG"  # tokens are never logged, at any level
+print(json.dumps({"hub": f"http://127.0.0.1:{HUB_PORT}", "real_cognito": USE_REAL_COGNITO}),
+      file=sys.stderr)
