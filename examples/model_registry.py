@@ -48,7 +48,7 @@ def make_verifier() -> CognitoTokenVerifier:
 
 def dataset(name: str, rows: int = 200) -> str:
     """A small deterministic regression data set: y = 3x + 2 + noise."""
-    rng = random.Random(name)
+    rng = random.Random(name)  # noqa: S311 - deterministic demo data, not a secret
     lines = ["x,y"]
     for _ in range(rows):
         x = rng.uniform(0, 10)

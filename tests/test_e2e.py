@@ -172,6 +172,10 @@ async def test_login_lab_notebook_then_logout_revokes_everything(local_hub, cana
     async with chromium() as browser:
         hub = local_hub
         page = await open_lab(browser, hub, "alice")
+        await page.wait_for_selector(".jp-DirListing-itemText >> text=train.ipynb", timeout=60_000)
+        await page.goto(f"{hub['url']}/user/alice/lab/tree/train.ipynb")
+        await page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        await page.wait_for_timeout(1500)
         await screenshot(page, "jupyterlab")
         kernel, results = await run_example_notebook(browser, hub, "alice")
         try:
@@ -189,6 +193,11 @@ async def test_login_lab_notebook_then_logout_revokes_everything(local_hub, cana
                 json.loads((hub["state"] / "registry/demo-alice.json").read_text())["uploaded_by"]
                 == "alice"
             )
+            status = await browser.new_page()
+            await status.goto(f"{hub['url']}/user/alice/ai-access/status")
+            assert "Kernels holding tokens" in await status.content()
+            assert canaries.find(await status.content()) == []
+            await screenshot(status, "token-status")
             refresh_token = hub["hub"].user("alice")["auth_state"]["refresh_token"]
             canaries.register(refresh_token, "refresh_token")
 
