@@ -182,13 +182,6 @@ def test_short_lifetimes_are_for_the_emulator_only():
         validate_pool(data, for_aws=True)
 
 
-def test_http_callbacks_on_aws_only_for_localhost():
-    data = edited("app_clients.0.callback_urls", ["http://127.0.0.1:8000/hub/oauth_callback"])
-    validate_pool(data)
-    with pytest.raises(PoolDescriptionError, match="only for http://localhost"):
-        validate_pool(data, for_aws=True)
-
-
 def test_load_pool_reports_bad_json_with_its_line(tmp_path):
     path = tmp_path / "pool.json"
     path.write_text('{\n  "region": "eu-west-1",\n  oops\n}')

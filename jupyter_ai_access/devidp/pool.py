@@ -174,7 +174,7 @@ class _Checker:
         return value
 
 
-def _check_url(check: _Checker, url: str, entry: str, *, for_aws: bool) -> None:
+def _check_url(check: _Checker, url: str, entry: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise check.fail(entry, f"URL {url!r} must be an absolute http(s) URL")
@@ -182,8 +182,6 @@ def _check_url(check: _Checker, url: str, entry: str, *, for_aws: bool) -> None:
         raise check.fail(entry, f"URL {url!r} must not contain a fragment")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise check.fail(entry, f"URL {url!r} uses http: only loopback hosts may (use https)")
-    if for_aws and parts.scheme == "http" and parts.hostname != "localhost":
-        raise check.fail(entry, f"URL {url!r}: Cognito allows http only for http://localhost")
 
 
 def _users(
@@ -290,7 +288,7 @@ def _app_client(
         if not client_scopes:
             raise check.fail(entry, "a code-flow client needs allowed_oauth_scopes (e.g. openid)")
     for url in callbacks + logouts:
-        _check_url(check, url, entry, for_aws=for_aws)
+        _check_url(check, url, entry)
     rotation = rec.get("refresh_token_rotation", False)
     revocation = rec.get("enable_token_revocation", True)
     if not isinstance(rotation, bool) or not isinstance(revocation, bool):
@@ -314,7 +312,8 @@ def validate_pool(data: Any, source: str = "<pool>", *, for_aws: bool = False) -
     """Validate a pool description mapping; raise :class:`PoolDescriptionError` naming the entry.
 
     ``for_aws=True`` also enforces limits that only a real user pool has (token lifetimes of at
-    least five minutes, http callbacks only on ``localhost``).
+    least five minutes). Callback URLs of the Hub's client are derived from the Hub's URL when
+    provisioning (``infra/``), so the loopback URLs of the emulator are fine here.
     """
     check = _Checker(source)
     if not isinstance(data, Mapping):

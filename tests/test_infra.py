@@ -1,0 +1,315 @@
+"""The Pulumi program, run with Pulumi's unit-test mocks (no AWS, no Pulumi service)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "infra"))
+
+import program  # noqa: E402 - the infra/ folder is not a package
+
+from jupyter_ai_access.devidp.pool import validate_pool  # noqa: E402
+from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError  # noqa: E402
+
+DEMO = json.loads((ROOT / "jupyter_ai_access/devidp/demo-pool.json").read_text())
+
+
+class Mocks(pulumi.runtime.Mocks):
+    """Records every resource; Cognito generates client secrets and ids."""
+
+    def __init__(self) -> None:
+        self.resources: list[Any] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.resources.append(args)
+        outputs = dict(args.inputs)
+        if args.typ == "aws:cognito/userPool:UserPool":
+            return "eu-west-1_AbC123xyz", outputs
+        if args.typ == "aws:cognito/userPoolClient:UserPoolClient":
+            outputs["clientSecret"] = f"generated-secret-of-{args.name}"
+            return f"id-{args.name}", outputs
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return {}
+
+
+@pytest.fixture
+def mocks() -> Mocks:
+    m = Mocks()
+    pulumi.runtime.set_mocks(m, preview=False)
+    return m
+
+
+def settings(**over: Any) -> program.StackSettings:
+    base = dict(
+        hub_url="https://hub.example.org",
+        region="eu-west-1",
+        domain_prefix="my-hub-login",
+        external_idp_issuer="https://login.example.org",
+        external_idp_client_id="corp-client",
+        external_idp_client_secret=pulumi.Output.secret("idp-secret-value"),
+    )
+    return program.StackSettings(**{**base, **over})
+
+
+def run(mocks: Mocks, description: dict | None = None, **over: Any) -> tuple[dict, list]:
+    """Provision with mocks; return (exports resolved, resources)."""
+    pool = validate_pool(description or DEMO, "pool.json", for_aws=True)
+    s = settings(**over)
+    program.check_for_aws(pool, s, "pool.json")
+    exports = program.provision(pool, s)
+    resolved: dict[str, Any] = {}
+    secret_flags: dict[str, bool] = {}
+
+    async def collect() -> None:
+        for name, value in exports.items():
+            output = pulumi.Output.from_input(value)
+            resolved[name] = await output.future()
+            secret_flags[name] = await output.is_secret()
+
+    # On the loop Pulumi's outputs live on (the same helper @pulumi.runtime.test uses).
+    from pulumi.runtime.sync_await import _sync_await
+
+    _sync_await(collect())
+    resolved["_secret"] = secret_flags
+    return resolved, mocks.resources
+
+
+def of_type(resources: list, typ: str) -> list:
+    return [r for r in resources if r.typ == typ]
+
+
+def client(resources: list, name: str) -> dict:
+    (found,) = [
+        r.inputs
+        for r in of_type(resources, "aws:cognito/userPoolClient:UserPoolClient")
+        if r.inputs["name"] == name
+    ]
+    return found
+
+
+@pytest.fixture
+def provisioned(mocks) -> tuple[dict, list]:
+    return run(mocks)
+
+
+def test_user_pool_settings(provisioned):
+    _, resources = provisioned
+    (pool,) = of_type(resources, "aws:cognito/userPool:UserPool")
+    inputs = pool.inputs
+    assert inputs["usernameConfiguration"] == {"caseSensitive": False}
+    assert inputs["deletionProtection"] == "ACTIVE"
+    assert inputs["passwordPolicy"]["minimumLength"] >= 12
+    assert inputs["adminCreateUserConfig"] == {"allowAdminCreateUserOnly": True}
+
+
+def test_groups_domain_and_resource_server(provisioned):
+    _, resources = provisioned
+    groups = {r.inputs["name"] for r in of_type(resources, "aws:cognito/userGroup:UserGroup")}
+    assert groups == {"ml-training", "ml-admins"}
+    (domain,) = of_type(resources, "aws:cognito/userPoolDomain:UserPoolDomain")
+    assert domain.inputs["domain"] == "my-hub-login"
+    (server,) = of_type(resources, "aws:cognito/resourceServer:ResourceServer")
+    assert server.inputs["identifier"] == "ai-access"
+    assert {s["scopeName"] for s in server.inputs["scopes"]} == {"datasets.read", "models.write"}
+
+
+def test_hub_client_is_code_only_with_the_hub_urls(provisioned):
+    _, resources = provisioned
+    hub = client(resources, "jupyterhub")
+    assert hub["allowedOauthFlows"] == ["code"]
+    assert hub["allowedOauthFlowsUserPoolClient"] is True
+    assert hub["generateSecret"] is True
+    assert hub["callbackUrls"] == ["https://hub.example.org/hub/oauth_callback"]
+    assert hub["logoutUrls"] == ["https://hub.example.org/hub/logout-complete"]
+    assert set(hub["allowedOauthScopes"]) == {
+        "openid",
+        "email",
+        "profile",
+        "ai-access/datasets.read",
+        "ai-access/models.write",
+    }
+    assert hub["enableTokenRevocation"] is True
+    assert hub["preventUserExistenceErrors"] == "ENABLED"
+    assert hub["supportedIdentityProviders"] == ["COGNITO", "CorpOIDC"]
+    assert hub["accessTokenValidity"] == 3600
+    assert hub["tokenValidityUnits"] == {
+        "accessToken": "seconds",
+        "idToken": "seconds",
+        "refreshToken": "seconds",
+    }
+
+
+def test_no_client_mixes_client_credentials_with_code_or_implicit(provisioned):
+    _, resources = provisioned
+    for r in of_type(resources, "aws:cognito/userPoolClient:UserPoolClient"):
+        flows = set(r.inputs["allowedOauthFlows"])
+        assert "implicit" not in flows
+        assert not ({"client_credentials"} < flows or (flows >= {"client_credentials", "code"}))
+    machine = client(resources, "training-jobs")
+    assert machine["allowedOauthFlows"] == ["client_credentials"]
+    assert machine["allowedOauthScopes"] == ["ai-access/datasets.read"]
+    assert machine["generateSecret"] is True
+
+
+def test_external_idp_with_attribute_mapping_and_a_secret_client_secret(provisioned):
+    _, resources = provisioned
+    (idp,) = of_type(resources, "aws:cognito/identityProvider:IdentityProvider")
+    assert idp.inputs["providerType"] == "OIDC"
+    assert idp.inputs["providerName"] == "CorpOIDC"
+    assert idp.inputs["attributeMapping"] == {"username": "sub", "email": "email"}
+    from pulumi.runtime import rpc
+
+    details = idp.inputs["providerDetails"]
+    # The external IdP's client secret makes the whole map a Pulumi secret (never plain in state).
+    assert details[rpc._special_sig_key] == rpc._special_secret_sig
+    assert details["value"]["oidc_issuer"] == "https://login.example.org"
+    assert details["value"]["client_secret"] == "idp-secret-value"
+
+
+def test_exports_have_the_hub_config_shape_and_secrets_are_secret(provisioned):
+    exports, _ = provisioned
+    assert exports["COGNITO_REGION"] == "eu-west-1"
+    assert exports["COGNITO_USER_POOL_ID"] == "eu-west-1_AbC123xyz"
+    assert exports["COGNITO_ISSUER"] == (
+        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz"
+    )
+    assert exports["COGNITO_DOMAIN"] == "https://my-hub-login.auth.eu-west-1.amazoncognito.com"
+    assert exports["COGNITO_CLIENT_ID"] == "id-client-jupyterhub"
+    assert exports["COGNITO_CLIENT_SECRET"] == "generated-secret-of-client-jupyterhub"
+    secret = exports["_secret"]
+    assert secret["COGNITO_CLIENT_SECRET"] is True
+    assert secret["TRAINING_JOBS_CLIENT_SECRET"] is True
+    plain = [k for k, v in secret.items() if not v]
+    assert all("SECRET" not in k for k in plain)
+
+
+def test_custom_domain(mocks):
+    exports, resources = run(
+        mocks,
+        domain_prefix="",
+        custom_domain="login.example.org",
+        certificate_arn="arn:aws:acm:us-east-1:1:certificate/x",
+    )
+    (domain,) = of_type(resources, "aws:cognito/userPoolDomain:UserPoolDomain")
+    assert domain.inputs["certificateArn"].startswith("arn:aws:acm:us-east-1")
+    assert exports["COGNITO_DOMAIN"] == "https://login.example.org"
+
+
+def bad(path: str, value: Any) -> dict:
+    data = copy.deepcopy(DEMO)
+    *parents, last = path.split(".")
+    node: Any = data
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(last) if last.isdigit() else last] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "entry", "words"),
+    [
+        pytest.param(
+            bad("app_clients.1.allowed_oauth_flows", ["code", "client_credentials"]),
+            "app_clients[1] 'training-jobs'",
+            "together with code",
+            id="mixed-grants",
+        ),
+        pytest.param(
+            bad("app_clients.1.allowed_oauth_scopes", ["openid"]),
+            "app_clients[1] 'training-jobs'",
+            "only custom scopes",
+            id="openid-machine",
+        ),
+        pytest.param(
+            bad("users.0.groups", ["ml-wizards"]),
+            "users[0] 'alice'",
+            "unknown group 'ml-wizards'",
+            id="unknown-group",
+        ),
+        pytest.param(
+            bad("app_clients.0.allowed_oauth_flows", ["implicit"]),
+            "app_clients[0] 'jupyterhub'",
+            "implicit",
+            id="implicit",
+        ),
+        pytest.param(
+            bad("app_clients.0.token_validity", {"access_token": 60}),
+            "app_clients[0] 'jupyterhub'",
+            "Cognito allows 300-86400 s",
+            id="short-token",
+        ),
+        pytest.param(
+            bad("app_clients.0.name", "hub"),
+            "app_clients",
+            "no app client named",
+            id="no-hub-client",
+        ),
+    ],
+)
+def test_refused_descriptions_create_nothing_and_name_the_entry(mocks, data, entry, words):
+    def load_and_check() -> None:
+        pool = validate_pool(data, "pool.json", for_aws=True)
+        program.check_for_aws(pool, settings(), "pool.json")
+
+    with pytest.raises(PoolDescriptionError) as info:
+        load_and_check()
+    assert info.value.entry == entry
+    assert words in str(info.value)
+    assert mocks.resources == []
+
+
+@pytest.mark.parametrize(
+    ("over", "words"),
+    [
+        pytest.param({"hub_url": "http://hub.example.org"}, "must be https://", id="http-hub"),
+        pytest.param({"hub_url": "https://hub.example.org/hub"}, "origin only", id="hub-path"),
+        pytest.param({"domain_prefix": ""}, "exactly one of domainPrefix", id="no-domain"),
+        pytest.param({"custom_domain": "login.example.org"}, "exactly one", id="two-domains"),
+        pytest.param(
+            {"external_idp_client_secret": None}, "externalIdpClientSecret", id="idp-without-secret"
+        ),
+        pytest.param({"region": ""}, "aws:region", id="no-region"),
+    ],
+)
+def test_refused_settings_create_nothing(mocks, over, words):
+    pool = validate_pool(DEMO, "pool.json", for_aws=True)
+    with pytest.raises(ConfigurationError, match=words):
+        program.check_for_aws(pool, settings(**over), "pool.json")
+    assert mocks.resources == []
+
+
+def test_other_code_clients_keep_their_urls_which_must_be_https(mocks):
+    data = copy.deepcopy(DEMO)
+    data["app_clients"].append(
+        {
+            "name": "dashboard",
+            "client_id": "dash",
+            "allowed_oauth_flows": ["code"],
+            "allowed_oauth_scopes": ["openid"],
+            "callback_urls": ["http://127.0.0.1:9000/cb"],
+        }
+    )
+    pool = validate_pool(data, "pool.json", for_aws=True)
+    with pytest.raises(PoolDescriptionError, match="http only for localhost"):
+        program.check_for_aws(pool, settings(), "pool.json")
+    data["app_clients"][-1]["callback_urls"] = ["https://dash.example.org/cb"]
+    _, resources = run(mocks, data)
+    assert client(resources, "dashboard")["callbackUrls"] == ["https://dash.example.org/cb"]
+
+
+def test_a_client_naming_an_unconfigured_idp_is_refused(mocks):
+    data = bad("app_clients.0.supported_identity_providers", ["COGNITO", "Okta"])
+    data["identity_providers"] = [{"name": "Okta", "type": "OIDC"}]
+    pool = validate_pool(data, "pool.json", for_aws=True)
+    with pytest.raises(PoolDescriptionError, match="'Okta' is not configured"):
+        program.check_for_aws(pool, settings(), "pool.json")
