@@ -147,7 +147,8 @@ async def test_kernel_environment_points_at_files_and_endpoint_only(
         kernel_id,
         """
         import json, os
-        print(json.dumps({k: v for k, v in os.environ.items() if k.startswith("JUPYTER_AI_ACCESS")}))
+        print(json.dumps({k: v for k, v in os.environ.items() if k.startswith("JUPYTER_AI_ACCESS")
+                          and k != "JUPYTER_AI_ACCESS_NODE"}))  # the test runner's own variable
     """,
     )
     env = json.loads(out)
