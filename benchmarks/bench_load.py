@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from hub_configs import cognito_config, generic_config
+
 from jupyter_ai_access.devidp import LocalCognito
 from jupyter_ai_access.devidp.process import find_free_port
 from jupyter_ai_access.testing.hub import HubBrowser, HubProcess
@@ -181,30 +183,11 @@ c.JupyterHub.redirect_to_server = True
 c.JupyterHub.log_level = "WARN"
 """
     configs = {
-        "ours": f"""
-c.JupyterHub.authenticator_class = "cognito"
-c.CognitoOAuthenticator.issuer = {idp.issuer!r}
-c.CognitoOAuthenticator.domain = {idp.domain!r}
-c.CognitoOAuthenticator.client_id = "loadhub0000000000000000000"
-c.CognitoOAuthenticator.scope = ["openid", "email", "profile", "ai-access/datasets.read"]
-c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
-from jupyter_ai_access.hub_api import configure_token_delivery
-configure_token_delivery(c)
-"""
+        "ours": cognito_config(
+            idp.issuer, idp.domain, "loadhub0000000000000000000", token_delivery=True
+        )
         + spawner,
-        "generic": f"""
-c.JupyterHub.authenticator_class = "generic-oauth"
-c.GenericOAuthenticator.client_id = "loadhub0000000000000000000"
-c.GenericOAuthenticator.authorize_url = "{idp.domain}/oauth2/authorize"
-c.GenericOAuthenticator.token_url = "{idp.domain}/oauth2/token"
-c.GenericOAuthenticator.userdata_url = "{idp.domain}/oauth2/userInfo"
-c.GenericOAuthenticator.scope = ["openid", "email", "profile"]
-c.GenericOAuthenticator.username_claim = "username"
-c.GenericOAuthenticator.basic_auth = True
-c.GenericOAuthenticator.enable_auth_state = True
-c.GenericOAuthenticator.allow_all = True
-"""
-        + spawner,
+        "generic": generic_config(idp.domain, "loadhub0000000000000000000") + spawner,
     }
     reports = {}
     try:

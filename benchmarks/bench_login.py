@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hub_configs import cognito_config, generic_config
+
 from jupyter_ai_access.devidp import LocalCognito
 from jupyter_ai_access.devidp.process import find_free_port
 from jupyter_ai_access.testing.hub import HubBrowser, HubProcess
@@ -58,27 +60,10 @@ def main() -> None:
     emulator = LocalCognito(pool_file=str(tmp / "pool.json"), state_dir=str(tmp / "state"))
     running = emulator.start()
     configs = {
-        "ours": f"""
-c.JupyterHub.authenticator_class = "cognito"
-c.CognitoOAuthenticator.issuer = {running.issuer!r}
-c.CognitoOAuthenticator.domain = {running.domain!r}
-c.CognitoOAuthenticator.client_id = "benchhub000000000000000000"
-c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
-c.JupyterHub.log_level = "WARN"
-""",
-        "generic": f"""
-c.JupyterHub.authenticator_class = "generic-oauth"
-c.GenericOAuthenticator.client_id = "benchhub000000000000000000"
-c.GenericOAuthenticator.authorize_url = "{running.domain}/oauth2/authorize"
-c.GenericOAuthenticator.token_url = "{running.domain}/oauth2/token"
-c.GenericOAuthenticator.userdata_url = "{running.domain}/oauth2/userInfo"
-c.GenericOAuthenticator.scope = ["openid", "email", "profile"]
-c.GenericOAuthenticator.username_claim = "username"
-c.GenericOAuthenticator.basic_auth = True
-c.GenericOAuthenticator.enable_auth_state = True
-c.GenericOAuthenticator.allow_all = True
-c.JupyterHub.log_level = "WARN"
-""",
+        "ours": cognito_config(
+            running.issuer, running.domain, "benchhub000000000000000000", token_delivery=False
+        ),
+        "generic": generic_config(running.domain, "benchhub000000000000000000"),
     }
     hubs = {
         name: HubProcess(

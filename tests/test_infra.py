@@ -18,6 +18,7 @@ import program  # noqa: E402 - the infra/ folder is not a package
 
 from jupyter_ai_access.devidp.pool import validate_pool  # noqa: E402
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError  # noqa: E402
+from jupyter_ai_access.testing.descriptions import with_entry  # noqa: E402
 
 DEMO = json.loads((ROOT / "jupyter_ai_access/devidp/demo-pool.json").read_text())
 
@@ -206,13 +207,8 @@ def test_custom_domain(mocks):
 
 
 def bad(path: str, value: Any) -> dict:
-    data = copy.deepcopy(DEMO)
-    *parents, last = path.split(".")
-    node: Any = data
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    node[int(last) if last.isdigit() else last] = value
-    return data
+    """The demo description with one entry replaced."""
+    return with_entry(DEMO, path, value)
 
 
 @pytest.mark.parametrize(

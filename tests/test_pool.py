@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from jupyter_ai_access.devidp.pool import load_pool, validate_pool
 from jupyter_ai_access.devidp.process import HERE
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError
+from jupyter_ai_access.testing.descriptions import with_entry
 
 BASE: dict[str, Any] = {
     "region": "eu-west-1",
@@ -40,14 +40,8 @@ BASE: dict[str, Any] = {
 
 
 def edited(path: str, value: Any) -> dict[str, Any]:
-    """BASE with one entry replaced (dotted path, list indexes as numbers)."""
-    data = copy.deepcopy(BASE)
-    *parents, last = path.split(".")
-    node: Any = data
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    node[int(last) if last.isdigit() else last] = value
-    return data
+    """BASE with one entry replaced."""
+    return with_entry(BASE, path, value)
 
 
 def test_base_description_is_valid_and_parsed():
