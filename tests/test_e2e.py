@@ -38,10 +38,14 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="Debian's chromium is not installed (./run-tests installs it)",
-)
+
+@pytest.fixture(autouse=True)
+def _chromium_installed() -> None:
+    """Debian's chromium must be there; in CI a missing browser fails instead of skipping."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing: scripts/bootstrap --browser installs it")
+        pytest.skip("Debian's chromium is not installed (./run-tests installs it)")
 
 
 @pytest.fixture(scope="module")
