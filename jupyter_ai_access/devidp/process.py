@@ -1,7 +1,7 @@
 """Start and stop the local Cognito emulator (a Node.js process running ``server.mjs``).
 
-:class:`LocalCognito` is used by the ``jupyter-ai-access local-cognito`` command, by the test
-fixtures and (later) by the Hub's managed-service configuration. It validates the pool description,
+:class:`LocalCognito` is used by the ``jupyter-ai-access local-cognito`` command (which the
+local Hub runs as a managed service) and by the test fixtures. It validates the pool description,
 fills in generated client secrets (kept 0600 in the state folder), copies the emulator's scripts
 next to a ``node_modules`` link in the state folder, starts Node and waits for the one
 ``{"event": "ready"}`` line the emulator prints.
