@@ -309,3 +309,42 @@ def test_a_client_naming_an_unconfigured_idp_is_refused(mocks):
     pool = validate_pool(data, "pool.json", for_aws=True)
     with pytest.raises(PoolDescriptionError, match="'Okta' is not configured"):
         program.check_for_aws(pool, settings(), "pool.json")
+
+
+def test_the_entry_point_reads_stack_config_and_exports(mocks, monkeypatch):
+    """infra/__main__.py as `pulumi up` runs it, with stack configuration and mocks."""
+    import runpy
+
+    pulumi.runtime.set_all_config(
+        {
+            "aws:region": "eu-west-1",
+            "project:hubUrl": "https://hub.example.org",
+            "project:domainPrefix": "my-hub-login",
+            "project:poolFile": str(ROOT / "jupyter_ai_access/devidp/demo-pool.json"),
+        },
+        secret_keys=[],
+    )
+    exported: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi, "export", lambda name, value: exported.setdefault(name, value))
+    runpy.run_path(str(ROOT / "infra/__main__.py"), run_name="__main__")
+    assert set(exported) >= {
+        "COGNITO_REGION",
+        "COGNITO_USER_POOL_ID",
+        "COGNITO_ISSUER",
+        "COGNITO_DOMAIN",
+        "COGNITO_CLIENT_ID",
+        "COGNITO_CLIENT_SECRET",
+        "TRAINING_JOBS_CLIENT_ID",
+        "TRAINING_JOBS_CLIENT_SECRET",
+    }
+    assert exported["COGNITO_REGION"] == "eu-west-1"
+    from pulumi.runtime.sync_await import _sync_await
+
+    client_id = _sync_await(pulumi.Output.from_input(exported["COGNITO_CLIENT_ID"]).future())
+    assert client_id == "id-client-jupyterhub"
+    assert client(mocks.resources, "jupyterhub")["callbackUrls"] == [
+        "https://hub.example.org/hub/oauth_callback"
+    ]
+    # No externalIdpIssuer in this stack: no federated provider, Cognito users only.
+    assert not of_type(mocks.resources, "aws:cognito/identityProvider:IdentityProvider")
+    assert client(mocks.resources, "jupyterhub")["supportedIdentityProviders"] == ["COGNITO"]
