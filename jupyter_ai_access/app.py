@@ -9,9 +9,9 @@ loopback endpoint; handlers: ``/ai-access/api/info``, ``/ai-access/api/status``,
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from jupyter_client.provisioning import KernelProvisionerFactory
+from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool
 
@@ -28,7 +28,7 @@ class AIAccessApp(ExtensionApp):
 
     name = "jupyter_ai_access"
     load_other_extensions = True
-    classes: ClassVar[list[Any]] = [TokenBroker, KernelTokenStore]
+    classes = [TokenBroker, KernelTokenStore]
     active: ClassVar[AIAccessApp | None] = None
 
     use_provisioner = Bool(
@@ -47,6 +47,7 @@ class AIAccessApp(ExtensionApp):
         """Create the broker, the token store and the loopback endpoint."""
         self.broker = TokenBroker(parent=self)
         self.store = KernelTokenStore(parent=self)
+        assert self.serverapp is not None
         self.store.prepare(contents_root=self.serverapp.root_dir)
         self.endpoint = KernelTokenEndpoint(self.broker, self.store)
         self.endpoint.start()

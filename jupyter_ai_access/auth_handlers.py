@@ -79,7 +79,7 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
     authenticator: CognitoOAuthenticator
     _nonce = ""
 
-    async def get(self) -> None:  # type: ignore[override]
+    async def get(self) -> None:
         """Discover the pool (once), then redirect to Cognito."""
         try:
             await self.authenticator.discover()

@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 from jupyterhub.utils import url_path_join
 from oauthenticator.generic import GenericOAuthenticator
+from oauthenticator.oauth2 import _deserialize_state
 from tornado import web
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from traitlets import Bool, Float, Integer, List, Unicode, default, validate
@@ -322,7 +323,7 @@ class CognitoOAuthenticator(GenericOAuthenticator):
                     if trait not in self._explicit_endpoints and doc.get(key):
                         setattr(self, trait, doc[key])
                 keys = JWKSCache(doc["jwks_uri"], timeout=self.http_timeout)
-                common = {
+                common: dict[str, Any] = {
                     "issuer": self.issuer,
                     "client_ids": [self.client_id],
                     "jwks": keys,
@@ -348,7 +349,7 @@ class CognitoOAuthenticator(GenericOAuthenticator):
             if handler is None:
                 return token_info
             state = handler.get_state_cookie()
-            nonce = auth_handlers._deserialize_state(state).get("nonce") if state else None
+            nonce = _deserialize_state(state).get("nonce") if state else None
             if not nonce:
                 raise web.HTTPError(400, "The login's nonce is missing: start the login again.")
             token_info["_verified"] = await self._verify_tokens(token_info, nonce=nonce)

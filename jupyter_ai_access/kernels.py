@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_client.provisioning import LocalProvisioner
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Bool, Unicode, default
 from traitlets.config import LoggingConfigurable
 
@@ -208,7 +208,7 @@ def _active() -> Any:
     return AIAccessApp.active
 
 
-class AIAccessProvisioner(LocalProvisioner):  # type: ignore[misc]
+class AIAccessProvisioner(LocalProvisioner):
     """A LocalProvisioner that gives each kernel its token folder, endpoint URL and secret."""
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:

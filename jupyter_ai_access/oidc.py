@@ -180,7 +180,7 @@ def parse_jwks(data: Any, algorithm: str = "RS256", min_rsa_bits: int = 2048) ->
                 if key.key_size < min_rsa_bits:
                     reason = f"RSA key of {key.key_size} bits is too small"
                 else:
-                    keys[kid] = key
+                    keys[str(kid)] = key
             except Exception as e:
                 reason = f"malformed ({type(e).__name__})"
         if reason is not None:

@@ -72,7 +72,7 @@ class FakeHubTokens:
                 "message": "Cognito cannot be reached.",
             }, self.status
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iat": now,
             "exp": now + self.lifetime,
             "username": self.user,

@@ -135,10 +135,12 @@ class HostedUIClient:
 
     def token(self, client_id: str, client_secret: str | None, **form: str) -> httpx.Response:
         """POST /oauth2/token with HTTP Basic client authentication (or client_id for public)."""
-        auth = (client_id, client_secret) if client_secret else None
         if not client_secret:
             form["client_id"] = client_id
-        return self.http.post(f"{self.domain}/oauth2/token", data=form, auth=auth)
+            return self.http.post(f"{self.domain}/oauth2/token", data=form)
+        return self.http.post(
+            f"{self.domain}/oauth2/token", data=form, auth=(client_id, client_secret)
+        )
 
     def exchange(
         self,
@@ -167,9 +169,13 @@ class HostedUIClient:
 
     def revoke(self, client_id: str, client_secret: str | None, token: str) -> httpx.Response:
         """POST /oauth2/revoke."""
-        auth = (client_id, client_secret) if client_secret else None
-        data = {"token": token} if client_secret else {"token": token, "client_id": client_id}
-        return self.http.post(f"{self.domain}/oauth2/revoke", data=data, auth=auth)
+        if not client_secret:
+            return self.http.post(
+                f"{self.domain}/oauth2/revoke", data={"token": token, "client_id": client_id}
+            )
+        return self.http.post(
+            f"{self.domain}/oauth2/revoke", data={"token": token}, auth=(client_id, client_secret)
+        )
 
     def logout(self, client_id: str, logout_uri: str) -> httpx.Response:
         """GET /logout (ends the hosted-UI session; does not revoke tokens)."""

@@ -151,7 +151,8 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
         if response.status_code == 404:
             return None
         response.raise_for_status()
-        return response.json()
+        model: dict[str, Any] = response.json()
+        return model
 
 
 class HubBrowser:
