@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -244,8 +245,6 @@ class CognitoOAuthenticator(GenericOAuthenticator):
 
     @staticmethod
     def _env(name: str) -> str:
-        import os
-
         return os.environ.get(name, "").strip()
 
     # ---------------------------------------------------------------- start-up checks

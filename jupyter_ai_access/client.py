@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Generator
@@ -103,8 +104,6 @@ def _from_endpoint(kind: str, min_valid: float, force: bool) -> str:
 
 
 def _get(kind: str, min_valid: float, force: bool) -> str:
-    import time
-
     path_var = (
         "JUPYTER_AI_ACCESS_TOKEN_FILE" if kind == "access" else "JUPYTER_AI_ACCESS_ID_TOKEN_FILE"
     )

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from .errors import DiscoveryError, KeySetUnavailableError, UnknownKeyError
+from .net import is_loopback
 
 __all__ = [
     "JWKSCache",
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT_BYTES = 256 * 1024
 AsyncFetcher = Callable[[str, float], Awaitable[bytes]]
 SyncFetcher = Callable[[str, float], bytes]
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def check_endpoint_url(url: str, what: str) -> str:
@@ -55,7 +55,7 @@ def check_endpoint_url(url: str, what: str) -> str:
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return url
-    if parts.scheme == "http" and (host in _LOOPBACK or host.startswith("127.")):
+    if parts.scheme == "http" and is_loopback(host):
         return url
     raise DiscoveryError(f"{what} {url!r} must be an https:// URL (http:// only on loopback)")
 

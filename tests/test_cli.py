@@ -12,12 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jupyter_ai_access.devidp.process import LocalCognito, find_free_port, is_loopback
+from jupyter_ai_access.devidp.process import LocalCognito, find_free_port
 from jupyter_ai_access.errors import (
     ConfigurationError,
     NodeNotFoundError,
     NodePackagesMissingError,
 )
+from jupyter_ai_access.net import is_loopback
 
 CLI = [sys.executable, "-c", "from jupyter_ai_access.cli import main; main()"]
 

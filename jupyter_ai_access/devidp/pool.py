@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import PoolDescriptionError
+from ..net import is_loopback
 
 __all__ = [
     "STANDARD_SCOPES",
@@ -35,7 +36,6 @@ STANDARD_SCOPES = frozenset(
     {"openid", "email", "profile", "phone", "aws.cognito.signin.user.admin"}
 )
 OAUTH_FLOWS = frozenset({"code", "client_credentials"})
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Cognito's limits, in seconds. The emulator accepts shorter lifetimes so tests can watch tokens
 # expire; provisioning a real pool (for_aws=True) enforces these.
 AWS_LIMITS = {
@@ -180,7 +180,7 @@ def _check_url(check: _Checker, url: str, entry: str) -> None:
         raise check.fail(entry, f"URL {url!r} must be an absolute http(s) URL")
     if parts.fragment:
         raise check.fail(entry, f"URL {url!r} must not contain a fragment")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise check.fail(entry, f"URL {url!r} uses http: only loopback hosts may (use https)")
 
 

@@ -9,7 +9,6 @@ next to a ``node_modules`` link in the state folder, starts Node and waits for t
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -34,6 +33,7 @@ from ..errors import (
     NodeNotFoundError,
     NodePackagesMissingError,
 )
+from ..net import is_loopback
 from .pool import PoolDescription, load_pool
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "LocalCognito",
     "RunningPool",
     "find_free_port",
-    "is_loopback",
     "stop_process",
 ]
 
@@ -53,16 +52,6 @@ NODE_HELP = (
     "`npm install --prefix DIR oidc-provider@9` and set "
     "JUPYTER_AI_ACCESS_NODE_MODULES=DIR/node_modules (or LocalCognito.node_modules)."
 )
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` is a loopback address or ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:
