@@ -20,8 +20,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from jupyter_ai_access.devidp.pool import load_pool
-from jupyter_ai_access.hub_api import configure_token_delivery
+from jupyter_ai_access.hub.tokens_api import configure_token_delivery
+from jupyter_ai_access.local_cognito.generated import ensure_generated
+from jupyter_ai_access.local_cognito.pool import load_pool
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
 
@@ -31,7 +32,7 @@ STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
 HUB_PORT = int(os.environ.get("JAIA_HUB_PORT", "8000"))
 COGNITO_PORT = int(os.environ.get("JAIA_COGNITO_PORT", "9229"))
 REGISTRY_PORT = int(os.environ.get("JAIA_REGISTRY_PORT", "8500"))
-POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", HERE / "jupyter_ai_access/devidp/demo-pool.json"))
+POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", HERE / "jupyter_ai_access/local_cognito/demo-pool.json"))
 NODE = os.environ.get("JUPYTER_AI_ACCESS_NODE") or shutil.which("node") or "node"
 USE_REAL_COGNITO = bool(
     (os.environ.get("COGNITO_USER_POOL_ID") or os.environ.get("COGNITO_ISSUER"))
@@ -78,7 +79,9 @@ if not USE_REAL_COGNITO:
     c.CognitoOAuthenticator.issuer = issuer
     c.CognitoOAuthenticator.domain = cognito_url
     c.CognitoOAuthenticator.client_id = client.client_id
-    c.CognitoOAuthenticator.client_secret = client.client_secret or ""  # local demo only
+    # The demo's secrets are generated once per state folder (the emulator reads the same files).
+    generated = ensure_generated(STATE / "local-cognito", pool)
+    c.CognitoOAuthenticator.client_secret = generated.client_secrets[client.client_id]
     services.append({
         "name": "local-cognito",
         "command": [

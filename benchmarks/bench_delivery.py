@@ -5,7 +5,7 @@
    a plain read of the same file as the baseline.
 3. 20 kernels renewing at once after expiry: Hub fetches per renewal.
 
-The Hub's token endpoint is the loopback stand-in (jupyter_ai_access.testing.fake_hub).
+The Hub's token endpoint is the loopback stand-in (jupyter_ai_access_testing.fake_hub).
 Run: .venv/bin/python benchmarks/bench_delivery.py [--starts N]
 """
 
@@ -18,18 +18,18 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
+from jupyter_ai_access_testing.fake_hub import FakeHubTokens
+from jupyter_ai_access_testing.tokens import TokenFactory
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory
 from tornado.httpclient import AsyncHTTPClient
 
-from jupyter_ai_access.app import AIAccessApp
-from jupyter_ai_access.endpoint import KernelTokenEndpoint
-from jupyter_ai_access.kernels import ENV, KernelTokenStore
-from jupyter_ai_access.testing.fake_hub import FakeHubTokens
-from jupyter_ai_access.testing.tokens import TokenFactory
-from jupyter_ai_access.tokens import TokenBroker
+from jupyter_ai_access.protocol import KernelEnv
+from jupyter_ai_access.server.broker import TokenBroker
+from jupyter_ai_access.server.endpoint import KernelTokenEndpoint
+from jupyter_ai_access.server.provisioner import AIAccessProvisioner, Delivery
+from jupyter_ai_access.server.store import KernelTokenStore
 
 KERNEL_TIMING = r"""
 import time, statistics, os
@@ -93,7 +93,7 @@ async def main(starts: int) -> None:
     endpoint.start()
     store.endpoint_url = endpoint.url
     broker.listeners.append(store.update)
-    AIAccessApp.active = SimpleNamespace(broker=broker, store=store)  # what the provisioner reads
+    AIAccessProvisioner.delivery = Delivery(broker, store)  # what the extension hands it
 
     # 1. start-to-ready, alternating
     times: dict[str, list[float]] = {"local-provisioner": [], "ai-access-provisioner": []}
@@ -131,7 +131,7 @@ async def main(starts: int) -> None:
         before = hub.fetches
 
         async def ask(env: dict[str, str]) -> None:
-            secret = Path(env[ENV["secret_file"]]).read_text()
+            secret = Path(env[KernelEnv.SECRET_FILE]).read_text()
             response = await client.fetch(
                 endpoint.url + "?min_valid=10", headers={"Authorization": f"Bearer {secret}"}
             )

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import httpx
+from jupyter_ai_access_testing.flows import HostedUIClient
 
-from jupyter_ai_access.devidp import LocalCognito
-from jupyter_ai_access.devidp.process import HERE
-from jupyter_ai_access.testing.flows import HostedUIClient
+from jupyter_ai_access.local_cognito import LocalCognito
+from jupyter_ai_access.local_cognito.process import HERE
 
 
 def median_ms(samples: list[float]) -> float:

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from hub_configs import cognito_config, generic_config
+from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
 
-from jupyter_ai_access.devidp import LocalCognito
-from jupyter_ai_access.devidp.process import find_free_port
-from jupyter_ai_access.testing.hub import HubBrowser, HubProcess
+from jupyter_ai_access.local_cognito import LocalCognito
+from jupyter_ai_access.local_cognito.process import find_free_port
 
 
 def main() -> None:

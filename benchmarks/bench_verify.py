@@ -19,11 +19,11 @@ import time
 import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from jupyter_ai_access_testing.jwks_server import IssuerServer
+from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
 from jupyter_ai_access.errors import UnknownKeyError
-from jupyter_ai_access.testing.jwks_server import IssuerServer
-from jupyter_ai_access.testing.tokens import SigningKey, TokenFactory
-from jupyter_ai_access.verify import CognitoTokenVerifier
+from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 
 
 def per_op(fn, tokens) -> float:

@@ -16,7 +16,7 @@ c.JupyterHub.log_level = "WARN"
     if token_delivery:
         config += """
 c.CognitoOAuthenticator.scope = ["openid", "email", "profile", "ai-access/datasets.read"]
-from jupyter_ai_access.hub_api import configure_token_delivery
+from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 configure_token_delivery(c)
 """
     return config

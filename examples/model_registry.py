@@ -6,8 +6,8 @@
     GET  /health            no token
 
 Every protected route is one ``@bearer_required(...)`` line over
-:class:`jupyter_ai_access.verify.CognitoTokenVerifier`. Settings come from the environment (the
-local Hub passes them when it starts this as a managed service):
+:class:`jupyter_ai_access.resource.CognitoTokenVerifier`. Settings come from the environment
+(the local Hub passes them when it starts this as a managed service):
 
     COGNITO_ISSUER (or COGNITO_REGION + COGNITO_USER_POOL_ID), COGNITO_CLIENT_ID,
     REGISTRY_PORT (8500), REGISTRY_DIR (where uploaded models are kept)
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from tornado import web
 
-from jupyter_ai_access.tornado_auth import bearer_required
-from jupyter_ai_access.verify import CognitoTokenVerifier
+from jupyter_ai_access.resource.tornado_auth import bearer_required
+from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 
 READ = "ai-access/datasets.read"
 WRITE = "ai-access/models.write"
@@ -88,18 +88,24 @@ def make_app(verifier: CognitoTokenVerifier, models_dir: Path) -> web.Applicatio
                 model = json.loads(self.request.body)
             except ValueError:
                 raise web.HTTPError(400, "the model must be JSON") from None
-            record = {"name": name, "uploaded_by": self.cognito_claims["username"],
-                      "uploaded_at": time.time(), "model": model}
+            record = {
+                "name": name,
+                "uploaded_by": self.cognito_claims["username"],
+                "uploaded_at": time.time(),
+                "model": model,
+            }
             (models_dir / f"{name}.json").write_text(json.dumps(record))
             self.set_status(201)
             self.finish({"stored": name, "uploaded_by": record["uploaded_by"]})
 
-    return web.Application([
-        (r"/health", Health),
-        (r"/datasets/([^/]+)", Dataset),
-        (r"/models", Models),
-        (r"/models/([^/]+)", Model),
-    ])
+    return web.Application(
+        [
+            (r"/health", Health),
+            (r"/datasets/([^/]+)", Dataset),
+            (r"/models", Models),
+            (r"/models/([^/]+)", Model),
+        ]
+    )
 
 
 async def main() -> None:

@@ -20,7 +20,7 @@ from program import StackSettings, load_description, provision
 config = pulumi.Config()
 settings = StackSettings.from_config(config, pulumi.Config("aws").get("region") or "")
 description = load_description(
-    Path(config.get("poolFile") or "../jupyter_ai_access/devidp/demo-pool.json"), settings
+    Path(config.get("poolFile") or "../jupyter_ai_access/local_cognito/demo-pool.json"), settings
 )
 for name, value in provision(description, settings).items():
     pulumi.export(name, value)

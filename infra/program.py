@@ -1,7 +1,7 @@
 """The Cognito side of jupyter_ai_access as a Pulumi program, from the pool description.
 
-The same description file the local emulator runs (``jupyter_ai_access/devidp/pool.py``) becomes a
-real user pool. What the original published program got wrong is done right here:
+The same description file the local emulator runs (``jupyter_ai_access/local_cognito/pool.py``)
+becomes a real user pool. What the original published program got wrong is done right here:
 
 - one app client never mixes ``client_credentials`` with ``code`` (a separate machine client),
   and the implicit grant is never offered (RFC 9700);
@@ -27,13 +27,13 @@ import pulumi
 import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from jupyter_ai_access.devidp.pool import (
+from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError
+from jupyter_ai_access.local_cognito.pool import (
     STANDARD_SCOPES,
     AppClient,
     PoolDescription,
     load_pool,
 )
-from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError
 
 __all__ = ["StackSettings", "check_for_aws", "load_description", "provision"]
 

@@ -1,10 +1,15 @@
 """jupyter_ai_access: per-person, short-lived Amazon Cognito tokens for JupyterHub and kernels.
 
-Parts (each importable on its own, so a resource server does not pull in Jupyter):
+One subpackage per process the code runs in, in the order a request flows:
 
-- ``jupyter_ai_access.errors``: the exception tree.
-- ``jupyter_ai_access.devidp``: the local Cognito emulator and the pool description.
-- ``jupyter_ai_access.app``: the Jupyter server extension (auto-enabled by jupyter-config/).
+- ``hub/``: the JupyterHub process (authenticator, login handlers, the Hub's token endpoint);
+- ``server/``: the user's Jupyter server (extension, broker, provisioner, kernel endpoint);
+- ``client``: the kernel, or any Python job (``get_token()``, auth objects);
+- ``resource/``: a protected resource (the verifier and its adapters);
+- ``local_cognito/``: the local Cognito emulator, the embedded default identity provider.
+
+Shared by all: ``protocol`` (the wire contract), ``errors`` (the one exception tree), ``net``,
+``retry``, ``files``. Each part imports only what its process has.
 """
 
 from __future__ import annotations
@@ -18,6 +23,6 @@ __all__ = ["__version__"]
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     """Tell jupyter_server where the extension app lives (imported lazily)."""
-    from .app import AIAccessApp
+    from .server.app import AIAccessApp
 
-    return [{"module": "jupyter_ai_access.app", "app": AIAccessApp}]
+    return [{"module": "jupyter_ai_access.server.app", "app": AIAccessApp}]

@@ -16,8 +16,8 @@ from traitlets import Bool
 from traitlets.config import Application, catch_config_error
 
 from ._version import __version__
-from .devidp.process import LocalCognito, RunningPool
 from .errors import JupyterAIAccessError
+from .local_cognito.process import LocalCognito, RunningPool
 
 __all__ = ["JupyterAIAccessApp", "LocalCognitoApp", "main"]
 
@@ -49,7 +49,7 @@ def describe(running: RunningPool, *, show_passwords: bool = True) -> str:
         )
     lines.append("  demo users (username / password / groups):")
     for user in pool.users:
-        password = user.password if show_passwords else "****"
+        password = running.passwords[user.username] if show_passwords else "****"
         lines.append(f"    {user.username} / {password} / {', '.join(user.groups) or '(no group)'}")
     return "\n".join(lines)
 

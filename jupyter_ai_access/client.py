@@ -23,9 +23,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Generator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from .errors import SessionEndedError, TokensUnavailableError
+from .net import is_loopback
+from .protocol import ERROR_LOGIN_REQUIRED, KernelEnv
 
 __all__ = ["HttpxAuth", "RequestsAuth", "get_id_token", "get_token", "token_expiry"]
 
@@ -71,13 +73,14 @@ def _from_file(path: str) -> tuple[str, float] | None:
 
 
 def _from_endpoint(kind: str, min_valid: float, force: bool) -> str:
-    url = _env("JUPYTER_AI_ACCESS_URL")
-    with open(_env("JUPYTER_AI_ACCESS_SECRET_FILE"), encoding="utf-8") as f:
-        secret = f.read().strip()
-    if not url.startswith("http://127.0.0.1:"):
+    url = _env(KernelEnv.URL)
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not is_loopback(parts.hostname):
         raise TokensUnavailableError(
-            "JUPYTER_AI_ACCESS_URL must be the server's loopback endpoint (http://127.0.0.1:...)"
+            f"{KernelEnv.URL} must be the server's loopback endpoint (http://127.0.0.1:...)"
         )
+    with open(_env(KernelEnv.SECRET_FILE), encoding="utf-8") as f:
+        secret = f.read().strip()
     query = urlencode({"kind": kind, "min_valid": int(min_valid), "force": int(force)})
     request = urllib.request.Request(  # noqa: S310 - checked above: loopback http only
         f"{url}?{query}",
@@ -92,8 +95,8 @@ def _from_endpoint(kind: str, min_valid: float, force: bool) -> str:
         except ValueError:
             body = {}
         message = str(body.get("message") or f"HTTP {e.code}")
-        if e.code == 401:
-            login = body.get("login_url") or os.environ.get("JUPYTER_AI_ACCESS_LOGIN_URL", "")
+        if e.code == 401 and body.get("error") == ERROR_LOGIN_REQUIRED:
+            login = body.get("login_url") or os.environ.get(KernelEnv.LOGIN_URL, "")
             raise SessionEndedError(message.split(" Log in again")[0], login) from None
         raise TokensUnavailableError(message) from None
     except OSError as e:
@@ -104,9 +107,7 @@ def _from_endpoint(kind: str, min_valid: float, force: bool) -> str:
 
 
 def _get(kind: str, min_valid: float, force: bool) -> str:
-    path_var = (
-        "JUPYTER_AI_ACCESS_TOKEN_FILE" if kind == "access" else "JUPYTER_AI_ACCESS_ID_TOKEN_FILE"
-    )
+    path_var = KernelEnv.TOKEN_FILE if kind == "access" else KernelEnv.ID_TOKEN_FILE
     if not force:
         found = _from_file(_env(path_var))
         if found is not None and found[1] - time.time() >= min_valid:

@@ -1,13 +1,18 @@
-"""Network helpers shared by the verifier, the pool description and the emulator launcher.
+"""Addresses and identifiers shared by every process: loopback hosts, Cognito user pool ids.
 
-Imports only the standard library (``verify.py`` and ``oidc.py`` depend on it).
+Imports only the standard library (the verifier, the kernel client and the pool description
+depend on it).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 
-__all__ = ["is_loopback"]
+__all__ = ["POOL_ID", "is_loopback"]
+
+#: A user pool id, ``<region>_<1-55 alphanumerics>``: the one definition (verifier and emulator).
+POOL_ID = re.compile(r"^(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d)_[0-9A-Za-z]{1,55}$")
 
 
 def is_loopback(host: str | None) -> bool:

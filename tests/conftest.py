@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from jupyter_ai_access.testing.canary import CanaryRegistry
-from jupyter_ai_access.testing.hub import HubProcess
-from jupyter_ai_access.testing.jwks_server import IssuerServer
-from jupyter_ai_access.testing.tokens import SigningKey, TokenFactory
+from jupyter_ai_access_testing.canary import CanaryRegistry
+from jupyter_ai_access_testing.hub import HubProcess
+from jupyter_ai_access_testing.jwks_server import IssuerServer
+from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
 pytest_plugins = [
-    "jupyter_ai_access.testing.pytest_plugin",
+    "jupyter_ai_access_testing.pytest_plugin",
     "pytest_jupyter.jupyter_server",
     "pytester",
 ]
@@ -34,7 +33,7 @@ MISSING = TokenFactory.MISSING
 HUB_CLIENT = "hubclient00000000000000000"
 # The shipped helper, as jupyterhub_config.py uses it.
 TOKEN_DELIVERY_CONFIG = """
-from jupyter_ai_access.hub_api import configure_token_delivery
+from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 configure_token_delivery(c)
 """
 

@@ -12,15 +12,19 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from jupyter_ai_access.asgi import CognitoAuthMiddleware
 from jupyter_ai_access.errors import (
     ClaimError,
     InsufficientScopeError,
     KeySetUnavailableError,
     MissingTokenError,
 )
-from jupyter_ai_access.tornado_auth import BearerAuthMixin, bearer_required
-from jupyter_ai_access.verify import CognitoTokenVerifier, bearer_error_response, extract_bearer
+from jupyter_ai_access.resource.asgi import CognitoAuthMiddleware
+from jupyter_ai_access.resource.tornado_auth import BearerAuthMixin, bearer_required
+from jupyter_ai_access.resource.verify import (
+    CognitoTokenVerifier,
+    bearer_error_response,
+    extract_bearer,
+)
 
 SCOPE = "ai-access/datasets.read"
 

@@ -50,4 +50,4 @@ def test_entry_point_reserves_the_cognito_authenticator_name():
     from importlib.metadata import entry_points
 
     (ep,) = [e for e in entry_points(group="jupyterhub.authenticators") if e.name == "cognito"]
-    assert ep.value == "jupyter_ai_access.authenticator:CognitoOAuthenticator"
+    assert ep.value == "jupyter_ai_access.hub.authenticator:CognitoOAuthenticator"

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from jupyter_ai_access_testing.canary import CanaryRegistry
+from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
-from jupyter_ai_access.authenticator import CognitoOAuthenticator
 from jupyter_ai_access.errors import ConfigurationError
-from jupyter_ai_access.testing.canary import CanaryRegistry
-from jupyter_ai_access.testing.hub import HubBrowser, HubProcess
-from jupyter_ai_access.testing.tokens import SigningKey, TokenFactory
+from jupyter_ai_access.hub.authenticator import CognitoOAuthenticator
 
 MISSING = TokenFactory.MISSING
 HUB_CLIENT = "hubclient00000000000000000"

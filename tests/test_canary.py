@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import jwt
 import pytest
-
-from jupyter_ai_access.testing.canary import CanaryRegistry
+from jupyter_ai_access_testing.canary import CanaryRegistry
 
 
 def test_canary_found_plain_and_inside_a_jwt_at_every_alignment(token_factory):
@@ -39,7 +38,7 @@ def test_token_factory_tokens_carry_the_canary(token_factory, canaries):
 
 @pytest.mark.parametrize("level", ["debug", "warning"])
 def test_a_leaked_secret_in_a_log_fails_the_test(pytester, level):
-    pytester.makeconftest('pytest_plugins = ["jupyter_ai_access.testing.pytest_plugin"]')
+    pytester.makeconftest('pytest_plugins = ["jupyter_ai_access_testing.pytest_plugin"]')
     pytester.makepyfile(f"""
         import logging
 
@@ -57,7 +56,7 @@ def test_a_leaked_secret_in_a_log_fails_the_test(pytester, level):
 
 
 def test_a_leak_in_the_emulator_log_fails_the_test(pytester):
-    pytester.makeconftest('pytest_plugins = ["jupyter_ai_access.testing.pytest_plugin"]')
+    pytester.makeconftest('pytest_plugins = ["jupyter_ai_access_testing.pytest_plugin"]')
     pytester.makepyfile("""
         def test_leaks(local_cognito, canaries):
             with local_cognito.log_file.open("a") as f:

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jupyter_ai_access.devidp.process import LocalCognito, find_free_port
 from jupyter_ai_access.errors import (
     ConfigurationError,
     NodeNotFoundError,
     NodePackagesMissingError,
 )
+from jupyter_ai_access.local_cognito.process import LocalCognito, find_free_port
 from jupyter_ai_access.net import is_loopback
 
 CLI = [sys.executable, "-c", "from jupyter_ai_access.cli import main; main()"]
@@ -80,9 +80,13 @@ def test_local_cognito_starts_prints_issuer_users_and_serves_discovery(tmp_path)
         out = "".join(lines)
         issuer = f"http://127.0.0.1:{port}/us-east-1_LocalDemo"
         assert f"issuer (ID/access tokens 'iss'): {issuer}" in out
-        assert "alice / alice-demo-Passw0rd! / ml-training, ml-admins" in out
+        passwords = json.loads((tmp_path / "state" / "passwords.json").read_text())
+        assert f"alice / {passwords['alice']} / ml-training, ml-admins" in out
         assert "jupyterhub: client_id=4jupyterhubdemo0000000000a" in out
-        assert "local-demo-client-secret" not in out  # the client secret is never printed
+        client_secrets = json.loads((tmp_path / "state" / "client_secrets.json").read_text())
+        assert client_secrets["4jupyterhubdemo0000000000a"]
+        for secret in client_secrets.values():  # client secrets are never printed
+            assert secret not in out
         doc = httpx.get(f"{issuer}/.well-known/openid-configuration").json()
         assert doc["issuer"] == issuer
     finally:

@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from jupyter_ai_access.app import AIAccessApp
-from jupyter_ai_access.kernels import ENV, write_private_file
-from jupyter_ai_access.testing.fake_hub import FakeHubTokens
-from jupyter_ai_access.tornado_auth import bearer_required
-from jupyter_ai_access.verify import CognitoTokenVerifier
+from jupyter_ai_access.files import write_private_file
+from jupyter_ai_access.protocol import KernelEnv
+from jupyter_ai_access.resource.tornado_auth import bearer_required
+from jupyter_ai_access.resource.verify import CognitoTokenVerifier
+from jupyter_ai_access.server.app import AIAccessApp
 
 SCOPE = "ai-access/datasets.read"
 
@@ -153,11 +154,12 @@ async def test_kernel_environment_points_at_files_and_endpoint_only(
     )
     env = json.loads(out)
     assert set(env) == {
-        ENV[k] for k in ("dir", "token_file", "id_token_file", "url", "secret_file", "login_url")
+        getattr(KernelEnv, k)
+        for k in ("DIR", "TOKEN_FILE", "ID_TOKEN_FILE", "URL", "SECRET_FILE", "LOGIN_URL")
     }
-    assert env[ENV["url"]].startswith("http://127.0.0.1:")
-    assert env[ENV["login_url"]] == "https://hub.example.org/hub/login"
-    folder = Path(env[ENV["dir"]])
+    assert env[KernelEnv.URL].startswith("http://127.0.0.1:")
+    assert env[KernelEnv.LOGIN_URL] == "https://hub.example.org/hub/login"
+    folder = Path(env[KernelEnv.DIR])
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for name in ("access_token", "id_token", "secret"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
@@ -347,7 +349,7 @@ async def test_twenty_kernels_asking_after_expiry_cause_one_hub_fetch(
     client = AsyncHTTPClient(force_instance=True, max_clients=30)
 
     async def ask(env: dict[str, str]) -> str:
-        secret = Path(env[ENV["secret_file"]]).read_text()
+        secret = Path(env[KernelEnv.SECRET_FILE]).read_text()
         response = await client.fetch(
             ext.endpoint.url + "?min_valid=10", headers={"Authorization": f"Bearer {secret}"}
         )
@@ -374,11 +376,11 @@ async def endpoint_case_for(ext) -> dict[str, Any]:
     await ext.broker.get()
     env = ext.store.add_kernel("k-live", ext.broker.tokens)
     dead = ext.store.add_kernel("k-dead", ext.broker.tokens)
-    dead_secret = Path(dead[ENV["secret_file"]]).read_text()
+    dead_secret = Path(dead[KernelEnv.SECRET_FILE]).read_text()
     ext.store.remove_kernel("k-dead")
     return {
         "url": ext.endpoint.url,
-        "secret": Path(env[ENV["secret_file"]]).read_text(),
+        "secret": Path(env[KernelEnv.SECRET_FILE]).read_text(),
         "dead": dead_secret,
         "port": ext.endpoint.port,
     }
@@ -505,7 +507,7 @@ async def test_without_extras_the_kernel_inherits_the_hub_token_and_no_token_val
 
 def test_token_dir_inside_the_contents_root_is_refused(tmp_path):
     from jupyter_ai_access.errors import ConfigurationError
-    from jupyter_ai_access.kernels import KernelTokenStore
+    from jupyter_ai_access.server.store import KernelTokenStore
 
     store = KernelTokenStore(token_dir=str(tmp_path / "notebooks" / ".tokens"))
     with pytest.raises(ConfigurationError, match="inside the notebook contents root"):
@@ -514,7 +516,7 @@ def test_token_dir_inside_the_contents_root_is_refused(tmp_path):
 
 def test_token_dir_owned_by_someone_else_or_a_link_is_refused(tmp_path):
     from jupyter_ai_access.errors import ConfigurationError
-    from jupyter_ai_access.kernels import KernelTokenStore
+    from jupyter_ai_access.server.store import KernelTokenStore
 
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")

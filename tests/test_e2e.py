@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from jupyter_ai_access_testing.hub import HubProcess
+from jupyter_ai_access_testing.notebooks import ServerKernel
 
-from jupyter_ai_access.devidp.process import find_free_port
-from jupyter_ai_access.testing.hub import HubProcess
-from jupyter_ai_access.testing.notebooks import ServerKernel
+from jupyter_ai_access.local_cognito.process import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -53,7 +53,7 @@ def local_hub(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, An
     """The repository's jupyterhub_config.py on free ports, with canary passwords and secret."""
     folder = tmp_path_factory.mktemp("local-hub")
     port, cognito_port, registry_port = find_free_port(), find_free_port(), find_free_port()
-    pool = json.loads((ROOT / "jupyter_ai_access/devidp/demo-pool.json").read_text())
+    pool = json.loads((ROOT / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
     passwords = {}
     for user in pool["users"]:
         user["password"] = passwords[user["username"]] = canaries.secret(f"pw-{user['username']}")

@@ -6,9 +6,9 @@ import time
 
 import httpx
 import pytest
+from jupyter_ai_access_testing.hub import HubBrowser
 
-from jupyter_ai_access.hub_api import TOKENS_SCOPE
-from jupyter_ai_access.testing.hub import HubBrowser
+from jupyter_ai_access.hub.tokens_api import TOKENS_SCOPE
 
 
 def user_token(hub, name: str, scopes: list[str], canaries) -> str:
@@ -99,7 +99,7 @@ def test_one_users_token_cannot_read_another_users_tokens(fake_hub, logged_in, c
 def test_configure_token_delivery_grants_the_scope_to_the_server_role():
     from traitlets.config import Config
 
-    from jupyter_ai_access.hub_api import configure_token_delivery
+    from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 
     c = Config()
     c.JupyterHub.load_roles = [

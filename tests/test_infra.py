@@ -15,12 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "infra"))
 
 import program  # noqa: E402 - the infra/ folder is not a package
+from jupyter_ai_access_testing.descriptions import with_entry  # noqa: E402
 
-from jupyter_ai_access.devidp.pool import validate_pool  # noqa: E402
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError  # noqa: E402
-from jupyter_ai_access.testing.descriptions import with_entry  # noqa: E402
+from jupyter_ai_access.local_cognito.pool import validate_pool  # noqa: E402
 
-DEMO = json.loads((ROOT / "jupyter_ai_access/devidp/demo-pool.json").read_text())
+DEMO = json.loads((ROOT / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
 
 
 class Mocks(pulumi.runtime.Mocks):
@@ -320,7 +320,7 @@ def test_the_entry_point_reads_stack_config_and_exports(mocks, monkeypatch):
             "aws:region": "eu-west-1",
             "project:hubUrl": "https://hub.example.org",
             "project:domainPrefix": "my-hub-login",
-            "project:poolFile": str(ROOT / "jupyter_ai_access/devidp/demo-pool.json"),
+            "project:poolFile": str(ROOT / "jupyter_ai_access/local_cognito/demo-pool.json"),
         },
         secret_keys=[],
     )

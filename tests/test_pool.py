@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from jupyter_ai_access_testing.descriptions import with_entry
 
-from jupyter_ai_access.devidp.pool import load_pool, validate_pool
-from jupyter_ai_access.devidp.process import HERE
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError
-from jupyter_ai_access.testing.descriptions import with_entry
+from jupyter_ai_access.local_cognito.pool import load_pool, validate_pool
+from jupyter_ai_access.local_cognito.process import HERE
 
 BASE: dict[str, Any] = {
     "region": "eu-west-1",

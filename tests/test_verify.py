@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
 from jupyter_ai_access.errors import (
     BadSignatureError,
@@ -28,8 +29,7 @@ from jupyter_ai_access.errors import (
     UnknownKeyError,
     UnsupportedAlgorithmError,
 )
-from jupyter_ai_access.testing.tokens import SigningKey, TokenFactory
-from jupyter_ai_access.verify import CognitoTokenVerifier, cognito_issuer
+from jupyter_ai_access.resource.verify import CognitoTokenVerifier, cognito_issuer
 
 MISSING = TokenFactory.MISSING
 SCOPE = "ai-access/datasets.read"
@@ -84,7 +84,7 @@ def test_id_token_accepted_by_id_verifier_with_nonce(id_verifier, factory):
 def test_tokens_issued_by_the_local_emulator_are_accepted(
     local_cognito, cognito_pool_description, canaries
 ):
-    from jupyter_ai_access.testing.flows import HostedUIClient
+    from jupyter_ai_access_testing.flows import HostedUIClient
 
     cid = "hubclient00000000000000000"
     callback = "http://127.0.0.1:8000/hub/oauth_callback"
@@ -559,7 +559,7 @@ def test_verify_module_imports_no_jupyter_or_tornado():
     import sys
 
     code = (
-        "import sys, jupyter_ai_access.verify, jupyter_ai_access.errors; "
+        "import sys, jupyter_ai_access.resource.verify, jupyter_ai_access.errors; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'tornado', 'traitlets', 'jupyter_server', 'jupyterhub', 'oauthenticator', "
         "'httpx', 'requests'}))"

@@ -1,0 +1,11 @@
+"""Runs in the JupyterHub process: the Cognito authenticator and the Hub's token endpoint.
+
+- :mod:`.authenticator` — ``CognitoOAuthenticator`` (entry point ``cognito``), built in layers:
+  :mod:`.settings`, :mod:`.cognito` (Cognito's endpoints), :mod:`.refresh`;
+- :mod:`.handlers` — login, callback, logout and logout-complete handlers;
+- :mod:`.tokens_api` — ``GET /hub/api/ai-access/users/<name>/tokens`` and
+  ``configure_token_delivery(c)`` for ``jupyterhub_config.py``;
+- :mod:`._compat` — the only place that touches private names of JupyterHub and oauthenticator.
+
+Needs the ``hub`` extra (jupyterhub, oauthenticator); never imports ``jupyter_server``.
+"""

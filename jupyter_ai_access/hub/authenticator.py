@@ -1,0 +1,170 @@
+"""JupyterHub authenticator for Amazon Cognito user pools (entry point name ``cognito``).
+
+A subclass of oauthenticator's ``GenericOAuthenticator`` that overrides its documented hooks (the
+few private names it needs go through :mod:`._compat`):
+
+- configuration from a few settings (region + user pool id or issuer, the user-pool domain, client
+  id and secret); endpoints from OIDC discovery (the issuer must match exactly);
+- login: code flow, PKCE S256, a per-login nonce; the ID token (and the access token) verified
+  with :class:`~jupyter_ai_access.resource.verify.CognitoTokenVerifier`: signature by ``kid``, exact
+  issuer, ``aud`` / ``client_id``, ``exp``, ``iat``, ``token_use``, nonce. userinfo is never called;
+- identity: username from a configurable claim (``email`` only when ``email_verified``), bound to
+  ``sub`` so that another identity cannot take an existing name;
+- groups: ``cognito:groups`` from the verified ID token drive ``allowed_groups``, ``admin_groups``
+  and JupyterHub group membership, at login and at every refresh;
+- auth_state (encrypted by JupyterHub): tokens and their expiry times, ``sub``, username, groups;
+- refresh before expiry, once per user at a time; ``invalid_grant`` → log in again; an IdP outage
+  keeps the session while the tokens are valid and retries with backoff;
+- logout: revoke the refresh token, drop the tokens, end the hosted-UI session.
+
+Layers, one module each (a linear chain of subclasses, configured as ``c.CognitoOAuthenticator``):
+:mod:`.settings` (traitlets and start-up checks) → :mod:`.cognito` (Cognito's HTTP endpoints and
+error mapping) → :mod:`.refresh` (refresh and backoff) → this module (the user model, logout and
+the Hub handlers). Private names of JupyterHub and oauthenticator are reached only through
+:mod:`._compat`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+from .cognito import TokenResponse, VerifiedClaims
+from .handlers import (
+    CognitoCallbackHandler,
+    CognitoLoginHandler,
+    CognitoLogoutCompleteHandler,
+    CognitoLogoutHandler,
+    logout_query,
+)
+from .refresh import CognitoRefresh
+from .tokens_api import HANDLER_ROUTE, TokensAPIHandler
+
+__all__ = ["CognitoOAuthenticator"]
+
+
+class CognitoOAuthenticator(CognitoRefresh):
+    """Log in to JupyterHub with an Amazon Cognito user pool (OpenID Connect, verified)."""
+
+    login_handler = CognitoLoginHandler
+    callback_handler = CognitoCallbackHandler
+    logout_handler = CognitoLogoutHandler
+    client_id_env = "COGNITO_CLIENT_ID"
+    client_secret_env = "COGNITO_CLIENT_SECRET"
+    user_auth_state_key = "cognito_user"
+
+    # ---------------------------------------------------------------- user model hooks
+    async def _verified(self, token_info: dict[str, Any]) -> VerifiedClaims:
+        if isinstance(token_info, TokenResponse) and token_info.verified is not None:
+            return token_info.verified
+        verified = await self._verify_tokens(token_info, nonce=None)
+        if isinstance(token_info, TokenResponse):
+            token_info.verified = verified
+        return verified
+
+    async def token_to_user(self, token_info: dict[str, Any]) -> dict[str, Any]:
+        """The verified ID token's claims (userinfo is never called: it has no groups)."""
+        verified = await self._verified(token_info)
+        return dict(verified.id)
+
+    def user_info_to_username(self, user_info: dict[str, Any]) -> str:
+        """Username from ``username_claim``; ``email`` only when ``email_verified`` is true."""
+        if self.username_claim == "email" and user_info.get("email_verified") is not True:
+            raise web.HTTPError(
+                403,
+                "Your email address is not verified in Amazon Cognito, so "
+                "it cannot be your username here. Verify it and log in again.",
+            )
+        if callable(self.username_claim):
+            username = self.username_claim(user_info)
+        else:
+            username = user_info.get(self.username_claim)
+        if not isinstance(username, str) or not username:
+            raise web.HTTPError(
+                403,
+                f"The ID token has no {self.username_claim!s} to use as a "
+                "username; ask an administrator to check username_claim.",
+            )
+        return username
+
+    def build_auth_state_dict(
+        self, token_info: dict[str, Any], user_info: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Only what later steps need: tokens, their expiry, sub, username, groups, scopes."""
+        verified = token_info.verified if isinstance(token_info, TokenResponse) else None
+        if verified is None:
+            raise TypeError("build_auth_state_dict needs a verified TokenResponse")
+        access = verified.access
+        return {
+            "access_token": token_info["access_token"],
+            "id_token": token_info["id_token"],
+            "refresh_token": token_info.get("refresh_token"),
+            "access_token_expires_at": access["exp"],
+            "id_token_expires_at": verified.id["exp"],
+            "scope": access.get("scope", "").split(),
+            "sub": user_info["sub"],
+            "cognito_username": user_info.get("cognito:username"),
+            "cognito_groups": list(user_info.get("cognito:groups", [])),
+            "origin_jti": access.get("origin_jti"),
+            "refreshed_at": time.time(),
+        }
+
+    async def update_auth_model(self, auth_model: dict[str, Any]) -> dict[str, Any]:
+        """Bind the username to ``sub``: another identity cannot take an existing name."""
+        name = auth_model["name"]
+        sub = auth_model["auth_state"]["sub"]
+        bound = await self._bound_sub(name)
+        if bound is not None and bound != sub:
+            self.log.warning(
+                "Refused login as %s: the name is bound to another Cognito identity", name
+            )
+            raise web.HTTPError(
+                403,
+                f"The name {name!r} belongs to another account. Ask an "
+                "administrator if you think this is wrong.",
+            )
+        return auth_model
+
+    async def _bound_sub(self, name: str) -> str | None:
+        users = getattr(self.parent, "users", None)
+        if users is None:
+            return None
+        try:
+            user = users[name]
+        except KeyError:
+            return None
+        state = await user.get_auth_state()
+        return state.get("sub") if state else None
+
+    # ---------------------------------------------------------------- logout
+    async def logout_user(self, user: Any) -> None:
+        """Revoke the refresh token and drop the tokens from auth_state (keeps the sub binding)."""
+        auth_state = await user.get_auth_state()
+        if not auth_state:
+            return
+        if self.revoke_on_logout and await self.revoke(auth_state.get("refresh_token")):
+            self.log.info("Revoked the Cognito refresh token of %s", user.name)
+        await user.save_auth_state(self._without_tokens(auth_state))
+
+    def cognito_logout_url(self, handler: Any) -> str | None:
+        """Cognito's /logout URL for this client, or None when not ending the Cognito session."""
+        if not self.end_cognito_session or not self.domain:
+            return None
+        logout_uri = self.logout_uri
+        if not logout_uri:
+            request = handler.request
+            logout_uri = f"{request.protocol}://{request.host}" + url_path_join(
+                handler.hub.base_url, "logout-complete"
+            )
+        return f"{self.domain}/logout?" + logout_query(self.client_id, logout_uri)
+
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
+        """oauthenticator's handlers, /logout-complete and the token endpoint for servers."""
+        return [
+            *super().get_handlers(app),
+            (r"/logout-complete", CognitoLogoutCompleteHandler),
+            (HANDLER_ROUTE, TokensAPIHandler),
+        ]

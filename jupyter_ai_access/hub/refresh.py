@@ -1,0 +1,137 @@
+"""Refreshing a user's Cognito tokens ahead of expiry, once per user, with backoff.
+
+- due when the access or ID token expires within ``refresh_margin`` (stored expiry times: no
+  expired token is decoded);
+- one refresh per user at a time however many requests race (:class:`~jupyter_ai_access.retry.
+  SingleFlight` keyed by user), persisted before the flight lands so waiters see the new tokens;
+- Cognito returns no refresh token → keep ours; rotation → store the new one;
+- ``invalid_grant`` → tokens dropped, log in again; Cognito down → keep the session while the tokens
+  are valid, retry after 5 s doubling to ``refresh_retry_max``;
+- the user left the allowed groups → admin and managed groups removed, refresh token revoked.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tornado import web
+
+from ..errors import IdentityProviderError, LoginRequiredError, TokenEndpointError, TokenError
+from ..retry import Backoff, SingleFlight
+from ._compat import commit_user, token_to_auth_model
+from .cognito import CognitoClient
+
+__all__ = ["CognitoRefresh"]
+
+
+class CognitoRefresh(CognitoClient):
+    """The refresh layer of the authenticator."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._refresh_flight: SingleFlight[Any] = SingleFlight()
+        self._refresh_backoff: dict[str, Backoff] = {}
+        self._retry_at: dict[str, float] = {}  # user -> when the next attempt may run
+
+    # ---------------------------------------------------------------- refresh
+    def needs_refresh(self, auth_state: dict[str, Any], now: float | None = None) -> bool:
+        """True when the access or ID token expires within ``refresh_margin`` seconds."""
+        now = time.time() if now is None else now
+        soonest = min(
+            auth_state.get("access_token_expires_at") or 0,
+            auth_state.get("id_token_expires_at") or 0,
+        )
+        return soonest - now <= self.refresh_margin
+
+    async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
+        """Refresh the tokens ahead of expiry, once per user at a time.
+
+        Returns True (nothing to do, or Cognito unreachable while tokens are still usable),
+        False (the user must log in again) or a new auth model (new tokens, groups, admin).
+        """
+        auth_state = await user.get_auth_state()
+        if not auth_state or not auth_state.get("refresh_token"):
+            return False
+        if not self.needs_refresh(auth_state):
+            return True
+        return await self._refresh_flight.run(lambda: self._refresh_once(user), key=user.name)
+
+    async def _refresh_once(self, user: Any) -> Any:
+        auth_state = await user.get_auth_state()  # a flight that just landed may have refreshed
+        if not auth_state or not auth_state.get("refresh_token"):
+            return False
+        if not self.needs_refresh(auth_state):
+            return True
+        return await self._refresh_locked(user, auth_state)
+
+    async def _refresh_locked(self, user: Any, auth_state: dict[str, Any]) -> Any:
+        now = time.time()
+        if now < self._retry_at.get(user.name, 0.0):
+            return True
+        refresh_token = auth_state["refresh_token"]
+        try:
+            await self.discover()
+            token_info = await self._post_token(
+                self.build_refresh_token_request_params(refresh_token)
+            )
+            if not token_info.get("refresh_token"):
+                token_info["refresh_token"] = refresh_token  # Cognito returns none: keep ours
+            auth_model = await token_to_auth_model(self, token_info)
+        except LoginRequiredError:
+            self.log.info("Refresh token of %s refused (invalid_grant): login required", user.name)
+            await user.save_auth_state(self._without_tokens(auth_state))
+            return False
+        except (IdentityProviderError, TokenEndpointError) as e:
+            backoff = self._refresh_backoff.setdefault(
+                user.name, Backoff(5.0, max(5.0, self.refresh_retry_max))
+            )
+            wait = backoff.failed()
+            self._retry_at[user.name] = now + wait
+            usable = (auth_state.get("access_token_expires_at") or 0) > now
+            self.log.warning(
+                "Refreshing tokens of %s failed (%s); %s; retrying in %.0f s",
+                user.name,
+                e,
+                "keeping the current ones" if usable else "the current ones have expired",
+                wait,
+            )
+            return True
+        except (TokenError, web.HTTPError) as e:
+            self.log.warning("Refreshed tokens of %s failed verification: %s", user.name, e)
+            return False
+        self._retry_at.pop(user.name, None)
+        self._refresh_backoff.pop(user.name, None)
+        if auth_model["auth_state"]["sub"] != auth_state.get("sub"):
+            self.log.warning("Refresh for %s returned another identity: login required", user.name)
+            return False
+        name = auth_model["name"]
+        if not self.check_blocked_users(name, auth_model) or not await self.check_allowed(
+            name, auth_model
+        ):
+            self.log.info("%s is no longer in an allowed group: access removed", user.name)
+            await self._demote(user, auth_model, auth_state)
+            return False
+        # Persist before the per-user lock is released: JupyterHub saves the model only after
+        # refresh_user returns, and a waiter must not read the old (maybe rotated) tokens.
+        await user.save_auth_state(auth_model["auth_state"])
+        self.log.info("Refreshed Cognito tokens of %s", user.name)
+        return auth_model
+
+    async def _demote(
+        self, user: Any, auth_model: dict[str, Any], auth_state: dict[str, Any]
+    ) -> None:
+        """A user refused at refresh loses admin and managed groups and their tokens."""
+        if auth_model.get("admin") is False and user.admin:
+            user.admin = False
+            commit_user(user)
+        if self.manage_groups and auth_model.get("groups") is not None:
+            user.sync_groups(auth_model["groups"])
+        await self.revoke(auth_state.get("refresh_token"))
+        await user.save_auth_state(self._without_tokens(auth_state))
+
+    @staticmethod
+    def _without_tokens(auth_state: dict[str, Any]) -> dict[str, Any]:
+        """auth_state with every token removed; the sub binding stays."""
+        keep = ("sub", "cognito_username", "cognito_groups")
+        return {k: v for k, v in auth_state.items() if k in keep}

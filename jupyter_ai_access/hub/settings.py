@@ -1,0 +1,264 @@
+"""Settings of :class:`~jupyter_ai_access.hub.authenticator.CognitoOAuthenticator`.
+
+Every setting is a traitlet with ``config=True``; environment fallbacks (``$COGNITO_*``) live in
+``@default`` methods; :meth:`CognitoSettings.validate_settings` stops the Hub at start with a
+message that names the missing or contradictory setting. Configure them as
+``c.CognitoOAuthenticator.<name>``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from oauthenticator.generic import GenericOAuthenticator
+from traitlets import Bool, Float, Integer, List, Unicode, default, validate
+
+from ..errors import ConfigurationError, IdentityProviderError
+from ..resource.oidc import check_endpoint_url
+from ..resource.verify import cognito_issuer
+
+__all__ = ["CognitoSettings"]
+
+
+class CognitoSettings(GenericOAuthenticator):
+    """The Cognito settings layer of the authenticator (no behaviour beyond checks)."""
+
+    # ---------------------------------------------------------------- the pool
+    region = Unicode(
+        config=True,
+        help="""AWS region of the user pool, e.g. "eu-west-1". With user_pool_id it gives the
+        issuer. Default: $COGNITO_REGION.""",
+    )
+    user_pool_id = Unicode(
+        config=True,
+        help="""Id of the user pool, e.g. "eu-west-1_AbC123xyz". Default: $COGNITO_USER_POOL_ID.""",
+    )
+    issuer = Unicode(
+        config=True,
+        help="""Issuer URL of the pool. Default: $COGNITO_ISSUER, else derived from region and
+        user_pool_id (https://cognito-idp.<region>.amazonaws.com/<pool id>). http:// is accepted
+        only for loopback (the local emulator).""",
+    )
+    domain = Unicode(
+        config=True,
+        help="""The user-pool domain (hosted UI and OAuth endpoints), e.g.
+        "https://my-hub.auth.eu-west-1.amazoncognito.com" or a custom domain.
+        Default: $COGNITO_DOMAIN.""",
+    )
+    client_secret_file = Unicode(
+        config=True,
+        help="""File holding the app client's secret (used when client_secret and
+        $COGNITO_CLIENT_SECRET are empty). Default: $COGNITO_CLIENT_SECRET_FILE.""",
+    )
+    identity_provider = Unicode(
+        config=True,
+        help="""Send users straight to this federated identity provider (Cognito's
+        identity_provider parameter), skipping the hosted sign-in page. Default: empty.""",
+    )
+    idp_identifier = Unicode(
+        config=True,
+        help="""Like identity_provider, by one of the provider's identifiers (Cognito's
+        idp_identifier parameter). Default: empty.""",
+    )
+
+    # ---------------------------------------------------------------- tokens and sessions
+    refresh_margin = Integer(
+        300,
+        config=True,
+        help="""Refresh the tokens when the access or ID token expires within this many seconds.
+        Must be shorter than the token lifetime. Default: 300.""",
+    )
+    leeway = Float(
+        30.0,
+        config=True,
+        help="Seconds of clock skew tolerated when checking exp and iat. Default: 30.",
+    )
+    http_timeout = Float(
+        10.0,
+        config=True,
+        help="Timeout in seconds of every request to Cognito. Default: 10.",
+    )
+    refresh_retry_max = Float(
+        300.0,
+        config=True,
+        help="""After a failed refresh (Cognito unreachable), wait 5 s, doubling up to this many
+        seconds, before trying again. Default: 300.""",
+    )
+    revoke_on_logout = Bool(
+        True,
+        config=True,
+        help="Revoke the refresh token at Cognito's /oauth2/revoke on logout. Default: True.",
+    )
+    end_cognito_session = Bool(
+        True,
+        config=True,
+        help="""On logout, send the browser to Cognito's /logout so the hosted-UI session ends
+        too (the next login asks for the password again). Default: True.""",
+    )
+    logout_uri = Unicode(
+        config=True,
+        help="""Where Cognito's /logout returns the browser; must be one of the app client's
+        sign-out URLs. Default: <hub>/hub/logout-complete, from the request.""",
+    )
+    scope = List(
+        Unicode(),
+        ["openid", "email", "profile"],
+        config=True,
+        help="""Scopes requested at login. Must include openid; add the resource servers' custom
+        scopes (e.g. "ai-access/datasets.read") that kernels' access tokens should carry.""",
+    )
+
+    # ---------------------------------------------------------------- inherited settings' defaults
+    @default("login_service")
+    def _login_service_default(self) -> str:
+        return "Amazon Cognito"
+
+    @default("username_claim")
+    def _username_claim_default(self) -> str:
+        return "cognito:username"
+
+    @default("enable_auth_state")
+    def _enable_auth_state_default(self) -> bool:
+        return True
+
+    @default("manage_groups")
+    def _manage_groups_default(self) -> bool:
+        return True
+
+    @default("auth_state_groups_key")
+    def _auth_state_groups_key_default(self) -> str:
+        return "cognito_groups"
+
+    @default("auth_refresh_age")
+    def _auth_refresh_age_default(self) -> int:
+        return 60
+
+    @default("basic_auth")
+    def _basic_auth_default(self) -> bool:
+        return True
+
+    @default("region")
+    def _region_default(self) -> str:
+        return self._env("COGNITO_REGION")
+
+    @default("user_pool_id")
+    def _user_pool_id_default(self) -> str:
+        return self._env("COGNITO_USER_POOL_ID")
+
+    @default("issuer")
+    def _issuer_default(self) -> str:
+        env = self._env("COGNITO_ISSUER")
+        if env:
+            return env
+        if self.region and self.user_pool_id:
+            return cognito_issuer(self.region, self.user_pool_id)
+        return ""
+
+    @default("domain")
+    def _domain_default(self) -> str:
+        return self._env("COGNITO_DOMAIN").rstrip("/")
+
+    @default("client_secret_file")
+    def _client_secret_file_default(self) -> str:
+        return self._env("COGNITO_CLIENT_SECRET_FILE")
+
+    @default("client_secret")
+    def _client_secret_default(self) -> str:
+        secret = self._env("COGNITO_CLIENT_SECRET")
+        if not secret and self.client_secret_file:
+            try:
+                secret = Path(self.client_secret_file).read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ConfigurationError(
+                    f"CognitoOAuthenticator.client_secret_file {self.client_secret_file!r} "
+                    f"cannot be read: {e.strerror}"
+                ) from None
+        return secret
+
+    @default("authorize_url")
+    def _authorize_url_default(self) -> str:
+        return f"{self.domain}/oauth2/authorize" if self.domain else ""
+
+    @default("token_url")
+    def _token_url_default(self) -> str:
+        return f"{self.domain}/oauth2/token" if self.domain else ""
+
+    @default("userdata_url")
+    def _userdata_url_default(self) -> str:
+        return f"{self.domain}/oauth2/userInfo" if self.domain else ""
+
+    @default("extra_authorize_params")
+    def _extra_authorize_params_default(self) -> dict[str, str]:
+        params = {}
+        if self.identity_provider:
+            params["identity_provider"] = self.identity_provider
+        if self.idp_identifier:
+            params["idp_identifier"] = self.idp_identifier
+        return params
+
+    @validate("scope")
+    def _validate_scope(self, proposal: Any) -> list[str]:
+        scopes = list(proposal["value"])
+        if "openid" not in scopes:
+            raise ConfigurationError(
+                f"CognitoOAuthenticator.scope must include 'openid' (got {scopes})"
+            )
+        return scopes
+
+    @staticmethod
+    def _env(name: str) -> str:
+        return os.environ.get(name, "").strip()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._explicit_endpoints = {
+            t for t in ("authorize_url", "token_url", "userdata_url") if self.trait_has_value(t)
+        }
+
+    # ---------------------------------------------------------------- start-up checks
+    def check_allow_config(self) -> None:
+        """Refuse to start with missing or contradictory settings, naming the setting."""
+        super().check_allow_config()
+        self.validate_settings()
+
+    def validate_settings(self) -> None:
+        """Raise :class:`ConfigurationError` naming the first missing or contradictory setting."""
+        cls = "CognitoOAuthenticator"
+        if not self.issuer:
+            raise ConfigurationError(
+                f"{cls}.issuer is not set: give {cls}.region and {cls}.user_pool_id "
+                "($COGNITO_REGION, $COGNITO_USER_POOL_ID) or the issuer URL ($COGNITO_ISSUER)"
+            )
+        if self.region and self.user_pool_id:
+            derived = cognito_issuer(self.region, self.user_pool_id)
+            if self.issuer != derived:
+                raise ConfigurationError(
+                    f"{cls}.issuer {self.issuer!r} contradicts {cls}.region/user_pool_id "
+                    f"({derived!r}): set one or the other"
+                )
+        try:
+            check_endpoint_url(self.issuer, f"{cls}.issuer")
+        except IdentityProviderError as e:
+            raise ConfigurationError(str(e)) from None
+        if not self.domain:
+            raise ConfigurationError(
+                f"{cls}.domain is not set: give the user-pool domain URL ($COGNITO_DOMAIN), "
+                "e.g. https://<prefix>.auth.<region>.amazoncognito.com"
+            )
+        try:
+            check_endpoint_url(self.domain, f"{cls}.domain")
+        except IdentityProviderError as e:
+            raise ConfigurationError(str(e)) from None
+        if not self.client_id:
+            raise ConfigurationError(
+                f"{cls}.client_id is not set ($COGNITO_CLIENT_ID): the Hub's app client id"
+            )
+        if not self.client_secret:
+            raise ConfigurationError(
+                f"{cls}.client_secret is not set: use $COGNITO_CLIENT_SECRET or "
+                f"{cls}.client_secret_file (keep it out of the config file)"
+            )
+        if self.refresh_margin < 0:
+            raise ConfigurationError(f"{cls}.refresh_margin must be >= 0 seconds")

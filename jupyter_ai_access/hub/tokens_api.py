@@ -1,0 +1,159 @@
+"""The Hub endpoint that hands a user's short-lived tokens to that user's own server.
+
+``GET /hub/api/ai-access/users/<name>/tokens`` returns the access and ID tokens, their expiry
+times, scopes, username and groups — never the refresh token — after refreshing them through the
+authenticator when they are within its ``refresh_margin``. It needs the custom scope
+``custom:ai-access:tokens`` filtered to the user (``custom:ai-access:tokens!user``), which the
+shipped configuration grants to the ``server`` role. ``admin:auth_state`` is not used: kernels
+inherit their server's ``JUPYTERHUB_API_TOKEN``, and that scope would hand them the refresh token.
+
+Answers (JSON, ``Cache-Control: no-store``):
+
+- 200 with the tokens;
+- 401 ``login_required`` (with ``login_url``) when the session is gone (logged out, refresh token
+  refused, removed from the allowed groups);
+- 503 ``idp_unavailable`` when the tokens have expired and Cognito cannot be reached;
+- 403/404 for callers without the scope for this user.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from jupyterhub import scopes
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+from ..protocol import (
+    ERROR_IDP_UNAVAILABLE,
+    ERROR_LOGIN_REQUIRED,
+    HUB_TOKENS_PATH,
+    TOKENS_SCOPE,
+    ErrorBody,
+    HubTokens,
+)
+from ._compat import is_token_authenticated
+
+__all__ = [
+    "HANDLER_ROUTE",
+    "TOKENS_SCOPE",
+    "TokensAPIHandler",
+    "configure_token_delivery",
+    "hub_config_snippet",
+]
+
+#: The handler's route under the Hub's ``/hub`` prefix.
+HANDLER_ROUTE = "/api/" + HUB_TOKENS_PATH.format(name="([^/]+)")
+SCOPE_DEFINITION = {
+    TOKENS_SCOPE: {
+        "description": "Read the user's short-lived Cognito access and ID tokens "
+        "(never the refresh token).",
+    }
+}
+
+
+class TokensAPIHandler(APIHandler):
+    """``GET /hub/api/ai-access/users/<name>/tokens``."""
+
+    async def get(self, user_name: str) -> None:
+        """Return the user's short-lived tokens, refreshing them first when due."""
+        if not self.current_user:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        if not is_token_authenticated(self):
+            # Tokens are for servers (API tokens), never for browsers (cookies).
+            raise web.HTTPError(403, "Use the server's API token; browsers get no tokens here.")
+        if not scopes.has_scope(f"{TOKENS_SCOPE}!user={user_name}", self.parsed_scopes, db=self.db):
+            if TOKENS_SCOPE in self.parsed_scopes:
+                raise web.HTTPError(404, "No access to this user's tokens.")
+            raise web.HTTPError(403, f"This token lacks the scope {TOKENS_SCOPE}.")
+        user = self.find_user(user_name)
+        if user is None:
+            raise web.HTTPError(404, "No such user.")
+        self.set_header("Cache-Control", "no-store")
+        auth = self.authenticator
+        auth_state = await user.get_auth_state() or {}
+        if auth_state.get("refresh_token") and auth.needs_refresh(auth_state):
+            refreshed = await auth.refresh_user(user, self)
+            if isinstance(refreshed, dict):
+                refreshed["name"] = user.name
+                await self.auth_to_user(refreshed, user)
+            auth_state = await user.get_auth_state() or {}
+        if not auth_state.get("access_token") or not auth_state.get("refresh_token"):
+            self._refuse(
+                401, ERROR_LOGIN_REQUIRED, "Your JupyterHub session has ended. Log in again.", user
+            )
+            return
+        now = time.time()
+        if min(auth_state["access_token_expires_at"], auth_state["id_token_expires_at"]) <= now:
+            self._refuse(
+                503,
+                ERROR_IDP_UNAVAILABLE,
+                "Your tokens have expired and Amazon Cognito cannot be reached to renew "
+                "them; retrying in the background.",
+                user,
+            )
+            return
+        answer: HubTokens = {
+            "username": user.name,
+            "cognito_username": auth_state.get("cognito_username"),
+            "groups": auth_state.get("cognito_groups", []),
+            "scope": auth_state.get("scope", []),
+            "access_token": auth_state["access_token"],
+            "access_token_expires_at": auth_state["access_token_expires_at"],
+            "id_token": auth_state["id_token"],
+            "id_token_expires_at": auth_state["id_token_expires_at"],
+            "refreshed_at": auth_state.get("refreshed_at"),
+        }
+        self.finish(dict(answer))
+
+    def _refuse(self, status: int, error: str, message: str, user: Any) -> None:
+        self.set_status(status)
+        login_url = url_path_join(self.hub.base_url, "login")
+        body: ErrorBody = {
+            "error": error,
+            "message": message,
+            "login_url": login_url,
+            "username": user.name,
+        }
+        self.finish(dict(body))
+
+
+def hub_config_snippet() -> dict[str, Any]:
+    """The JupyterHub settings token delivery needs.
+
+    The scope goes to the ``server`` role (the server's API token) and to the ``user`` role:
+    JupyterHub gives a server token only the part of the server role that its user holds.
+    Browsers still get nothing: the endpoint refuses cookie-authenticated requests.
+    """
+    return {
+        "custom_scopes": SCOPE_DEFINITION,
+        "server_role": {
+            "name": "server",
+            "scopes": ["users:activity!user", "access:servers!server", f"{TOKENS_SCOPE}!user"],
+        },
+        "user_role": {"name": "user", "scopes": ["self", f"{TOKENS_SCOPE}!user"]},
+    }
+
+
+def configure_token_delivery(c: Any) -> None:
+    """Apply :func:`hub_config_snippet` to a ``jupyterhub_config.py`` config object ``c``.
+
+    Defines the custom scope and grants it, filtered to the own user, to the ``server`` and
+    ``user`` roles, keeping their default scopes and any other roles already configured::
+
+        from jupyter_ai_access.hub.tokens_api import configure_token_delivery
+        configure_token_delivery(c)
+    """
+    snippet = hub_config_snippet()
+    scopes_now = c.JupyterHub.custom_scopes if "custom_scopes" in c.JupyterHub else {}
+    c.JupyterHub.custom_scopes = {**dict(scopes_now), **snippet["custom_scopes"]}
+    roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
+    for wanted in (snippet["server_role"], snippet["user_role"]):
+        role = next((r for r in roles if r.get("name") == wanted["name"]), None)
+        if role is None:
+            roles.append(dict(wanted))
+        else:
+            role["scopes"] = sorted({*role.get("scopes", []), *wanted["scopes"]})
+    c.JupyterHub.load_roles = roles

@@ -1,0 +1,11 @@
+"""Runs in the user's Jupyter server: the extension that delivers tokens to kernels.
+
+- :mod:`.app` — ``AIAccessApp``, the server extension (auto-enabled by ``jupyter-config/``);
+- :mod:`.broker` — ``TokenBroker``: the user's tokens from the Hub, cached and renewed;
+- :mod:`.store` — ``KernelTokenStore``: per-kernel token folders and secrets;
+- :mod:`.provisioner` — ``AIAccessProvisioner``: points each kernel at its folder and endpoint;
+- :mod:`.endpoint` — the loopback endpoint kernels call with their secret;
+- :mod:`.status` — ``/ai-access/api/info``, ``/ai-access/api/status``, ``/ai-access/status``.
+
+Needs the ``server`` extra (jupyter-server, jupyter-client).
+"""

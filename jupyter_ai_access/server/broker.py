@@ -1,0 +1,279 @@
+"""The single-user server's token broker: the user's short-lived tokens, fresh, from the Hub.
+
+- caches the access and ID tokens fetched from the Hub endpoint (``hub/tokens_api.py``; the
+  contract is :mod:`jupyter_ai_access.protocol`);
+- one fetch in flight at a time, however many kernels ask;
+- renews ahead of expiry in the background (``renew_before`` seconds), backing off on failures;
+- keeps serving a still-valid token while the Hub is unreachable; after expiry it raises
+  :class:`~jupyter_ai_access.errors.TokensUnavailableError`, and when the session is over
+  :class:`~jupyter_ai_access.errors.SessionEndedError` (with the login URL);
+- tells listeners (the kernels' token files) about every new token set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from traitlets import Float, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ..errors import SessionEndedError, TokensUnavailableError
+from ..protocol import ERROR_LOGIN_REQUIRED, TOKENS_SCOPE, HubTokens, hub_tokens_url
+from ..retry import Backoff, SingleFlight
+
+__all__ = ["TokenBroker", "TokenSet"]
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """The user's short-lived tokens (never a refresh token)."""
+
+    access_token: str = field(repr=False)
+    id_token: str = field(repr=False)
+    access_expires_at: float
+    id_expires_at: float
+    username: str
+    groups: tuple[str, ...]
+    scope: tuple[str, ...]
+
+    @property
+    def expires_at(self) -> float:
+        """When the first of the two tokens expires."""
+        return min(self.access_expires_at, self.id_expires_at)
+
+
+class TokenBroker(LoggingConfigurable):
+    """Fetches the user's tokens from the Hub and keeps them fresh."""
+
+    hub_api_url = Unicode(
+        config=True,
+        help="JupyterHub's API URL. Default: $JUPYTERHUB_API_URL (set by JupyterHub).",
+    )
+    api_token = Unicode(
+        config=True,
+        help="""The server's Hub API token. Default: $JUPYTERHUB_API_TOKEN (set by JupyterHub).
+        Do not put it in a config file: jupyter_server logs its config at DEBUG level.""",
+    )
+    user = Unicode(
+        config=True,
+        help="Whose tokens to fetch. Default: $JUPYTERHUB_USER (set by JupyterHub).",
+    )
+    login_url = Unicode(
+        config=True,
+        help="""Where to send a user whose session has ended. Default:
+        $JUPYTERHUB_PUBLIC_HUB_URL + "login" when JupyterHub sets it, else the Hub's answer.""",
+    )
+    renew_before = Float(
+        120.0,
+        config=True,
+        help="""Renew when the tokens expire within this many seconds. Keep it below
+        CognitoOAuthenticator.refresh_margin so that the Hub has refreshed by then.
+        Default: 120.""",
+    )
+    http_timeout = Float(
+        10.0, config=True, help="Timeout of a request to the Hub (s). Default: 10."
+    )
+    max_backoff = Float(
+        60.0,
+        config=True,
+        help="Longest wait between renewal attempts while the Hub is unreachable (s). Default: 60.",
+    )
+
+    @default("hub_api_url")
+    def _hub_api_url_default(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
+
+    @default("api_token")
+    def _api_token_default(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    @default("user")
+    def _user_default(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER", "")
+
+    @default("login_url")
+    def _login_url_default(self) -> str:
+        public = os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL", "")
+        return f"{public.rstrip('/')}/login" if public else ""
+
+    def __init__(self, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clock = clock
+        self.tokens: TokenSet | None = None
+        self.fetches = 0
+        self.last_renewal: float | None = None
+        self.last_error: str | None = None
+        self.session_ended: SessionEndedError | None = None
+        self.listeners: list[Callable[[TokenSet | None], None]] = []
+        self._flight: SingleFlight[TokenSet] = SingleFlight()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._http: AsyncHTTPClient | None = None
+
+    def _client(self) -> AsyncHTTPClient:
+        # A client of our own: kernels waiting on the broker must not be able to fill the
+        # shared client's connection slots that the broker's own Hub request needs.
+        if self._http is None:
+            self._http = AsyncHTTPClient(force_instance=True)
+        return self._http
+
+    @property
+    def enabled(self) -> bool:
+        """Whether there is a Hub to fetch tokens from."""
+        return bool(self.hub_api_url and self.api_token and self.user)
+
+    # ---------------------------------------------------------------- fetching
+    async def get(self, min_valid: float = 0.0, *, force: bool = False) -> TokenSet:
+        """Tokens valid for at least ``min_valid`` seconds when the Hub can give them."""
+        current = self.tokens
+        now = self.clock()
+        if current is not None and not force and current.expires_at - now > min_valid:
+            return current
+        try:
+            return await self._fetch()
+        except TokensUnavailableError:
+            if current is not None and current.expires_at > self.clock():
+                return current  # still valid: keep serving it while the Hub is away
+            raise
+
+    async def _fetch(self) -> TokenSet:
+        return await self._flight.run(self._request)
+
+    async def _request(self) -> TokenSet:
+        if not self.enabled:
+            raise TokensUnavailableError(
+                "Not running under JupyterHub: no Hub to get tokens from "
+                "(TokenBroker.hub_api_url, api_token and user are empty)."
+            )
+        self.fetches += 1
+        request = HTTPRequest(
+            hub_tokens_url(self.hub_api_url, self.user),
+            headers={"Authorization": f"token {self.api_token}"},
+            request_timeout=self.http_timeout,
+            connect_timeout=self.http_timeout,
+            follow_redirects=False,
+        )
+        try:
+            response = await self._client().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as e:
+            self._failed(f"JupyterHub cannot be reached ({type(e).__name__})")
+            raise TokensUnavailableError(
+                "JupyterHub cannot be reached to renew your tokens; retrying."
+            ) from None
+        try:
+            body = json.loads(response.body or b"{}")
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if response.code == 200:
+            answer = cast(HubTokens, body)
+            tokens = TokenSet(
+                access_token=answer["access_token"],
+                id_token=answer["id_token"],
+                access_expires_at=float(answer["access_token_expires_at"]),
+                id_expires_at=float(answer["id_token_expires_at"]),
+                username=answer.get("username", self.user),
+                groups=tuple(answer.get("groups", ())),
+                scope=tuple(answer.get("scope", ())),
+            )
+            self._installed(tokens)
+            return tokens
+        message = str(body.get("message") or f"JupyterHub answered HTTP {response.code}")
+        if response.code == 401 and body.get("error") == ERROR_LOGIN_REQUIRED:
+            ended = SessionEndedError(message, self.login_url or str(body.get("login_url", "")))
+            self._ended(ended)
+            raise ended
+        if response.code in (401, 403, 404):
+            self._failed(f"JupyterHub refused the token request (HTTP {response.code})")
+            raise TokensUnavailableError(
+                f"JupyterHub refused the token request (HTTP {response.code}): the server's "
+                f"role needs the scope {TOKENS_SCOPE}!user."
+            )
+        self._failed(message)
+        raise TokensUnavailableError(message)
+
+    def _installed(self, tokens: TokenSet) -> None:
+        self.tokens = tokens
+        self.last_renewal = self.clock()
+        self.last_error = None
+        self.session_ended = None
+        self.log.info(
+            "Renewed the Cognito tokens of %s (valid for %.0f s)",
+            tokens.username,
+            tokens.expires_at - self.clock(),
+        )
+        self._notify(tokens)
+
+    def _failed(self, reason: str) -> None:
+        self.last_error = reason
+        self.log.warning("Could not renew tokens: %s", reason)
+
+    def _ended(self, error: SessionEndedError) -> None:
+        self.last_error = str(error)
+        self.session_ended = error
+        self.tokens = None
+        self.log.warning("The JupyterHub session of %s has ended; tokens withdrawn", self.user)
+        self._notify(None)
+
+    def _notify(self, tokens: TokenSet | None) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(tokens)
+            except Exception:  # a broken kernel folder must not stop the others
+                self.log.exception("Token listener failed")
+
+    # ---------------------------------------------------------------- background renewal
+    def start(self) -> None:
+        """Start renewing ahead of expiry in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._renew_forever())
+
+    async def stop(self) -> None:
+        """Stop the background renewal."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    async def _renew_forever(self) -> None:
+        backoff = Backoff(2.0, max(2.0, self.max_backoff))
+        while True:
+            tokens = self.tokens
+            if tokens is None:
+                delay = backoff.delay if self.last_error else 0.0
+            else:
+                delay = tokens.expires_at - self.renew_before - self.clock()
+            if delay > 0:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            try:
+                await self.get(min_valid=self.renew_before)
+                backoff.reset()
+                tokens = self.tokens
+                if tokens is not None and tokens.expires_at - self.clock() <= self.renew_before:
+                    # The Hub handed back tokens that are already within our margin: it has not
+                    # refreshed (yet). Wait a little rather than asking again at once.
+                    left = max(tokens.expires_at - self.clock(), 1)
+                    await asyncio.sleep(min(backoff.start, left))
+            except SessionEndedError:
+                await asyncio.sleep(self.max_backoff)
+            except TokensUnavailableError:
+                await asyncio.sleep(backoff.failed())
+
+    def wake(self) -> None:
+        """Re-evaluate the renewal schedule now (e.g. after a kernel asked with force)."""
+        self._wake.set()

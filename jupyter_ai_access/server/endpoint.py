@@ -1,0 +1,119 @@
+"""The loopback endpoint kernels call for a fresh token: ``GET /token`` on 127.0.0.1.
+
+It listens on its own 127.0.0.1 port (not the Jupyter server's, which a proxy or a container may
+expose) and answers only requests that carry a live kernel's secret
+(``Authorization: Bearer <secret>``), come with the exact loopback ``Host`` (DNS rebinding), carry
+no ``Origin`` (a browser) and no ``X-Forwarded-*`` / ``Forwarded`` header (a proxy).
+
+``GET /token?kind=access|id&min_valid=<s>&force=0|1`` →
+200 ``{"token", "expires_at", "kind"}``; 401 ``login_required`` (with ``login_url``) when the
+session has ended; 503 ``unavailable`` when the Hub or Cognito cannot be reached and no valid
+token is held; 403 for everything refused above.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from ..errors import SessionEndedError, TokenDeliveryError
+from ..protocol import ERROR_LOGIN_REQUIRED, ERROR_UNAVAILABLE, KernelToken
+
+__all__ = ["KernelTokenEndpoint"]
+
+
+class _TokenHandler(web.RequestHandler):
+    def initialize(self, endpoint: KernelTokenEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def set_default_headers(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Type", "application/json")
+
+    def _refuse(self, status: int, error: str, message: str, **extra: Any) -> None:
+        self.set_status(status)
+        self.finish({"error": error, "message": message, **extra})
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {self.request.path}"
+
+    async def get(self) -> None:
+        headers = self.request.headers
+        allowed_hosts = {f"127.0.0.1:{self.endpoint.port}", f"localhost:{self.endpoint.port}"}
+        if headers.get("Host") not in allowed_hosts:
+            self._refuse(403, "forbidden", "wrong Host: this endpoint answers 127.0.0.1 only")
+            return
+        if "Origin" in headers:
+            self._refuse(403, "forbidden", "browsers may not call this endpoint")
+            return
+        if any(
+            name.lower().startswith("x-forwarded") or name.lower() == "forwarded"
+            for name in headers
+        ):
+            self._refuse(403, "forbidden", "proxied requests are refused")
+            return
+        scheme, _, secret = headers.get("Authorization", "").partition(" ")
+        kernel_id = (
+            self.endpoint.store.kernel_for_secret(secret.strip())
+            if scheme.lower() == "bearer" and secret.strip()
+            else None
+        )
+        if kernel_id is None:
+            self._refuse(403, "forbidden", "not a live kernel's secret")
+            return
+        kind = self.get_query_argument("kind", "access")
+        if kind not in ("access", "id"):
+            self._refuse(400, "invalid_request", "kind must be 'access' or 'id'")
+            return
+        try:
+            min_valid = float(self.get_query_argument("min_valid", "0"))
+        except ValueError:
+            self._refuse(400, "invalid_request", "min_valid must be a number of seconds")
+            return
+        force = self.get_query_argument("force", "0") == "1"
+        try:
+            tokens = await self.endpoint.broker.get(min_valid=min_valid, force=force)
+        except SessionEndedError as e:
+            self._refuse(401, ERROR_LOGIN_REQUIRED, str(e), login_url=e.login_url)
+            return
+        except TokenDeliveryError as e:
+            self._refuse(503, ERROR_UNAVAILABLE, str(e))
+            return
+        token = tokens.access_token if kind == "access" else tokens.id_token
+        expires = tokens.access_expires_at if kind == "access" else tokens.id_expires_at
+        answer: KernelToken = {"token": token, "expires_at": expires, "kind": kind}
+        self.finish(dict(answer))
+
+
+class KernelTokenEndpoint:
+    """A tiny tornado server on 127.0.0.1 that serves tokens to kernels holding a secret."""
+
+    def __init__(self, broker: Any, store: Any) -> None:
+        self.broker = broker
+        self.store = store
+        self.port = 0
+        self._server: HTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL kernels call."""
+        return f"http://127.0.0.1:{self.port}/token"
+
+    def start(self) -> None:
+        """Listen on a free 127.0.0.1 port."""
+        app = web.Application(
+            [(r"/token", _TokenHandler, {"endpoint": self})], log_function=lambda handler: None
+        )
+        sockets = bind_sockets(0, "127.0.0.1")
+        self.port = sockets[0].getsockname()[1]
+        self._server = HTTPServer(app, xheaders=False)
+        self._server.add_sockets(sockets)
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

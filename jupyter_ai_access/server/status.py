@@ -1,0 +1,113 @@
+"""The extension's browser-facing handlers: info, and the token status (never a token value)."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from tornado import web
+
+from .._version import __version__
+
+__all__ = ["InfoHandler", "StatusHandler", "StatusPageHandler", "status_model"]
+
+AUTH_RESOURCE = "ai_access"
+
+
+def status_model(app: Any) -> dict[str, Any]:
+    """Who I am, my groups, when my tokens expire, last renewal, kernels holding tokens."""
+    broker, store = app.broker, app.store
+    tokens = broker.tokens
+    now = time.time()
+    return {
+        "under_jupyterhub": broker.enabled,
+        "user": tokens.username if tokens else (broker.user or None),
+        "groups": list(tokens.groups) if tokens else [],
+        "scope": list(tokens.scope) if tokens else [],
+        "access_token_expires_at": tokens.access_expires_at if tokens else None,
+        "id_token_expires_at": tokens.id_expires_at if tokens else None,
+        "seconds_left": round(tokens.expires_at - now) if tokens else None,
+        "last_renewal": broker.last_renewal,
+        "last_error": broker.last_error,
+        "session_ended": broker.session_ended is not None,
+        "login_url": (broker.session_ended.login_url if broker.session_ended else None),
+        "hub_fetches": broker.fetches,
+        "kernels_with_tokens": len(store.kernels),
+    }
+
+
+class InfoHandler(APIHandler):
+    """``GET /ai-access/api/info``: version and whether a Hub delivers tokens."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        """Return the version and the token source."""
+        app = self.settings["jupyter_ai_access"]
+        self.finish(
+            {
+                "version": __version__,
+                "under_jupyterhub": app.broker.enabled,
+                "hub_api_url": app.broker.hub_api_url or None,
+            }
+        )
+
+
+class StatusHandler(APIHandler):
+    """``GET /ai-access/api/status``: the token status as JSON (no token values)."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        """Return :func:`status_model`."""
+        self.set_header("Cache-Control", "no-store")
+        self.finish(status_model(self.settings["jupyter_ai_access"]))
+
+
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "never"
+    delta = timestamp - time.time()
+    stamp = time.strftime("%H:%M:%S", time.localtime(timestamp))
+    return f"{stamp} (in {delta:.0f} s)" if delta > 0 else f"{stamp} ({-delta:.0f} s ago)"
+
+
+class StatusPageHandler(JupyterHandler):
+    """``GET /ai-access/status``: the same, as a small page."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        """Render the status page."""
+        m = status_model(self.settings["jupyter_ai_access"])
+        rows = [
+            ("User", m["user"] or "—"),
+            ("Groups", ", ".join(m["groups"]) or "—"),
+            ("Access token expires", _when(m["access_token_expires_at"])),
+            ("ID token expires", _when(m["id_token_expires_at"])),
+            ("Last renewal", _when(m["last_renewal"])),
+            ("Kernels holding tokens", str(m["kernels_with_tokens"])),
+            ("Problem", m["last_error"] or "none"),
+        ]
+        body = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+        )
+        login = ""
+        if m["session_ended"]:
+            url = html.escape(m["login_url"] or "/hub/login")
+            login = f'<p class="warn">Your session has ended. <a href="{url}">Log in again</a>.</p>'
+        self.set_header("Cache-Control", "no-store")
+        self.finish(f"""<!DOCTYPE html><html><head><meta charset="utf-8">
+<title>AI access: token status</title><style>body{{font-family:sans-serif;margin:2em}}
+th{{text-align:left;padding-right:1em}}.warn{{color:#b3261e}}</style></head>
+<body><h1>Token status</h1>{login}<table>{body}</table>
+<p>Token values are never shown here.</p></body></html>""")

@@ -1,0 +1,159 @@
+"""Per-kernel token folders and secrets, kept fresh from the broker.
+
+Each kernel gets pointers, not long-lived secrets (environment variable names are stable):
+
+=================================  ==========================================================
+``JUPYTER_AI_ACCESS_DIR``          the kernel's folder (0700, outside the contents root)
+``JUPYTER_AI_ACCESS_TOKEN_FILE``   the access token (0600), replaced atomically ahead of expiry
+``JUPYTER_AI_ACCESS_ID_TOKEN_FILE`` the ID token (0600), likewise
+``JUPYTER_AI_ACCESS_URL``          the loopback endpoint that hands out fresh tokens
+``JUPYTER_AI_ACCESS_SECRET_FILE``  this kernel's secret for that endpoint (0600); dies with it
+``JUPYTER_AI_ACCESS_LOGIN_URL``    where to log in again when the session has ended
+``JUPYTER_AI_ACCESS_TOKEN``        only with ``inject_token_env``: the access token's value at
+                                   launch (it goes stale; prefer the file or the client)
+=================================  ==========================================================
+
+The names are :class:`jupyter_ai_access.protocol.KernelEnv`. The folders live under
+:attr:`KernelTokenStore.token_dir`; the folder of a kernel is removed when the kernel shuts down
+(:mod:`jupyter_ai_access.server.provisioner` calls :meth:`KernelTokenStore.add_kernel` and
+:meth:`KernelTokenStore.remove_kernel`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from traitlets import Bool, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ..errors import ConfigurationError
+from ..files import ensure_private_dir, write_private_file
+from ..protocol import KernelEnv
+from .broker import TokenSet
+
+__all__ = ["KernelTokenStore"]
+
+
+class KernelTokenStore(LoggingConfigurable):
+    """The kernels' token folders and per-kernel secrets."""
+
+    token_dir = Unicode(
+        config=True,
+        help="""Parent folder of the per-kernel token folders (created 0700; must be yours and
+        outside the notebook contents root). Default: $XDG_RUNTIME_DIR/jupyter-ai-access when
+        that exists, else <tmp>/jupyter-ai-access-<uid>.""",
+    )
+    inject_token_env = Bool(
+        False,
+        config=True,
+        help=f"""Also put the access token's value in {KernelEnv.TOKEN} at kernel launch. It is NOT
+        renewed (a kernel's environment cannot change): prefer the file or the client. Default:
+        False.""",
+    )
+    remove_hub_token = Bool(
+        False,
+        config=True,
+        help="""Remove JUPYTERHUB_API_TOKEN (and JPY_API_TOKEN) from kernels' environment, so that
+        notebook code cannot call the Hub API as the server. Default: False (some extensions
+        need it in kernels).""",
+    )
+
+    @default("token_dir")
+    def _token_dir_default(self) -> str:
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        if runtime and Path(runtime).is_dir() and os.access(runtime, os.W_OK):
+            return str(Path(runtime) / "jupyter-ai-access")
+        return str(Path(tempfile.gettempdir()) / f"jupyter-ai-access-{os.getuid()}")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kernels: dict[str, Path] = {}
+        self._secrets: dict[bytes, str] = {}  # sha256(secret) -> kernel id
+        self.endpoint_url = ""
+        self.login_url = ""
+
+    # ---------------------------------------------------------------- folders
+    def prepare(self, contents_root: str | None = None) -> Path:
+        """Create the parent folder safely; refuse one inside the contents root or not ours."""
+        base = Path(self.token_dir)
+        if contents_root:
+            root = Path(contents_root).resolve()
+            resolved = base.resolve()
+            if resolved == root or root in resolved.parents:
+                raise ConfigurationError(
+                    f"KernelTokenStore.token_dir {str(base)!r} is inside the notebook contents "
+                    f"root {str(root)!r}: tokens would be visible in the file browser. "
+                    "Choose a folder outside it."
+                )
+        try:
+            return ensure_private_dir(base, "KernelTokenStore.token_dir")
+        except PermissionError as e:
+            raise ConfigurationError(f"{e}: tokens are not put there.") from None
+
+    def add_kernel(self, kernel_id: str, tokens: TokenSet | None) -> dict[str, str]:
+        """Create the kernel's folder, files and secret; return the environment to add."""
+        folder = self.prepare() / kernel_id
+        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.chmod(0o700)
+        self.forget_secrets(kernel_id)
+        secret = secrets.token_urlsafe(32)
+        write_private_file(folder / "secret", secret)
+        self._secrets[hashlib.sha256(secret.encode()).digest()] = kernel_id
+        self.kernels[kernel_id] = folder
+        self._write_tokens(folder, tokens)
+        env = {
+            KernelEnv.DIR: str(folder),
+            KernelEnv.TOKEN_FILE: str(folder / "access_token"),
+            KernelEnv.ID_TOKEN_FILE: str(folder / "id_token"),
+            KernelEnv.URL: self.endpoint_url,
+            KernelEnv.SECRET_FILE: str(folder / "secret"),
+            KernelEnv.LOGIN_URL: self.login_url,
+        }
+        if self.inject_token_env and tokens is not None:
+            env[KernelEnv.TOKEN] = tokens.access_token
+        return env
+
+    def remove_kernel(self, kernel_id: str) -> None:
+        """The kernel ended: its secret stops working and its folder is removed."""
+        self.forget_secrets(kernel_id)
+        folder = self.kernels.pop(kernel_id, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def forget_secrets(self, kernel_id: str) -> None:
+        """Invalidate every secret issued to this kernel."""
+        for digest in [d for d, k in self._secrets.items() if k == kernel_id]:
+            del self._secrets[digest]
+
+    def kernel_for_secret(self, secret: str) -> str | None:
+        """The live kernel that owns this secret, or None."""
+        # Looked up by SHA-256 digest: the lookup's timing says nothing about the secret itself.
+        return self._secrets.get(hashlib.sha256(secret.encode()).digest())
+
+    # ---------------------------------------------------------------- token files
+    def update(self, tokens: TokenSet | None) -> None:
+        """Broker listener: rewrite every kernel's token files (or remove them when withdrawn)."""
+        for folder in list(self.kernels.values()):
+            self._write_tokens(folder, tokens)
+
+    @staticmethod
+    def _write_tokens(folder: Path, tokens: TokenSet | None) -> None:
+        if not folder.is_dir():
+            return
+        if tokens is None:
+            for name in ("access_token", "id_token"):
+                (folder / name).unlink(missing_ok=True)
+            return
+        write_private_file(folder / "access_token", tokens.access_token)
+        write_private_file(folder / "id_token", tokens.id_token)
+
+    def remove_all(self) -> None:
+        """Server shutdown: remove every kernel folder."""
+        for kernel_id in list(self.kernels):
+            self.remove_kernel(kernel_id)

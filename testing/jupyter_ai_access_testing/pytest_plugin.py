@@ -1,0 +1,266 @@
+"""pytest fixtures: the local Cognito emulator, a token factory and the canary leak check.
+
+Enable with ``pytest_plugins = ["jupyter_ai_access_testing.pytest_plugin"]``.
+
+- ``canaries`` (session): the run's :class:`CanaryRegistry`; every test secret carries its canary.
+- ``cognito_pool_description`` (session): a pool description whose passwords and client secrets
+  carry the canary; short-lived clients for expiry tests.
+- ``local_cognito`` (session): the emulator running that description on a free loopback port.
+- ``token_factory`` (session): a :class:`TokenFactory` with keys generated for this session.
+- ``issuer_server``: a loopback issuer (discovery + JWKS of ``token_factory``), reset per test.
+- the leak check (autouse): after each test, every log record of the test (any level) and what
+  the emulator logged meanwhile are searched for the canary and registered secrets; a hit fails
+  the test, naming what leaked but not its value.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_ai_access.local_cognito.process import LocalCognito, RunningPool
+
+from .canary import CanaryRegistry
+from .jwks_server import IssuerServer
+from .tokens import TokenFactory
+
+__all__ = ["LeakWatcher"]
+
+
+class LeakWatcher(logging.Handler):
+    """Keeps every formatted log record so that the leak check can search them."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.NOTSET)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.records: list[str] = []
+        self.files: dict[Path, int] = {}  # watched log files -> offset already checked
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:
+            text = str(record.msg)
+        self.records.append(text)
+
+    def watch_file(self, path: Path) -> None:
+        """Also search a log file written by a child process (from its current end)."""
+        self.files.setdefault(path, path.stat().st_size if path.exists() else 0)
+
+    def take(self) -> list[tuple[str, str]]:
+        """Everything new since the last call, as (where, text) pairs."""
+        found = [("log records", "\n".join(self.records))]
+        self.records.clear()
+        for path, offset in list(self.files.items()):
+            if path.exists():
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    data = f.read()
+                self.files[path] = offset + len(data)
+                found.append((str(path), data.decode("utf-8", "replace")))
+        return found
+
+
+@pytest.fixture(scope="session")
+def canaries() -> CanaryRegistry:
+    """The canary registry of this test session."""
+    return CanaryRegistry()
+
+
+@pytest.fixture(scope="session")
+def leak_watcher() -> Iterator[LeakWatcher]:
+    watcher = LeakWatcher()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(watcher)
+    root.setLevel(logging.DEBUG)
+    yield watcher
+    root.removeHandler(watcher)
+    root.setLevel(old_level)
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaks(leak_watcher: LeakWatcher, canaries: CanaryRegistry) -> Iterator[None]:
+    """Fail the test when a canary or registered secret shows up in any captured log."""
+    leak_watcher.take()  # what came before this test is not its fault
+    yield
+    leaks = [(where, canaries.find(text)) for where, text in leak_watcher.take()]
+    leaks = [(where, names) for where, names in leaks if names]
+    if leaks:
+        detail = "; ".join(f"{', '.join(names)} in {where}" for where, names in leaks)
+        pytest.fail(f"secret leaked into logs: {detail}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def hub_port() -> int:
+    """The port of the test Hub that logs in against the local emulator (registered there)."""
+    from jupyter_ai_access.local_cognito.process import find_free_port
+
+    return find_free_port()
+
+
+@pytest.fixture(scope="session")
+def cognito_pool_description(canaries: CanaryRegistry, hub_port: int) -> dict[str, Any]:
+    """A pool description for tests: canary-carrying secrets, 30 s and 60 s token clients."""
+
+    def password(user: str) -> str:
+        return canaries.secret(f"pw-{user}")
+
+    callback = "http://127.0.0.1:8000/hub/oauth_callback"
+    hub = f"http://127.0.0.1:{hub_port}/hub"
+    return {
+        "region": "us-east-1",
+        "user_pool_id": "us-east-1_TestPool1",
+        "groups": [{"name": "ml-training"}, {"name": "ml-admins"}],
+        "users": [
+            {
+                "username": "alice",
+                "password": password("alice"),
+                "groups": ["ml-training", "ml-admins"],
+                "attributes": {
+                    "email": "alice@example.org",
+                    "email_verified": True,
+                    "custom:canary": canaries.canary,
+                },
+            },
+            {
+                "username": "bob",
+                "password": password("bob"),
+                "groups": ["ml-training"],
+                "attributes": {"email": "bob@example.org", "email_verified": True},
+            },
+            {
+                "username": "carol",
+                "password": password("carol"),
+                "attributes": {"email": "carol@example.org", "email_verified": False},
+            },
+            {"username": "dave", "password": password("dave"), "enabled": False},
+        ],
+        "resource_servers": [
+            {
+                "identifier": "ai-access",
+                "scopes": [{"name": "datasets.read"}, {"name": "models.write"}],
+            }
+        ],
+        "identity_providers": [
+            {
+                "name": "CorpOIDC",
+                "type": "OIDC",
+                "issuer": "https://idp.example.org",
+                "attribute_mapping": {"username": "sub", "email": "email"},
+                "users": [
+                    {
+                        "username": "erin",
+                        "password": password("erin"),
+                        "groups": ["ml-training"],
+                        "attributes": {"email": "erin@corp.example.org"},
+                    }
+                ],
+            }
+        ],
+        "app_clients": [
+            {
+                "name": "hub",
+                "client_id": "hubclient00000000000000000",
+                "client_secret": canaries.secret("hub-secret"),
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": [
+                    "openid",
+                    "email",
+                    "profile",
+                    "ai-access/datasets.read",
+                    "ai-access/models.write",
+                ],
+                "callback_urls": [callback, f"{hub}/oauth_callback"],
+                "logout_urls": [
+                    "http://127.0.0.1:8000/hub/logout-complete",
+                    f"{hub}/logout-complete",
+                ],
+                "supported_identity_providers": ["COGNITO", "CorpOIDC"],
+                "token_validity": {"access_token": 60, "id_token": 60, "refresh_token": 3600},
+            },
+            {
+                "name": "short",
+                "client_id": "shortclient000000000000000",
+                "client_secret": canaries.secret("short-secret"),
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid", "email"],
+                "callback_urls": [callback],
+                "token_validity": {"access_token": 30, "id_token": 30, "refresh_token": 3600},
+            },
+            {
+                "name": "rotating",
+                "client_id": "rotatingclient000000000000",
+                "client_secret": canaries.secret("rotating-secret"),
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid"],
+                "callback_urls": [callback],
+                "refresh_token_rotation": True,
+            },
+            {
+                "name": "public",
+                "client_id": "publicclient00000000000000",
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": ["openid", "email"],
+                "callback_urls": ["http://127.0.0.1:8888/callback"],
+            },
+            {
+                "name": "machine",
+                "client_id": "machineclient0000000000000",
+                "client_secret": canaries.secret("machine-secret"),
+                "allowed_oauth_flows": ["client_credentials"],
+                "allowed_oauth_scopes": ["ai-access/datasets.read"],
+                "token_validity": {"access_token": 120},
+            },
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def local_cognito(
+    tmp_path_factory: pytest.TempPathFactory,
+    cognito_pool_description: dict[str, Any],
+    leak_watcher: LeakWatcher,
+) -> Iterator[RunningPool]:
+    """The local Cognito emulator, running the test pool on a free loopback port."""
+    import json
+
+    folder = tmp_path_factory.mktemp("local-cognito")
+    pool_file = folder / "pool.json"
+    pool_file.write_text(json.dumps(cognito_pool_description), encoding="utf-8")
+    emulator = LocalCognito(pool_file=str(pool_file), state_dir=str(folder / "state"))
+    running = emulator.start()
+    leak_watcher.watch_file(running.log_file)
+    try:
+        yield running
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def token_factory(canaries: CanaryRegistry) -> TokenFactory:
+    """Mints Cognito-shaped tokens with keys generated for this test session."""
+    return TokenFactory(canary=canaries.canary)
+
+
+@pytest.fixture(scope="session")
+def _issuer_server_session() -> Iterator[IssuerServer]:
+    server = IssuerServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def issuer_server(_issuer_server_session: IssuerServer, canaries: CanaryRegistry) -> IssuerServer:
+    """A loopback issuer serving a fresh token factory's keys; counters reset for each test."""
+    server = _issuer_server_session
+    server.reset()
+    server.factory = TokenFactory(issuer=server.issuer, canary=canaries.canary)
+    server.jwks = server.factory.jwks()
+    return server
