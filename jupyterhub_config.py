@@ -42,6 +42,9 @@ USE_REAL_COGNITO = bool(
 # ------------------------------------------------------------------ the Hub and its proxy
 c.JupyterHub.ip = "127.0.0.1"  # loopback only: put a TLS-terminating proxy in front for more
 c.JupyterHub.port = HUB_PORT
+# The Hub's public URL: links sent to kernels ("log in again at ...") and Cognito's sign-out
+# return address are built from it, never from a request's Host header.
+c.JupyterHub.public_url = os.environ.get("JAIA_PUBLIC_URL", f"http://127.0.0.1:{HUB_PORT}/")
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
@@ -111,7 +114,7 @@ c.JupyterHub.services = services
 # Defines the scope custom:ai-access:tokens and grants it, filtered to the server's own user, to
 # the `server` role: single-user servers can fetch their user's short-lived tokens (never the
 # refresh token) from /hub/api/ai-access/users/<name>/tokens.
-configure_token_delivery(c)
+configure_token_delivery(c, revocation_readers=["model-registry"])
 
 # ------------------------------------------------------------------ single-user servers
 # SimpleLocalProcessSpawner runs every user's server as the Hub's own OS user, in a folder per

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tornado import web
 
+from jupyter_ai_access.resource.revocations import RevocationFeed
 from jupyter_ai_access.resource.tornado_auth import bearer_required
 from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 
@@ -43,6 +44,11 @@ def make_verifier() -> CognitoTokenVerifier:
         region=None if issuer else os.environ.get("COGNITO_REGION"),
         user_pool_id=None if issuer else os.environ.get("COGNITO_USER_POOL_ID"),
         client_ids=[os.environ["COGNITO_CLIENT_ID"]],
+        # Run as a Hub service, it follows the Hub's revocation feed: a session that ended
+        # (logout, removal from the groups) is refused within seconds, not at the token's exp.
+        denied_origin_jtis=(
+            RevocationFeed.for_hub_service() if os.environ.get("JUPYTERHUB_API_URL") else None
+        ),
     )
 
 

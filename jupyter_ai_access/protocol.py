@@ -7,6 +7,11 @@ deployment must run the same version.
 - Hub → user's server: ``GET <JUPYTERHUB_API_URL>/ai-access/users/<name>/tokens`` with the server's
   API token, guarded by the custom scope :data:`TOKENS_SCOPE` filtered to the user; answers
   :class:`HubTokens` (200) or :class:`ErrorBody` (401 ``login_required``, 503 ``idp_unavailable``).
+  With ``?wait=<s>&have=<fingerprint>`` it is the session watch: the Hub answers as soon as the
+  answer's :func:`fingerprint` differs from ``have`` (new tokens, or the session ended), or after
+  ``wait`` seconds with the unchanged answer.
+- Hub → protected resources: ``GET <hub>/hub/api/ai-access/revocations`` with a token holding
+  :data:`REVOCATIONS_SCOPE`: :class:`Revocations`, the ``origin_jti`` of ended sessions.
 - user's server → kernel: the environment variables :data:`KernelEnv`, and the loopback endpoint
   ``GET <JUPYTER_AI_ACCESS_URL>?kind=access|id&min_valid=<s>&force=0|1`` with
   ``Authorization: Bearer <the kernel's secret>``; answers :class:`KernelToken` (200) or
@@ -15,6 +20,7 @@ deployment must run the same version.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final, TypedDict
 from urllib.parse import quote
 
@@ -23,11 +29,16 @@ __all__ = [
     "ERROR_LOGIN_REQUIRED",
     "ERROR_UNAVAILABLE",
     "HUB_TOKENS_PATH",
+    "NO_TOKENS",
+    "REVOCATIONS_PATH",
+    "REVOCATIONS_SCOPE",
     "TOKENS_SCOPE",
     "ErrorBody",
     "HubTokens",
     "KernelEnv",
     "KernelToken",
+    "Revocations",
+    "fingerprint",
     "hub_tokens_url",
 ]
 
@@ -36,6 +47,13 @@ TOKENS_SCOPE: Final = "custom:ai-access:tokens"
 
 #: The Hub endpoint, relative to the Hub API URL (``/hub/api``); ``{name}`` is URL-quoted.
 HUB_TOKENS_PATH: Final = "ai-access/users/{name}/tokens"
+
+#: The revocation feed, relative to the Hub API URL, and the scope that reads it.
+REVOCATIONS_PATH: Final = "ai-access/revocations"
+REVOCATIONS_SCOPE: Final = "custom:ai-access:revocations"
+
+#: ``have`` value meaning "I hold no tokens" in a session watch.
+NO_TOKENS: Final = "none"
 
 #: ``error`` values shared by the Hub endpoint and the kernel endpoint.
 ERROR_LOGIN_REQUIRED: Final = "login_required"
@@ -70,6 +88,13 @@ class HubTokens(TypedDict):
     refreshed_at: float | None
 
 
+class Revocations(TypedDict):
+    """The revocation feed: ended sessions' ``origin_jti`` → when their access tokens expire."""
+
+    origin_jti: dict[str, float]
+    generated_at: float
+
+
 class KernelToken(TypedDict):
     """200 answer of the kernel endpoint."""
 
@@ -88,6 +113,13 @@ class ErrorBody(_ErrorRequired, total=False):
 
     login_url: str
     username: str
+
+
+def fingerprint(access_token: str | None) -> str:
+    """What a server tells the session watch it holds: a digest of its access token, or "none"."""
+    if not access_token:
+        return NO_TOKENS
+    return hashlib.sha256(access_token.encode()).hexdigest()[:32]
 
 
 def hub_tokens_url(hub_api_url: str, user: str) -> str:

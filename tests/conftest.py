@@ -34,7 +34,7 @@ HUB_CLIENT = "hubclient00000000000000000"
 # The shipped helper, as jupyterhub_config.py uses it.
 TOKEN_DELIVERY_CONFIG = """
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
-configure_token_delivery(c)
+configure_token_delivery(c, revocation_readers=["test-admin"])
 """
 
 

@@ -36,10 +36,14 @@ def browser(emulator_hub) -> Iterator[HubBrowser]:
         yield b
 
 
-def register_tokens(canaries: CanaryRegistry, state: dict[str, Any] | None) -> None:
+def register_tokens(
+    canaries: CanaryRegistry, state: dict[str, Any] | None, hub: HubProcess | None = None
+) -> None:
     for key in ("access_token", "id_token", "refresh_token"):
         if state and state.get(key):
             canaries.register(state[key], key)
+    if hub is not None and state and state.get("refresh_token"):
+        canaries.register(hub.unseal(state["refresh_token"]), "refresh_token (unsealed)")
 
 
 def test_login_through_the_emulator_creates_the_user_with_groups_and_tokens(
@@ -59,7 +63,7 @@ def test_login_through_the_emulator_creates_the_user_with_groups_and_tokens(
     assert model["groups"] == ["ml-training"]
     assert model["admin"] is False
     state = model["auth_state"]
-    register_tokens(canaries, state)
+    register_tokens(canaries, state, emulator_hub)
     assert set(state) == {
         "access_token",
         "id_token",
@@ -83,7 +87,7 @@ def test_admin_comes_from_the_admin_group(
 ):
     browser.login("alice", pw(cognito_pool_description, "alice"))
     model = emulator_hub.user("alice")
-    register_tokens(canaries, model["auth_state"])
+    register_tokens(canaries, model["auth_state"], emulator_hub)
     assert model["admin"] is True
     assert sorted(model["groups"]) == ["ml-admins", "ml-training"]
 
@@ -99,7 +103,7 @@ def test_auth_state_is_encrypted_in_the_database(
     emulator_hub, browser, cognito_pool_description, canaries
 ):
     browser.login("bob", pw(cognito_pool_description, "bob"))
-    register_tokens(canaries, emulator_hub.user("bob")["auth_state"])
+    register_tokens(canaries, emulator_hub.user("bob")["auth_state"], emulator_hub)
     raw = (emulator_hub.folder / "hub.sqlite").read_bytes().decode("latin-1")
     assert canaries.find(raw) == []
 
@@ -109,15 +113,18 @@ def test_tokens_are_refreshed_before_expiry_keeping_the_refresh_token(
 ):
     browser.login("bob", pw(cognito_pool_description, "bob"))
     before = emulator_hub.user("bob")["auth_state"]
-    register_tokens(canaries, before)
+    register_tokens(canaries, before, emulator_hub)
     # 60 s tokens, 55 s margin: a refresh is due 5 s after issue.
     time.sleep(max(0.0, before["access_token_expires_at"] - 55 - time.time()) + 1.5)
     assert browser.go("/hub/home").status_code == 200
     after = emulator_hub.user("bob")["auth_state"]
-    register_tokens(canaries, after)
+    register_tokens(canaries, after, emulator_hub)
     assert after["access_token"] != before["access_token"]
     assert after["id_token"] != before["id_token"]
-    assert after["refresh_token"] == before["refresh_token"]
+    # the refresh token is kept (Cognito returned none); the seal is fresh each save
+    assert emulator_hub.unseal(after["refresh_token"]) == emulator_hub.unseal(
+        before["refresh_token"]
+    )
     assert after["access_token_expires_at"] > before["access_token_expires_at"]
     assert after["origin_jti"] == before["origin_jti"]
 
@@ -127,7 +134,7 @@ def test_logout_revokes_clears_tokens_and_ends_the_cognito_session(
 ):
     browser.login("bob", pw(cognito_pool_description, "bob"))
     state = emulator_hub.user("bob")["auth_state"]
-    register_tokens(canaries, state)
+    register_tokens(canaries, state, emulator_hub)
     response = browser.go("/hub/logout")
     assert response.status_code == 200
     assert any(url.startswith(f"{local_cognito.domain}/logout?") for url in browser.visited)
@@ -142,7 +149,10 @@ def test_logout_revokes_clears_tokens_and_ends_the_cognito_session(
     refused = httpx.post(
         local_cognito.endpoint("token"),
         auth=(HUB_CLIENT, local_cognito.client_secrets[HUB_CLIENT]),
-        data={"grant_type": "refresh_token", "refresh_token": state["refresh_token"]},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": emulator_hub.unseal(state["refresh_token"]),
+        },
     )
     assert refused.json() == {"error": "invalid_grant"}
     page = browser.go("/hub/oauth_login")  # the next visit asks for the password again
@@ -379,7 +389,7 @@ def test_refresh_keeps_the_old_refresh_token_when_none_comes_back(fake_hub, idp)
     assert b.go("/hub/home").status_code == 200
     _, form = idp.server.token_requests[-1]
     assert form == {"grant_type": "refresh_token", "refresh_token": old}
-    assert fake_hub.user("gina")["auth_state"]["refresh_token"] == old
+    assert fake_hub.unseal(fake_hub.user("gina")["auth_state"]["refresh_token"]) == old
     b.close()
 
 
@@ -387,7 +397,8 @@ def test_rotated_refresh_token_is_stored(fake_hub, idp):
     b = login_then_due(fake_hub, idp, "hank")
     idp.answer_with(lambda form, auth: (200, idp.tokens("hank")))
     b.go("/hub/home")
-    assert fake_hub.user("hank")["auth_state"]["refresh_token"] == idp.refresh_tokens[-1]
+    stored = fake_hub.user("hank")["auth_state"]["refresh_token"]
+    assert fake_hub.unseal(stored) == idp.refresh_tokens[-1]
     b.close()
 
 

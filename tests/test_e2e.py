@@ -202,7 +202,9 @@ async def test_login_lab_notebook_then_logout_revokes_everything(local_hub, cana
             assert "Kernels holding tokens" in await status.content()
             assert canaries.find(await status.content()) == []
             await screenshot(status, "token-status")
-            refresh_token = hub["hub"].user("alice")["auth_state"]["refresh_token"]
+            refresh_token = hub["hub"].unseal(
+                hub["hub"].user("alice")["auth_state"]["refresh_token"]
+            )
             canaries.register(refresh_token, "refresh_token")
 
             await page.goto(hub["url"] + "/hub/logout")

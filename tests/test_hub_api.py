@@ -67,6 +67,7 @@ def test_own_token_with_the_scope_gets_short_lived_tokens_only(fake_hub, idp, lo
     state = fake_hub.user("olga")["auth_state"]
     assert body["access_token"] == state["access_token"]
     assert state["refresh_token"] not in response.text
+    assert fake_hub.unseal(state["refresh_token"]) not in response.text
 
 
 def test_a_token_without_the_scope_is_refused(fake_hub, logged_in, canaries):
@@ -143,7 +144,7 @@ def test_after_logout_the_server_is_told_to_log_in_again(fake_hub, idp, logged_i
     assert response.status_code == 401
     body = response.json()
     assert body["error"] == "login_required"
-    assert body["login_url"] == "/hub/login"
+    assert body["login_url"] == f"{fake_hub.url.rstrip('/')}/hub/login"  # absolute
     assert "access_token" not in body
 
 

@@ -41,6 +41,7 @@ from .handlers import (
     logout_query,
 )
 from .refresh import CognitoRefresh
+from .revocations_api import REVOCATIONS_ROUTE, RevocationsAPIHandler
 from .tokens_api import HANDLER_ROUTE, TokensAPIHandler
 
 __all__ = ["CognitoOAuthenticator"]
@@ -101,7 +102,7 @@ class CognitoOAuthenticator(CognitoRefresh):
         return {
             "access_token": token_info["access_token"],
             "id_token": token_info["id_token"],
-            "refresh_token": token_info.get("refresh_token"),
+            "refresh_token": self.seal.seal(token_info.get("refresh_token")),
             "access_token_expires_at": access["exp"],
             "id_token_expires_at": verified.id["exp"],
             "scope": access.get("scope", "").split(),
@@ -141,24 +142,43 @@ class CognitoOAuthenticator(CognitoRefresh):
 
     # ---------------------------------------------------------------- logout
     async def logout_user(self, user: Any) -> None:
-        """Revoke the refresh token and drop the tokens from auth_state (keeps the sub binding)."""
+        """End the session: revoke the refresh token, drop the tokens, refuse the kernels."""
         auth_state = await user.get_auth_state()
         if not auth_state:
+            self.session_events.changed(user.name)
             return
-        if self.revoke_on_logout and await self.revoke(auth_state.get("refresh_token")):
-            self.log.info("Revoked the Cognito refresh token of %s", user.name)
-        await user.save_auth_state(self._without_tokens(auth_state))
+        await self.end_session(user, auth_state, "logout", revoke=self.revoke_on_logout)
+
+    async def delete_user(self, user: Any) -> None:
+        """An admin deleted the user: end the session first (JupyterHub's documented hook)."""
+        super().delete_user(user)
+        auth_state = await user.get_auth_state()
+        if auth_state:
+            await self.end_session(user, auth_state, "user deleted", revoke=True)
+        else:
+            self.session_events.changed(user.name)
+
+    def hub_url(self, handler: Any, path: str) -> str:
+        """An absolute URL on the Hub: from ``JupyterHub.public_url`` when configured.
+
+        Only without a configured public URL is the request's own protocol and ``Host`` used
+        (as JupyterHub itself does then).
+        """
+        public = getattr(self.parent, "public_url", "") or ""
+        if public:
+            base = getattr(self.parent, "base_url", "/") or "/"
+            origin = public[: len(public) - len(base)] if public.endswith(base) else public
+            return str(origin.rstrip("/") + url_path_join(handler.hub.base_url, path))
+        request = handler.request
+        return f"{request.protocol}://{request.host}" + str(
+            url_path_join(handler.hub.base_url, path)
+        )
 
     def cognito_logout_url(self, handler: Any) -> str | None:
         """Cognito's /logout URL for this client, or None when not ending the Cognito session."""
         if not self.end_cognito_session or not self.domain:
             return None
-        logout_uri = self.logout_uri
-        if not logout_uri:
-            request = handler.request
-            logout_uri = f"{request.protocol}://{request.host}" + url_path_join(
-                handler.hub.base_url, "logout-complete"
-            )
+        logout_uri = self.logout_uri or self.hub_url(handler, "logout-complete")
         return f"{self.domain}/logout?" + logout_query(self.client_id, logout_uri)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
@@ -167,4 +187,5 @@ class CognitoOAuthenticator(CognitoRefresh):
             *super().get_handlers(app),
             (r"/logout-complete", CognitoLogoutCompleteHandler),
             (HANDLER_ROUTE, TokensAPIHandler),
+            (REVOCATIONS_ROUTE, RevocationsAPIHandler),
         ]

@@ -106,6 +106,13 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
 class CognitoCallbackHandler(_ScrubbedSummary, OAuthCallbackHandler):
     """The OAuth callback: oauthenticator's checks, plus a sanitised ``next``."""
 
+    async def login_user(self, data: Any = None) -> Any:
+        """Log in, then wake the user's servers: their kernels get the new session's tokens."""
+        user = await super().login_user(data)
+        if user is not None:
+            self.authenticator.session_events.changed(user.name)
+        return user
+
     def get_next_url(self, user: Any = None) -> str:
         """The ``next`` from the state cookie when it stays on the Hub, else the Hub's home."""
         state = self.get_state_cookie()

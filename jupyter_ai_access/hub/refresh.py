@@ -7,11 +7,17 @@
 - Cognito returns no refresh token → keep ours; rotation → store the new one;
 - ``invalid_grant`` → tokens dropped, log in again; Cognito down → keep the session while the tokens
   are valid, retry after 5 s doubling to ``refresh_retry_max``;
-- the user left the allowed groups → admin and managed groups removed, refresh token revoked.
+- the user left the allowed groups → admin and managed groups removed, refresh token revoked;
+- every session end (also logout and deletion, in :mod:`.authenticator`) goes through
+  :meth:`CognitoRefresh.end_session`: tokens dropped, the session's ``origin_jti`` on the
+  revocation feed, and the user's servers woken so that their kernels are refused within seconds.
+
+The refresh token is kept sealed in auth_state (:mod:`.sealing`); only this layer unseals it.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -21,6 +27,8 @@ from ..errors import IdentityProviderError, LoginRequiredError, TokenEndpointErr
 from ..retry import Backoff, SingleFlight
 from ._compat import commit_user, token_to_auth_model
 from .cognito import CognitoClient
+from .sealing import RefreshTokenSeal
+from .sessions import EndedSessions, SessionEvents
 
 __all__ = ["CognitoRefresh"]
 
@@ -33,6 +41,38 @@ class CognitoRefresh(CognitoClient):
         self._refresh_flight: SingleFlight[Any] = SingleFlight()
         self._refresh_backoff: dict[str, Backoff] = {}
         self._retry_at: dict[str, float] = {}  # user -> when the next attempt may run
+        self._seal: RefreshTokenSeal | None = None
+        self.session_events = SessionEvents()
+        self.ended_sessions = EndedSessions()
+
+    @property
+    def seal(self) -> RefreshTokenSeal:
+        """Seals the refresh token in auth_state (key: refresh_token_key or the crypt key)."""
+        if self._seal is None:
+            material = self.refresh_token_key or os.environ.get("JUPYTERHUB_CRYPT_KEY", "")
+            self._seal = RefreshTokenSeal(material)
+            if self._seal.ephemeral:
+                self.log.warning(
+                    "Neither CognitoOAuthenticator.refresh_token_key nor $JUPYTERHUB_CRYPT_KEY is "
+                    "set: sealed refresh tokens will not survive a Hub restart."
+                )
+        return self._seal
+
+    async def end_session(
+        self, user: Any, auth_state: dict[str, Any], reason: str, *, revoke: bool
+    ) -> None:
+        """End the user's session everywhere: tokens dropped, servers woken, feed updated."""
+        if revoke:
+            await self.revoke(self.seal.unseal(auth_state.get("refresh_token")))
+        self.ended_sessions.add(
+            auth_state.get("origin_jti"), auth_state.get("access_token_expires_at")
+        )
+        if any(auth_state.get(k) for k in ("access_token", "id_token", "refresh_token")):
+            await user.save_auth_state(self._without_tokens(auth_state))
+        self.session_events.changed(user.name)
+        self.log.info(
+            "Session of %s ended (%s): its servers' tokens are withdrawn", user.name, reason
+        )
 
     # ---------------------------------------------------------------- refresh
     def needs_refresh(self, auth_state: dict[str, Any], now: float | None = None) -> bool:
@@ -69,7 +109,11 @@ class CognitoRefresh(CognitoClient):
         now = time.time()
         if now < self._retry_at.get(user.name, 0.0):
             return True
-        refresh_token = auth_state["refresh_token"]
+        refresh_token = self.seal.unseal(auth_state["refresh_token"])
+        if not refresh_token:
+            self.log.warning("The sealed refresh token of %s cannot be opened", user.name)
+            await self.end_session(user, auth_state, "refresh token unreadable", revoke=False)
+            return False
         try:
             await self.discover()
             token_info = await self._post_token(
@@ -80,7 +124,7 @@ class CognitoRefresh(CognitoClient):
             auth_model = await token_to_auth_model(self, token_info)
         except LoginRequiredError:
             self.log.info("Refresh token of %s refused (invalid_grant): login required", user.name)
-            await user.save_auth_state(self._without_tokens(auth_state))
+            await self.end_session(user, auth_state, "invalid_grant", revoke=False)
             return False
         except (IdentityProviderError, TokenEndpointError) as e:
             backoff = self._refresh_backoff.setdefault(
@@ -99,11 +143,13 @@ class CognitoRefresh(CognitoClient):
             return True
         except (TokenError, web.HTTPError) as e:
             self.log.warning("Refreshed tokens of %s failed verification: %s", user.name, e)
+            await self.end_session(user, auth_state, "refreshed tokens refused", revoke=True)
             return False
         self._retry_at.pop(user.name, None)
         self._refresh_backoff.pop(user.name, None)
         if auth_model["auth_state"]["sub"] != auth_state.get("sub"):
             self.log.warning("Refresh for %s returned another identity: login required", user.name)
+            await self.end_session(user, auth_state, "identity changed", revoke=True)
             return False
         name = auth_model["name"]
         if not self.check_blocked_users(name, auth_model) or not await self.check_allowed(
@@ -115,6 +161,7 @@ class CognitoRefresh(CognitoClient):
         # Persist before the per-user lock is released: JupyterHub saves the model only after
         # refresh_user returns, and a waiter must not read the old (maybe rotated) tokens.
         await user.save_auth_state(auth_model["auth_state"])
+        self.session_events.changed(user.name)
         self.log.info("Refreshed Cognito tokens of %s", user.name)
         return auth_model
 
@@ -127,8 +174,7 @@ class CognitoRefresh(CognitoClient):
             commit_user(user)
         if self.manage_groups and auth_model.get("groups") is not None:
             user.sync_groups(auth_model["groups"])
-        await self.revoke(auth_state.get("refresh_token"))
-        await user.save_auth_state(self._without_tokens(auth_state))
+        await self.end_session(user, auth_state, "left the allowed groups", revoke=True)
 
     @staticmethod
     def _without_tokens(auth_state: dict[str, Any]) -> dict[str, Any]:

@@ -100,7 +100,24 @@ class CognitoSettings(GenericOAuthenticator):
     logout_uri = Unicode(
         config=True,
         help="""Where Cognito's /logout returns the browser; must be one of the app client's
-        sign-out URLs. Default: <hub>/hub/logout-complete, from the request.""",
+        sign-out URLs. Default: <JupyterHub.public_url>hub/logout-complete; without a public_url,
+        built from the request.""",
+    )
+    refresh_token_key = Unicode(
+        config=True,
+        help="""Key material that seals the refresh token inside auth_state, so that readers of
+        the Hub API (admins with admin:auth_state) cannot use it. Any string of 32+ random
+        characters; keep it out of the config file (use $JAIA_REFRESH_TOKEN_KEY). Default:
+        derived from $JUPYTERHUB_CRYPT_KEY (the Hub has it; its API never returns it).
+        Changing it ends every session at its next refresh (users log in again).""",
+    )
+    session_wait_max = Float(
+        300.0,
+        config=True,
+        help="""Longest time (s) the Hub holds a user server's session watch open (the
+        long-poll through which a logout reaches the kernels within seconds). Each user server
+        reconnects after this long: 10,000 servers make 10,000 / session_wait_max requests per
+        second. Default: 300.""",
     )
     scope = List(
         Unicode(),
@@ -138,6 +155,10 @@ class CognitoSettings(GenericOAuthenticator):
     @default("basic_auth")
     def _basic_auth_default(self) -> bool:
         return True
+
+    @default("refresh_token_key")
+    def _refresh_token_key_default(self) -> str:
+        return self._env("JAIA_REFRESH_TOKEN_KEY")
 
     @default("region")
     def _region_default(self) -> str:

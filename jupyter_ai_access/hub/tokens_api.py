@@ -10,29 +10,35 @@ inherit their server's ``JUPYTERHUB_API_TOKEN``, and that scope would hand them 
 Answers (JSON, ``Cache-Control: no-store``):
 
 - 200 with the tokens;
-- 401 ``login_required`` (with ``login_url``) when the session is gone (logged out, refresh token
-  refused, removed from the allowed groups);
+- 401 ``login_required`` (with the absolute ``login_url``) when the session is gone (logged out,
+  refresh token refused, removed from the allowed groups, user deleted);
 - 503 ``idp_unavailable`` when the tokens have expired and Cognito cannot be reached;
 - 403/404 for callers without the scope for this user.
+
+The same request with ``?wait=<s>&have=<fingerprint>`` is the server's session watch (see
+:mod:`jupyter_ai_access.protocol`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 from jupyterhub import scopes
 from jupyterhub.apihandlers.base import APIHandler
-from jupyterhub.utils import url_path_join
 from tornado import web
 
 from ..protocol import (
     ERROR_IDP_UNAVAILABLE,
     ERROR_LOGIN_REQUIRED,
     HUB_TOKENS_PATH,
+    NO_TOKENS,
+    REVOCATIONS_SCOPE,
     TOKENS_SCOPE,
     ErrorBody,
     HubTokens,
+    fingerprint,
 )
 from ._compat import is_token_authenticated
 
@@ -50,15 +56,24 @@ SCOPE_DEFINITION = {
     TOKENS_SCOPE: {
         "description": "Read the user's short-lived Cognito access and ID tokens "
         "(never the refresh token).",
-    }
+    },
+    REVOCATIONS_SCOPE: {
+        "description": "Read the origin_jti of ended sessions (the revocation feed).",
+    },
 }
 
 
 class TokensAPIHandler(APIHandler):
-    """``GET /hub/api/ai-access/users/<name>/tokens``."""
+    """``GET /hub/api/ai-access/users/<name>/tokens[?wait=<s>&have=<fingerprint>]``."""
 
     async def get(self, user_name: str) -> None:
-        """Return the user's short-lived tokens, refreshing them first when due."""
+        """Return the user's short-lived tokens, refreshing them first when due.
+
+        With ``wait``, hold the request until the answer's fingerprint differs from ``have``
+        (new tokens, or the session ended) or ``wait`` seconds (at most
+        ``CognitoOAuthenticator.session_wait_max``) have passed: the user's server learns of a
+        logout within moments, through one open request.
+        """
         if not self.current_user:
             raise web.HTTPError(403, "Missing or invalid credentials.")
         if not is_token_authenticated(self):
@@ -68,33 +83,51 @@ class TokensAPIHandler(APIHandler):
             if TOKENS_SCOPE in self.parsed_scopes:
                 raise web.HTTPError(404, "No access to this user's tokens.")
             raise web.HTTPError(403, f"This token lacks the scope {TOKENS_SCOPE}.")
-        user = self.find_user(user_name)
-        if user is None:
+        if self.find_user(user_name) is None:
             raise web.HTTPError(404, "No such user.")
+        try:
+            wait = float(self.get_argument("wait", "0"))
+        except ValueError:
+            raise web.HTTPError(400, "wait must be a number of seconds.") from None
+        if not 0 <= wait < float("inf"):
+            raise web.HTTPError(400, "wait must be a number of seconds.")
+        have = self.get_argument("have", "")
         self.set_header("Cache-Control", "no-store")
         auth = self.authenticator
+        deadline = time.monotonic() + min(wait, auth.session_wait_max)
+        while True:
+            status, body = await self._answer(user_name, refresh=not wait)
+            left = deadline - time.monotonic()
+            if not wait or left <= 0 or _fingerprint(status, body) != have:
+                break
+            await auth.session_events.wait(user_name, left)
+        self.set_status(status)
+        self.finish(dict(body))
+
+    async def _answer(self, user_name: str, *, refresh: bool) -> tuple[int, HubTokens | ErrorBody]:
+        user = self.find_user(user_name)
+        if user is None:  # deleted while we waited
+            return self._refusal(401, ERROR_LOGIN_REQUIRED, _ENDED, user_name)
+        auth = self.authenticator
         auth_state = await user.get_auth_state() or {}
-        if auth_state.get("refresh_token") and auth.needs_refresh(auth_state):
+        # The watch never refreshes: the server's renewal (a plain request) does, on its schedule.
+        if refresh and auth_state.get("refresh_token") and auth.needs_refresh(auth_state):
             refreshed = await auth.refresh_user(user, self)
             if isinstance(refreshed, dict):
                 refreshed["name"] = user.name
                 await self.auth_to_user(refreshed, user)
             auth_state = await user.get_auth_state() or {}
         if not auth_state.get("access_token") or not auth_state.get("refresh_token"):
-            self._refuse(
-                401, ERROR_LOGIN_REQUIRED, "Your JupyterHub session has ended. Log in again.", user
-            )
-            return
+            return self._refusal(401, ERROR_LOGIN_REQUIRED, _ENDED, user.name)
         now = time.time()
         if min(auth_state["access_token_expires_at"], auth_state["id_token_expires_at"]) <= now:
-            self._refuse(
+            return self._refusal(
                 503,
                 ERROR_IDP_UNAVAILABLE,
                 "Your tokens have expired and Amazon Cognito cannot be reached to renew "
                 "them; retrying in the background.",
-                user,
+                user.name,
             )
-            return
         answer: HubTokens = {
             "username": user.name,
             "cognito_username": auth_state.get("cognito_username"),
@@ -106,18 +139,29 @@ class TokensAPIHandler(APIHandler):
             "id_token_expires_at": auth_state["id_token_expires_at"],
             "refreshed_at": auth_state.get("refreshed_at"),
         }
-        self.finish(dict(answer))
+        return 200, answer
 
-    def _refuse(self, status: int, error: str, message: str, user: Any) -> None:
-        self.set_status(status)
-        login_url = url_path_join(self.hub.base_url, "login")
+    def _refusal(
+        self, status: int, error: str, message: str, user_name: str
+    ) -> tuple[int, ErrorBody]:
         body: ErrorBody = {
             "error": error,
             "message": message,
-            "login_url": login_url,
-            "username": user.name,
+            "login_url": self.authenticator.hub_url(self, "login"),
+            "username": user_name,
         }
-        self.finish(dict(body))
+        return status, body
+
+
+_ENDED = "Your JupyterHub session has ended"
+
+
+def _fingerprint(status: int, body: HubTokens | ErrorBody) -> str:
+    if status == 200:
+        return fingerprint(cast(HubTokens, body)["access_token"])
+    if status == 401:
+        return NO_TOKENS
+    return ""  # anything else (503): always answered at once
 
 
 def hub_config_snippet() -> dict[str, Any]:
@@ -137,14 +181,15 @@ def hub_config_snippet() -> dict[str, Any]:
     }
 
 
-def configure_token_delivery(c: Any) -> None:
+def configure_token_delivery(c: Any, *, revocation_readers: Iterable[str] = ()) -> None:
     """Apply :func:`hub_config_snippet` to a ``jupyterhub_config.py`` config object ``c``.
 
-    Defines the custom scope and grants it, filtered to the own user, to the ``server`` and
-    ``user`` roles, keeping their default scopes and any other roles already configured::
+    Defines the custom scopes and grants the token scope, filtered to the own user, to the
+    ``server`` and ``user`` roles, keeping their default scopes and any other roles already
+    configured; the services named in ``revocation_readers`` may read the revocation feed::
 
         from jupyter_ai_access.hub.tokens_api import configure_token_delivery
-        configure_token_delivery(c)
+        configure_token_delivery(c, revocation_readers=["model-registry"])
     """
     snippet = hub_config_snippet()
     scopes_now = c.JupyterHub.custom_scopes if "custom_scopes" in c.JupyterHub else {}
@@ -156,4 +201,9 @@ def configure_token_delivery(c: Any) -> None:
             roles.append(dict(wanted))
         else:
             role["scopes"] = sorted({*role.get("scopes", []), *wanted["scopes"]})
+    readers = sorted(revocation_readers)
+    if readers:
+        roles.append(
+            {"name": "ai-access-revocations", "scopes": [REVOCATIONS_SCOPE], "services": readers}
+        )
     c.JupyterHub.load_roles = roles

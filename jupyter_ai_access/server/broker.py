@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import SessionEndedError, TokensUnavailableError
-from ..protocol import ERROR_LOGIN_REQUIRED, TOKENS_SCOPE, HubTokens, hub_tokens_url
+from ..protocol import ERROR_LOGIN_REQUIRED, TOKENS_SCOPE, HubTokens, fingerprint, hub_tokens_url
 from ..retry import Backoff, SingleFlight
 
 __all__ = ["TokenBroker", "TokenSet"]
@@ -87,6 +88,15 @@ class TokenBroker(LoggingConfigurable):
         help="Longest wait between renewal attempts while the Hub is unreachable (s). Default: 60.",
     )
 
+    watch_wait = Float(
+        240.0,
+        config=True,
+        help="""How long (s) each session-watch request may wait at the Hub for a change. The
+        watch is one open request per server through which a logout reaches every kernel within
+        a second; the Hub caps it at CognitoOAuthenticator.session_wait_max. 0 turns the watch
+        off (kernels then learn of a logout at the next renewal). Default: 240.""",
+    )
+
     @default("hub_api_url")
     def _hub_api_url_default(self) -> str:
         return os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
@@ -108,13 +118,16 @@ class TokenBroker(LoggingConfigurable):
         super().__init__(**kwargs)
         self.clock = clock
         self.tokens: TokenSet | None = None
-        self.fetches = 0
+        self.fetches = 0  # token requests to the Hub (the watch's long-polls not included)
+        self.watches = 0  # session-watch requests
+        self.watching = False  # set by the session watch while it runs
         self.last_renewal: float | None = None
         self.last_error: str | None = None
         self.session_ended: SessionEndedError | None = None
         self.listeners: list[Callable[[TokenSet | None], None]] = []
         self._flight: SingleFlight[TokenSet] = SingleFlight()
         self._task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._http: AsyncHTTPClient | None = None
 
@@ -145,19 +158,36 @@ class TokenBroker(LoggingConfigurable):
             raise
 
     async def _fetch(self) -> TokenSet:
+        if self.session_ended is not None and self.watching:
+            # The session watch tells us when the user logs in again: no Hub request per kernel.
+            raise self.session_ended
         return await self._flight.run(self._request)
 
-    async def _request(self) -> TokenSet:
+    async def watch_once(self, wait: float) -> TokenSet:
+        """One session-watch request: returns when the Hub's answer differs from what we hold.
+
+        Raises :class:`SessionEndedError` when the session ended (tokens withdrawn at once) and
+        :class:`TokensUnavailableError` when the Hub cannot be reached.
+        """
+        self.watches += 1
+        held = self.tokens.access_token if self.tokens is not None else None
+        return await self._request(wait=wait, have=fingerprint(held))
+
+    async def _request(self, wait: float = 0.0, have: str = "") -> TokenSet:
         if not self.enabled:
             raise TokensUnavailableError(
                 "Not running under JupyterHub: no Hub to get tokens from "
                 "(TokenBroker.hub_api_url, api_token and user are empty)."
             )
-        self.fetches += 1
+        url = hub_tokens_url(self.hub_api_url, self.user)
+        if wait:
+            url += "?" + urlencode({"wait": f"{wait:g}", "have": have})
+        else:
+            self.fetches += 1
         request = HTTPRequest(
-            hub_tokens_url(self.hub_api_url, self.user),
+            url,
             headers={"Authorization": f"token {self.api_token}"},
-            request_timeout=self.http_timeout,
+            request_timeout=self.http_timeout + wait,
             connect_timeout=self.http_timeout,
             follow_redirects=False,
         )
@@ -202,6 +232,8 @@ class TokenBroker(LoggingConfigurable):
         raise TokensUnavailableError(message)
 
     def _installed(self, tokens: TokenSet) -> None:
+        if self.tokens == tokens and self.session_ended is None:
+            return  # the watch's unchanged answer
         self.tokens = tokens
         self.last_renewal = self.clock()
         self.last_error = None
@@ -212,6 +244,7 @@ class TokenBroker(LoggingConfigurable):
             tokens.expires_at - self.clock(),
         )
         self._notify(tokens)
+        self.wake()
 
     def _failed(self, reason: str) -> None:
         self.last_error = reason
@@ -233,20 +266,40 @@ class TokenBroker(LoggingConfigurable):
 
     # ---------------------------------------------------------------- background renewal
     def start(self) -> None:
-        """Start renewing ahead of expiry in the background (idempotent)."""
+        """Start renewing ahead of expiry, and the session watch, in the background (idempotent)."""
+        loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._renew_forever())
+            self._task = loop.create_task(self._renew_forever())
+        if self.watch_wait > 0 and (self._watch_task is None or self._watch_task.done()):
+            self._watch_task = loop.create_task(self._watch_forever())
 
     async def stop(self) -> None:
-        """Stop the background renewal."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the background renewal and the session watch."""
+        for task in (self._task, self._watch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._watch_task = None
         if self._http is not None:
             self._http.close()
             self._http = None
+
+    async def _watch_forever(self) -> None:
+        """Hold one long-poll on the Hub; a session change (logout, re-login) arrives at once."""
+        backoff = Backoff(1.0, max(1.0, self.max_backoff))
+        self.watching = True
+        try:
+            while True:
+                try:
+                    await self.watch_once(self.watch_wait)
+                    backoff.reset()
+                except SessionEndedError:
+                    backoff.reset()  # withdrawn; keep watching for the next login
+                except TokensUnavailableError:
+                    await asyncio.sleep(backoff.failed())
+        finally:
+            self.watching = False
 
     async def _renew_forever(self) -> None:
         backoff = Backoff(2.0, max(2.0, self.max_backoff))
@@ -270,7 +323,9 @@ class TokenBroker(LoggingConfigurable):
                     left = max(tokens.expires_at - self.clock(), 1)
                     await asyncio.sleep(min(backoff.start, left))
             except SessionEndedError:
-                await asyncio.sleep(self.max_backoff)
+                self._wake.clear()  # the session watch wakes us when the user logs in again
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.max_backoff)
             except TokensUnavailableError:
                 await asyncio.sleep(backoff.failed())
 

@@ -1,8 +1,12 @@
-"""A loopback stand-in for the Hub's token endpoint (``hub_api.py``), for server-side tests.
+"""A loopback stand-in for the Hub's token endpoint (``hub/tokens_api.py``), for fast unit tests.
 
 Serves ``GET /hub/api/ai-access/users/<user>/tokens`` like the real Hub: tokens minted by a
 :class:`TokenFactory` with a chosen lifetime, or 401 ``login_required`` / 503 / any status when
-told. Counts requests. Runs in its own thread.
+told; with ``?wait=&have=`` it is the session watch (held until the answer changes). Counts token
+requests (``fetches``) and watch requests (``watches``) apart. Runs in its own thread.
+
+It is a stand-in: the real chain (a real Hub, a real server, real kernels) is tested with
+:class:`~jupyter_ai_access_testing.hub.HubProcess`.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from jupyter_ai_access.protocol import (
     ERROR_IDP_UNAVAILABLE,
     ERROR_LOGIN_REQUIRED,
+    NO_TOKENS,
     ErrorBody,
     HubTokens,
+    fingerprint,
     hub_tokens_url,
 )
 
@@ -34,11 +41,13 @@ class FakeHubTokens:
         self.user = user
         self.api_token = api_token
         self.lifetime = 3600
-        self.status = 200
+        self._status = 200
         self.delay = 0.0
         self.fetches = 0
+        self.watches = 0
         self.issued: list[str] = []
-        self._lock = threading.Lock()
+        self._current: HubTokens | None = None
+        self._changed = threading.Condition()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,28 +66,70 @@ class FakeHubTokens:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hub/api"
+        self._path = "/" + hub_tokens_url(self.url, self.user).split("/", 3)[3]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    @property
+    def status(self) -> int:
+        """The status the next answers carry (200: tokens; 401: the session ended; ...)."""
+        return self._status
+
+    @status.setter
+    def status(self, value: int) -> None:
+        with self._changed:
+            self._status = value
+            self._current = None  # a new session (or none): new tokens next time
+            self._changed.notify_all()
+
     def _answer(self, path: str, auth: str) -> tuple[HubTokens | ErrorBody, int]:
-        with self._lock:
-            self.fetches += 1
-        if self.delay:
-            time.sleep(self.delay)
-        if path != "/" + hub_tokens_url(self.url, self.user).split("/", 3)[3]:
+        parts = urlsplit(path)
+        if parts.path != self._path:
             return {"error": "not_found", "message": "not found"}, 404
         if auth != f"token {self.api_token}":
             return {"error": "forbidden", "message": "forbidden"}, 403
-        if self.status == 401:
+        query = parse_qs(parts.query)
+        if "wait" in query:
+            return self._watch(float(query["wait"][0]), query.get("have", [""])[0])
+        with self._changed:
+            self.fetches += 1
+        if self.delay:
+            time.sleep(self.delay)
+        return self._state(fresh=True)
+
+    def _watch(self, wait: float, have: str) -> tuple[HubTokens | ErrorBody, int]:
+        deadline = time.monotonic() + min(wait, 30.0)
+        with self._changed:
+            self.watches += 1
+            while True:
+                body, status = self._state(fresh=False)
+                left = deadline - time.monotonic()
+                if left <= 0 or self._fingerprint(body, status) != have:
+                    return body, status
+                self._changed.wait(left)
+
+    @staticmethod
+    def _fingerprint(body: HubTokens | ErrorBody, status: int) -> str:
+        if status == 200:
+            return fingerprint(body["access_token"])  # type: ignore[typeddict-item]
+        return NO_TOKENS if status == 401 else ""
+
+    def _state(self, *, fresh: bool) -> tuple[HubTokens | ErrorBody, int]:
+        if self._status == 401:
             return {
                 "error": ERROR_LOGIN_REQUIRED,
                 "message": "Your JupyterHub session has ended.",
-                "login_url": "/hub/login",
+                "login_url": "https://hub.example.org/hub/login",
             }, 401
-        if self.status != 200:
+        if self._status != 200:
             return {
                 "error": ERROR_IDP_UNAVAILABLE,
                 "message": "Cognito cannot be reached.",
-            }, self.status
+            }, self._status
+        if fresh or self._current is None:
+            self._current = self._mint()
+        return self._current, 200
+
+    def _mint(self) -> HubTokens:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iat": now,
@@ -88,8 +139,7 @@ class FakeHubTokens:
         }
         access = self.factory.mint("access", **claims)
         id_token = self.factory.mint("id", **{**claims, "cognito__username": self.user})
-        with self._lock:
-            self.issued.append(access)
+        self.issued.append(access)
         return {
             "username": self.user,
             "cognito_username": self.user,
@@ -100,9 +150,11 @@ class FakeHubTokens:
             "access_token_expires_at": now + self.lifetime,
             "id_token": id_token,
             "id_token_expires_at": now + self.lifetime,
-        }, 200
+        }
 
     def stop(self) -> None:
         """Stop serving."""
+        with self._changed:
+            self._changed.notify_all()
         self.httpd.shutdown()
         self.httpd.server_close()

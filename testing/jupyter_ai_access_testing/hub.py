@@ -145,6 +145,12 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
             method, f"{self.url}/hub/api{path}", headers=headers, timeout=10, **kwargs
         )
 
+    def unseal(self, stored: str | None) -> str | None:
+        """The refresh token behind a sealed auth_state value (what only the Hub can open)."""
+        from jupyter_ai_access.hub.sealing import RefreshTokenSeal
+
+        return RefreshTokenSeal(self.env["JUPYTERHUB_CRYPT_KEY"]).unseal(stored)
+
     def user(self, name: str, *, auth_state: bool = True) -> dict[str, Any] | None:
         """The user model (with auth_state), or None when the user does not exist."""
         response = self.api("GET", f"/users/{name}")

@@ -1,0 +1,216 @@
+"""A session that ends at the Hub reaches the user's server at once (a real Hub, crafted IdP).
+
+The server holds one long-poll (the session watch: the token endpoint with ``?wait=&have=``);
+every way a session ends — logout, ``invalid_grant`` at a refresh, removal from the allowed
+groups, deletion by an admin — answers it with 401 ``login_required`` as it happens, and logging
+in again answers it with the new tokens. The revocation feed lists the ended sessions'
+``origin_jti``; the refresh token an admin reads from auth_state is sealed and useless.
+
+Every wait is bounded: a watch that was woken returns long before its ``wait`` runs out, and the
+tests tell the two apart by the answer, not by timing it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import httpx
+import pytest
+from conftest import HUB_CLIENT
+from jupyter_ai_access_testing.hub import HubBrowser
+
+from jupyter_ai_access.hub.sealing import PREFIX
+from jupyter_ai_access.protocol import NO_TOKENS, REVOCATIONS_SCOPE, TOKENS_SCOPE, fingerprint
+
+WAIT = 60  # the watch's own limit; a woken watch answers long before it
+POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
+
+
+def server_token(hub, name: str, canaries) -> str:
+    response = hub.api(
+        "POST", f"/users/{name}/tokens", json={"scopes": [f"{TOKENS_SCOPE}!user={name}"]}
+    )
+    assert response.status_code == 201, response.text
+    token = response.json()["token"]
+    canaries.register(token, f"{name}'s server token")
+    return token
+
+
+def watch(hub, name: str, token: str, have: str, wait: float = WAIT) -> concurrent.futures.Future:
+    """Start a session watch in a thread; the future holds (status, body, seconds taken)."""
+
+    def run() -> tuple[int, dict, float]:
+        started = time.monotonic()
+        response = httpx.get(
+            f"{hub.url}/hub/api/ai-access/users/{name}/tokens",
+            params={"wait": wait, "have": have},
+            headers={"Authorization": f"token {token}"},
+            timeout=wait + 30,
+        )
+        return response.status_code, response.json(), time.monotonic() - started
+
+    future = POOL.submit(run)
+    time.sleep(0.5)  # let it reach the Hub and start waiting
+    assert not future.done(), future.result()
+    return future
+
+
+def current(hub, name: str, token: str) -> dict:
+    response = httpx.get(
+        f"{hub.url}/hub/api/ai-access/users/{name}/tokens",
+        headers={"Authorization": f"token {token}"},
+        timeout=15,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def woken(future: concurrent.futures.Future) -> tuple[int, dict]:
+    status, body, took = future.result(timeout=WAIT + 40)
+    assert took < WAIT, "the watch ran out instead of being woken by the change"
+    return status, body
+
+
+@pytest.fixture
+def login(fake_hub, idp):
+    browsers: list[HubBrowser] = []
+
+    def go(name: str, **kw) -> HubBrowser:
+        idp.login_ok(name, **kw)
+        browser = HubBrowser(fake_hub.url)
+        assert browser.login("x", "y").status_code == 200
+        browsers.append(browser)
+        return browser
+
+    yield go
+    for b in browsers:
+        b.close()
+
+
+def test_an_unchanged_session_keeps_the_watch_open_until_its_wait(fake_hub, login, canaries):
+    login("una")
+    token = server_token(fake_hub, "una", canaries)
+    held = current(fake_hub, "una", token)
+    status, body, took = watch(fake_hub, "una", token, fingerprint(held["access_token"]), 2).result(
+        timeout=40
+    )
+    assert status == 200 and body["access_token"] == held["access_token"]
+    assert took >= 1.5  # it waited: no busy answer loop
+
+
+def test_logout_answers_the_watch_with_login_required(fake_hub, login, canaries):
+    browser = login("lou")
+    token = server_token(fake_hub, "lou", canaries)
+    held = current(fake_hub, "lou", token)
+    pending = watch(fake_hub, "lou", token, fingerprint(held["access_token"]))
+    browser.go("/hub/logout")
+    status, body = woken(pending)
+    assert status == 401 and body["error"] == "login_required"
+    assert body["login_url"] == f"{fake_hub.url}/hub/login"
+
+
+def test_logging_in_again_answers_the_watch_with_the_new_tokens(fake_hub, login, canaries):
+    login("rex").go("/hub/logout")
+    token = server_token(fake_hub, "rex", canaries)
+    pending = watch(fake_hub, "rex", token, NO_TOKENS)
+    login("rex")
+    status, body = woken(pending)
+    assert status == 200 and body["username"] == "rex"
+
+
+def test_invalid_grant_at_a_refresh_ends_the_session_for_the_watch(fake_hub, login, idp, canaries):
+    browser = login("ivy", lifetime=200)  # within the 300 s refresh margin: refresh is due
+    token = server_token(fake_hub, "ivy", canaries)
+    held = fake_hub.user("ivy")["auth_state"]  # the watch compares, it never refreshes
+    pending = watch(fake_hub, "ivy", token, fingerprint(held["access_token"]))
+    idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))
+    time.sleep(1.1)  # past auth_refresh_age
+    browser.go("/hub/home")  # any request refreshes
+    status, body = woken(pending)
+    assert status == 401 and body["error"] == "login_required"
+    state = fake_hub.user("ivy")["auth_state"]
+    assert "access_token" not in state and "refresh_token" not in state
+
+
+def test_leaving_the_allowed_groups_ends_the_session_and_feeds_revocation(
+    fake_hub, login, idp, canaries
+):
+    browser = login("gus", lifetime=200)
+    token = server_token(fake_hub, "gus", canaries)
+    held = fake_hub.user("gus")["auth_state"]
+    pending = watch(fake_hub, "gus", token, fingerprint(held["access_token"]))
+    idp.answer_with(lambda form, auth: (200, idp.tokens("gus", groups=["other"])))
+    time.sleep(1.1)
+    browser.go("/hub/home")
+    status, _ = woken(pending)
+    assert status == 401
+    feed = fake_hub.api("GET", "/ai-access/revocations").json()
+    assert held["origin_jti"] in feed["origin_jti"]
+    assert feed["origin_jti"][held["origin_jti"]] == held["access_token_expires_at"]
+
+
+def test_deleting_the_user_ends_the_session_for_the_watch(fake_hub, login, canaries):
+    login("dee")
+    token = server_token(fake_hub, "dee", canaries)
+    held = current(fake_hub, "dee", token)
+    origin = fake_hub.user("dee")["auth_state"]["origin_jti"]
+    pending = watch(fake_hub, "dee", token, fingerprint(held["access_token"]))
+    assert fake_hub.api("DELETE", "/users/dee").status_code == 204
+    status, body = pending.result(timeout=WAIT + 40)[:2]
+    # the user's tokens die with the user: the open watch gets 401 (woken) or 403 (token gone)
+    assert status in (401, 403), body
+    assert origin in fake_hub.api("GET", "/ai-access/revocations").json()["origin_jti"]
+
+
+def test_the_revocation_feed_needs_its_scope(fake_hub, login, canaries):
+    login("fay")
+    token = server_token(fake_hub, "fay", canaries)
+    response = httpx.get(
+        f"{fake_hub.url}/hub/api/ai-access/revocations",
+        headers={"Authorization": f"token {token}"},
+        timeout=15,
+    )
+    assert response.status_code == 403
+    assert REVOCATIONS_SCOPE in response.json()["message"]
+
+
+@pytest.mark.parametrize("wait", ["abc", "-1", "inf", "nan"])
+def test_a_malformed_wait_is_refused(fake_hub, login, canaries, wait):
+    name = f"mal{['abc', '-1', 'inf', 'nan'].index(wait)}"
+    login(name)
+    token = server_token(fake_hub, name, canaries)
+    response = httpx.get(
+        f"{fake_hub.url}/hub/api/ai-access/users/{name}/tokens",
+        params={"wait": wait, "have": "x"},
+        headers={"Authorization": f"token {token}"},
+        timeout=15,
+    )
+    assert response.status_code == 400
+    assert "wait" in response.json()["message"]
+
+
+def test_an_admin_reading_auth_state_gets_a_sealed_refresh_token(
+    emulator_hub, local_cognito, cognito_pool_description, canaries
+):
+    password = next(
+        u["password"] for u in cognito_pool_description["users"] if u["username"] == "bob"
+    )
+    with HubBrowser(emulator_hub.url) as browser:
+        assert browser.login("bob", password).status_code == 200
+    stored = emulator_hub.user("bob")["auth_state"]["refresh_token"]
+    assert stored.startswith(PREFIX)
+    secret = local_cognito.client_secrets[HUB_CLIENT]
+
+    def refresh(token: str) -> httpx.Response:
+        return httpx.post(
+            local_cognito.endpoint("token"),
+            auth=(HUB_CLIENT, secret),
+            data={"grant_type": "refresh_token", "refresh_token": token},
+        )
+
+    assert refresh(stored).json() == {"error": "invalid_grant"}  # what the admin holds: useless
+    answer = refresh(emulator_hub.unseal(stored))  # what only the Hub can open
+    assert answer.status_code == 200
+    for key in ("access_token", "id_token"):
+        canaries.register(answer.json()[key], key)
