@@ -29,6 +29,7 @@ c = get_config()  # noqa: F821 - provided by JupyterHub
 HERE = Path(__file__).resolve().parent
 STATE = Path(os.environ.get("JAIA_STATE_DIR", HERE / ".state")).resolve()
 STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
+STATE.chmod(0o700)  # the Hub's database, cookie secret and crypt key: the Hub's account only
 HUB_PORT = int(os.environ.get("JAIA_HUB_PORT", "8000"))
 COGNITO_PORT = int(os.environ.get("JAIA_COGNITO_PORT", "9229"))
 REGISTRY_PORT = int(os.environ.get("JAIA_REGISTRY_PORT", "8500"))
@@ -67,8 +68,10 @@ c.JupyterHub.authenticator_class = "cognito"
 c.CognitoOAuthenticator.scope = [
     "openid", "email", "profile", "ai-access/datasets.read", "ai-access/models.write",
 ]
-c.CognitoOAuthenticator.allowed_groups = {"ml-training", "ml-admins"}  # who may log in
-c.CognitoOAuthenticator.admin_groups = {"ml-admins"}  # JupyterHub admins
+c.CognitoOAuthenticator.allowed_groups = {"ml-training", "ml-publishers", "hub-admins"}
+# JupyterHub admins can stop anyone's server and read auth_state (never a usable refresh token:
+# it is sealed). Publishing models (ml-publishers) is a right at the registry, not Hub admin.
+c.CognitoOAuthenticator.admin_groups = {"hub-admins"}
 # c.CognitoOAuthenticator.refresh_margin = 300      # refresh tokens this long before expiry (s)
 # c.CognitoOAuthenticator.identity_provider = ""     # go straight to a federated IdP
 # c.CognitoOAuthenticator.username_claim = "cognito:username"  # or "email" (verified only)
@@ -117,32 +120,43 @@ c.JupyterHub.services = services
 configure_token_delivery(c, revocation_readers=["model-registry"])
 
 # ------------------------------------------------------------------ single-user servers
-# SimpleLocalProcessSpawner runs every user's server as the Hub's own OS user, in a folder per
-# user: right for a demo on one machine, NOT isolation between users. For that, use system users
-# (LocalProcessSpawner, or SystemdSpawner), containers (DockerSpawner), or KubeSpawner on
-# Kubernetes; token delivery works the same with each.
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "users" / "{username}")
+# A kernel runs arbitrary code as its OS user: users who must not see each other's tokens need
+# separate OS accounts. Run as root (containers, CI), the demo gives each Cognito user a system
+# account of their own (jaia-<name>, created on first login; home 0700, token folders in a
+# private runtime folder). Run as anyone else it cannot, and says so: every server then runs as
+# you, and users can read each other's tokens (fine for trying it alone on a laptop).
+ISOLATED = os.getuid() == 0 and os.environ.get("JAIA_ISOLATION", "accounts") != "off"
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
-c.Spawner.default_url = "/lab"  # JupyterLab
+c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
 c.Spawner.environment = {"AI_ACCESS_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}"}
-if os.getuid() == 0:
-    c.Spawner.args = ["--allow-root"]  # containers often run as root
+if ISOLATED:
+    c.JupyterHub.spawner_class = "jupyter_ai_access.hub.spawner.AccountPerUserSpawner"
+    c.AccountPerUserSpawner.account_prefix = os.environ.get("JAIA_ACCOUNT_PREFIX", "jaia-")
+    c.AccountPerUserSpawner.skeleton_files = [str(HERE / "examples/train.ipynb")]
+else:
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "users" / "{username}")
+    if os.getuid() == 0:
+        c.Spawner.args = ["--allow-root"]  # JAIA_ISOLATION=off as root: servers run as root
+    print(
+        "WARNING: users are NOT isolated: every user's server runs as this OS account "
+        f"({os.environ.get('USER') or os.getuid()}), so any user's notebook can read every "
+        "other user's tokens. Run the Hub as root for one account per user (README, Security).",
+        file=sys.stderr,
+    )
+
+    def copy_example_notebook(spawner):  # noqa: ANN001, ANN201 - JupyterHub's hook signature
+        """Give every user the example notebook on their first start."""
+        home = Path(spawner.home_dir_template.format(username=spawner.user.name))
+        home.mkdir(parents=True, exist_ok=True)
+        target = home / "train.ipynb"
+        if not target.exists():
+            shutil.copyfile(HERE / "examples/train.ipynb", target)
+
+    c.Spawner.pre_spawn_hook = copy_example_notebook
 # c.Spawner.environment["JUPYTER_AI_ACCESS_..."]: see README, "Tokens in kernels"
-
-
-def copy_example_notebook(spawner):  # noqa: ANN001, ANN201 - JupyterHub's hook signature
-    """Give every user the example notebook on their first start."""
-    home = Path(spawner.home_dir_template.format(username=spawner.user.name))
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / "train.ipynb"
-    if not target.exists():
-        shutil.copyfile(HERE / "examples/train.ipynb", target)
-
-
-c.Spawner.pre_spawn_hook = copy_example_notebook
 
 # ------------------------------------------------------------------ logging
 # c.JupyterHub.log_level = "DEBUG"  # tokens are never logged, at any level
-print(json.dumps({"hub": f"http://127.0.0.1:{HUB_PORT}", "real_cognito": USE_REAL_COGNITO}),
-      file=sys.stderr)
+print(json.dumps({"hub": f"http://127.0.0.1:{HUB_PORT}", "real_cognito": USE_REAL_COGNITO,
+                  "isolated": ISOLATED}), file=sys.stderr)

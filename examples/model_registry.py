@@ -2,7 +2,7 @@
 
     GET  /datasets/<name>   needs scope ai-access/datasets.read and group ml-training (CSV)
     GET  /models            needs scope ai-access/datasets.read (the list of uploaded models)
-    POST /models/<name>     needs scope ai-access/models.write and group ml-admins
+    POST /models/<name>     needs scope ai-access/models.write and group ml-publishers
     GET  /health            no token
 
 Every protected route is one ``@bearer_required(...)`` line over
@@ -84,7 +84,7 @@ def make_app(verifier: CognitoTokenVerifier, models_dir: Path) -> web.Applicatio
             self.finish({"models": sorted(p.stem for p in models_dir.glob("*.json"))})
 
     class Model(web.RequestHandler):
-        @bearer_required(verifier, scopes=[WRITE], groups=["ml-admins"])
+        @bearer_required(verifier, scopes=[WRITE], groups=["ml-publishers"])
         def post(self, name: str) -> None:
             if not NAME.match(name):
                 raise web.HTTPError(400, "bad model name")

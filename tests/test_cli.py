@@ -81,7 +81,7 @@ def test_local_cognito_starts_prints_issuer_users_and_serves_discovery(tmp_path)
         issuer = f"http://127.0.0.1:{port}/us-east-1_LocalDemo"
         assert f"issuer (ID/access tokens 'iss'): {issuer}" in out
         passwords = json.loads((tmp_path / "state" / "passwords.json").read_text())
-        assert f"alice / {passwords['alice']} / ml-training, ml-admins" in out
+        assert f"alice / {passwords['alice']} / ml-training, ml-publishers" in out
         assert "jupyterhub: client_id=4jupyterhubdemo0000000000a" in out
         client_secrets = json.loads((tmp_path / "state" / "client_secrets.json").read_text())
         assert client_secrets["4jupyterhubdemo0000000000a"]
@@ -222,7 +222,7 @@ def test_passwords_are_not_printed_when_the_output_is_not_a_terminal(tmp_path):
             if not line or "carol /" in line:
                 break
         out = "".join(lines)
-        assert "alice / **** / ml-training, ml-admins" in out
+        assert "alice / **** / ml-training, ml-publishers" in out
         assert "Passw0rd" not in out
     finally:
         proc.terminate()

@@ -19,10 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.hub import HubProcess
+from conftest import local_deployment
 from jupyter_ai_access_testing.notebooks import ServerKernel
-
-from jupyter_ai_access.local_cognito.process import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -51,55 +49,8 @@ def _chromium_installed() -> None:
 @pytest.fixture(scope="module")
 def local_hub(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
     """The repository's jupyterhub_config.py on free ports, with canary passwords and secret."""
-    folder = tmp_path_factory.mktemp("local-hub")
-    port, cognito_port, registry_port = find_free_port(), find_free_port(), find_free_port()
-    pool = json.loads((ROOT / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
-    passwords = {}
-    for user in pool["users"]:
-        user["password"] = passwords[user["username"]] = canaries.secret(f"pw-{user['username']}")
-    hub_client = pool["app_clients"][0]
-    hub_client["client_secret"] = canaries.secret("demo-hub-secret")
-    hub_client["callback_urls"] = [f"http://127.0.0.1:{port}/hub/oauth_callback"]
-    hub_client["logout_urls"] = [f"http://127.0.0.1:{port}/hub/logout-complete"]
-    pool["app_clients"][1]["client_secret"] = canaries.secret("demo-machine-secret")
-    (folder / "pool.json").write_text(json.dumps(pool))
-    config = f"""
-load_subconfig({str(ROOT / "jupyterhub_config.py")!r})
-c.JupyterHub.redirect_to_server = True
-c.JupyterHub.services.append({{"name": "test-admin", "api_token": ADMIN_TOKEN}})
-# load_subconfig replaces lists: give the test service its role back.
-c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"],
-    "scopes": ["admin:users", "admin:auth_state", "read:users", "list:users"]}})
-"""
-    hub = HubProcess(
-        folder / "hub",
-        config,
-        port=port,
-        env={
-            "JAIA_STATE_DIR": str(folder / "state"),
-            "JAIA_HUB_PORT": str(port),
-            "JAIA_COGNITO_PORT": str(cognito_port),
-            "JAIA_REGISTRY_PORT": str(registry_port),
-            "JAIA_POOL_FILE": str(folder / "pool.json"),
-        },
-    )
-    hub.user_config = f"ADMIN_TOKEN = {hub.admin_token!r}\n" + hub.user_config
-    canaries.register(hub.admin_token, "hub admin token")
-    leak_watcher.watch_file(hub.log_file)
-    hub.start(timeout=90)
-    try:
-        yield {
-            "hub": hub,
-            "url": hub.url,
-            "passwords": passwords,
-            "cognito": f"http://127.0.0.1:{cognito_port}",
-            "registry": f"http://127.0.0.1:{registry_port}",
-            "state": folder / "state",
-            "client_id": hub_client["client_id"],
-            "secret": hub_client["client_secret"],
-        }
-    finally:
-        hub.stop(timeout=30)
+    with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
+        yield hub
 
 
 @contextlib.asynccontextmanager
@@ -185,7 +136,7 @@ async def test_login_lab_notebook_then_logout_revokes_everything(local_hub, cana
         try:
             text = "\n".join(r["stdout"] for r in results)
             assert all(r["error"] is None for r in results), results
-            assert "user: alice | groups: ml-training, ml-admins" in text
+            assert "user: alice | groups: ml-training, ml-publishers" in text
             assert "downloaded 200 rows" in text
             fit = re.search(r"trained: y = (-?[\d.]+) \* x \+ (-?[\d.]+)", text)
             assert fit, text
@@ -244,7 +195,9 @@ async def test_user_without_the_admin_group_gets_403_from_the_registry(local_hub
             text = "\n".join(r["stdout"] for r in results)
             assert all(r["error"] is None for r in results), results
             assert "downloaded 200 rows" in text
-            assert "upload refused (403): requires membership in the group(s): ml-admins" in text
+            assert (
+                "upload refused (403): requires membership in the group(s): ml-publishers" in text
+            )
         except Exception:
             await screenshot(page, "failure-bob")
             raise

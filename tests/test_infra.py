@@ -116,7 +116,7 @@ def test_user_pool_settings(provisioned):
 def test_groups_domain_and_resource_server(provisioned):
     _, resources = provisioned
     groups = {r.inputs["name"] for r in of_type(resources, "aws:cognito/userGroup:UserGroup")}
-    assert groups == {"ml-training", "ml-admins"}
+    assert groups == {"ml-training", "ml-publishers", "hub-admins"}
     (domain,) = of_type(resources, "aws:cognito/userPoolDomain:UserPoolDomain")
     assert domain.inputs["domain"] == "my-hub-login"
     (server,) = of_type(resources, "aws:cognito/resourceServer:ResourceServer")

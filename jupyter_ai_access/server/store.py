@@ -46,8 +46,15 @@ class KernelTokenStore(LoggingConfigurable):
     token_dir = Unicode(
         config=True,
         help="""Parent folder of the per-kernel token folders (created 0700; must be yours and
-        outside the notebook contents root). Default: $XDG_RUNTIME_DIR/jupyter-ai-access when
-        that exists, else <tmp>/jupyter-ai-access-<uid>.""",
+        outside the notebook contents root). Default: $XDG_RUNTIME_DIR/jupyter-ai-access/<user>
+        when that exists, else <tmp>/jupyter-ai-access-<uid>/<user>; if another account has
+        taken (or planted a link at) that name, a fresh private folder <tmp>/jupyter-ai-access-
+        <uid>-<random> instead, so another local user cannot deny token delivery.""",
+    )
+    user = Unicode(
+        config=True,
+        help="""Whose kernels these are: one folder per user under token_dir's default, whatever
+        the spawner. Default: $JUPYTERHUB_USER, else "local".""",
     )
     inject_token_env = Bool(
         False,
@@ -64,12 +71,24 @@ class KernelTokenStore(LoggingConfigurable):
         need it in kernels).""",
     )
 
-    @default("token_dir")
-    def _token_dir_default(self) -> str:
+    @default("user")
+    def _user_default(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER") or "local"
+
+    def _default_base(self) -> Path:
+        """The default token_dir, or a fresh private folder when that one is not ours."""
         runtime = os.environ.get("XDG_RUNTIME_DIR")
         if runtime and Path(runtime).is_dir() and os.access(runtime, os.W_OK):
-            return str(Path(runtime) / "jupyter-ai-access")
-        return str(Path(tempfile.gettempdir()) / f"jupyter-ai-access-{os.getuid()}")
+            parent = Path(runtime) / "jupyter-ai-access"
+        else:
+            parent = Path(tempfile.gettempdir()) / f"jupyter-ai-access-{os.getuid()}"
+        try:
+            ensure_private_dir(parent, "KernelTokenStore.token_dir")
+            return parent / self.user.replace("/", "_")
+        except (PermissionError, FileExistsError, NotADirectoryError) as e:
+            fresh = Path(tempfile.mkdtemp(prefix=f"jupyter-ai-access-{os.getuid()}-"))
+            self.log.warning("%s; using %s instead", e, fresh)
+            return fresh
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -81,6 +100,8 @@ class KernelTokenStore(LoggingConfigurable):
     # ---------------------------------------------------------------- folders
     def prepare(self, contents_root: str | None = None) -> Path:
         """Create the parent folder safely; refuse one inside the contents root or not ours."""
+        if not self.token_dir:
+            self.token_dir = str(self._default_base())  # chosen once, kept for this server
         base = Path(self.token_dir)
         if contents_root:
             root = Path(contents_root).resolve()

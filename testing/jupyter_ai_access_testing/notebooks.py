@@ -22,14 +22,21 @@ __all__ = ["ServerKernel"]
 class ServerKernel:
     """One kernel of a (single-user) Jupyter server, driven over HTTP and a websocket."""
 
-    def __init__(self, server_url: str, cookies: dict[str, str]) -> None:
+    def __init__(
+        self, server_url: str, cookies: dict[str, str] | None = None, *, token: str = ""
+    ) -> None:
+        """Drive the server with a browser's ``cookies``, or a Hub API ``token`` with
+        ``access:servers`` for it."""
         self.server_url = server_url.rstrip("/") + "/"
-        self.cookies = cookies
+        self.cookies = cookies or {}
+        self.token = token
         self.kernel_id = ""
         self.session = uuid.uuid4().hex
         self.ws: WebSocketClientConnection | None = None
 
     def _headers(self) -> dict[str, str]:
+        if self.token:
+            return {"Authorization": f"token {self.token}"}
         cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         return {
             "Cookie": cookie,
