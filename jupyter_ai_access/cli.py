@@ -89,26 +89,29 @@ class LocalCognitoApp(Application):
     classes = [LocalCognito]
 
     def start(self) -> None:
-        """Start the emulator, print how to use it, and wait until interrupted."""
-        emulator = LocalCognito(parent=self, log_to_stderr=True)
-        try:
-            running = emulator.start()
-        except JupyterAIAccessError as e:
-            print(f"error: {e}", file=sys.stderr)
-            self.exit(2)
-            return
-        show = self.show_passwords or sys.stdout.isatty()
-        print(describe(running, show_passwords=show), flush=True)
+        """Start the emulator, print how to use it, and wait until interrupted.
+
+        SIGTERM is handled like Ctrl-C from before the emulator's process exists, and the
+        emulator is stopped however this ends: interrupted while starting or running, or failed.
+        """
 
         def _interrupt(*_: Any) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, _interrupt)
+        emulator = LocalCognito(parent=self, log_to_stderr=True)
         try:
+            running = emulator.start()
+            show = self.show_passwords or sys.stdout.isatty()
+            print(describe(running, show_passwords=show), flush=True)
             status = emulator.wait()
+        except JupyterAIAccessError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = 2
         except KeyboardInterrupt:
-            emulator.stop()
             status = 0
+        finally:
+            emulator.stop()
         self.exit(0 if status <= 0 else status)
 
 

@@ -130,15 +130,31 @@ def get_id_token(min_valid: float = DEFAULT_MIN_VALID, *, force: bool = False) -
     return _get("id", min_valid, force)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: object) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL: the unit a bearer token is bound to."""
+    parts = urlsplit(str(url))
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
 def HttpxAuth(min_valid: float = DEFAULT_MIN_VALID) -> Any:
-    """An ``httpx`` auth object: fresh bearer token per request, one retry on 401."""
+    """An ``httpx`` auth object: fresh bearer token per request, one retry on 401.
+
+    The token goes only to the origin (scheme, host, port) first asked: httpx drops it on a
+    redirect to another origin, and a 401 from another origin is not retried.
+    """
     import httpx
 
     class _HttpxAuth(httpx.Auth):
         def auth_flow(self, request: Any) -> Generator[Any, Any, None]:
             request.headers["Authorization"] = f"Bearer {get_token(min_valid)}"
             response = yield request
-            if response.status_code == 401:
+            if response.status_code == 401 and _origin(response.request.url) == _origin(
+                request.url
+            ):
                 request.headers["Authorization"] = f"Bearer {get_token(min_valid, force=True)}"
                 yield request
 
@@ -146,18 +162,32 @@ def HttpxAuth(min_valid: float = DEFAULT_MIN_VALID) -> Any:
 
 
 def RequestsAuth(min_valid: float = DEFAULT_MIN_VALID) -> Any:
-    """A ``requests`` auth object: fresh bearer token per request, one retry on 401."""
+    """A ``requests`` auth object: fresh bearer token per request, one retry on 401.
+
+    The token goes only to the origin (scheme, host, port) first asked: requests drops it on a
+    redirect to another origin, and a 401 from another origin (the response hook travels with
+    the redirected request) is not retried.
+    """
     import requests
 
     class _RequestsAuth(requests.auth.AuthBase):
         def __call__(self, request: Any) -> Any:
             request.headers["Authorization"] = f"Bearer {get_token(min_valid)}"
-            request.register_hook("response", self._retry_on_401)
+            origin = _origin(request.url)
+
+            def retry_on_401(response: Any, **kwargs: Any) -> Any:
+                return self._retry_on_401(origin, response, **kwargs)
+
+            request.register_hook("response", retry_on_401)
             return request
 
-        def _retry_on_401(self, response: Any, **kwargs: Any) -> Any:
+        def _retry_on_401(
+            self, origin: tuple[str, str, int | None], response: Any, **kwargs: Any
+        ) -> Any:
             if response.status_code != 401 or getattr(response.request, "_jaia_retried", False):
                 return response
+            if _origin(response.request.url) != origin:
+                return response  # redirected elsewhere: never hand that host a token
             response.content  # noqa: B018 - release the connection
             retry = response.request.copy()
             retry._jaia_retried = True

@@ -14,6 +14,7 @@ from tornado.netutil import bind_sockets
 
 from jupyter_ai_access.errors import (
     ClaimError,
+    ConfigurationError,
     InsufficientScopeError,
     KeySetUnavailableError,
     MissingTokenError,
@@ -179,6 +180,19 @@ async def test_asgi_excluded_paths_and_lifespan_pass_through(verifier):
 async def test_asgi_websocket_without_token_is_closed_1008(verifier):
     sent = await run_asgi(CognitoAuthMiddleware(downstream, verifier), "/ws", kind="websocket")
     assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_adapters_refuse_scopes_on_an_id_token_verifier_when_set_up(issuer_server):
+    """Scopes asked of ID tokens (which carry none) fail at set-up, not silently per request."""
+    ids = CognitoTokenVerifier(
+        issuer=issuer_server.issuer, client_ids=[issuer_server.factory.client_id], token_use="id"
+    )
+    with pytest.raises(ConfigurationError, match=r"scopes=.*token_use='id'"):
+        bearer_required(ids, scopes=[SCOPE])
+    with pytest.raises(ConfigurationError, match=r"scopes=.*token_use='id'"):
+        CognitoAuthMiddleware(downstream, ids, scopes=[SCOPE])
+    assert bearer_required(ids, groups=["ml-training"])  # groups are in ID tokens: fine
+    assert CognitoAuthMiddleware(downstream, ids, groups=["ml-training"])
 
 
 # ---------------------------------------------------------------- helpers

@@ -18,7 +18,7 @@ from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
-from jupyter_ai_access.errors import ConfigurationError
+from jupyter_ai_access.errors import ConfigurationError, DiscoveryError
 from jupyter_ai_access.hub.authenticator import CognitoOAuthenticator
 
 MISSING = TokenFactory.MISSING
@@ -630,6 +630,28 @@ def test_email_username_only_when_verified():
         with pytest.raises(web.HTTPError) as info:
             auth.user_info_to_username({"email": "a@x.org", "email_verified": verified})
         assert info.value.status_code == 403
+
+
+async def test_revocation_endpoint_from_discovery_obeys_the_configured_url_rules(
+    issuer_server, canaries
+):
+    """The Hub posts the refresh token and its client secret to the discovered revocation
+    endpoint: an http:// one off loopback refuses discovery, so nothing is posted anywhere."""
+    settings = {
+        "issuer": issuer_server.issuer,
+        "domain": f"http://127.0.0.1:{issuer_server.port}",
+        "client_id": issuer_server.factory.client_id,
+        "client_secret": canaries.secret("revoke-client-secret"),
+    }
+    auth = CognitoOAuthenticator(**settings)
+    assert await auth.revoke(canaries.secret("refresh-token")) is True  # the control
+    assert len(issuer_server.revocations) == 1
+    issuer_server.discovery_overrides = {"revocation_endpoint": "http://idp.example.org/revoke"}
+    auth = CognitoOAuthenticator(**settings)
+    with pytest.raises(DiscoveryError, match="revocation_endpoint"):
+        await auth.discover()
+    assert await auth.revoke(canaries.secret("refresh-token")) is False
+    assert len(issuer_server.revocations) == 1
 
 
 def test_hub_refuses_to_start_without_a_client_secret(tmp_path, local_cognito):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -227,3 +228,74 @@ def test_passwords_are_not_printed_when_the_output_is_not_a_terminal(tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+# ---------------------------------------------------------------- stopped during start-up
+def emulator_children(parent: int) -> dict[int, str]:
+    """Live emulator processes (node running server.mjs) whose parent is ``parent``: pid ->
+    start time, from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = process_stat(int(entry))
+            if stat and int(stat[1]) == parent and b"server.mjs" in cmdline(int(entry)):
+                found[int(entry)] = stat[19]
+    return found
+
+
+def process_stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state, ppid, ...), or None when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def still_running(pid: int, started: str) -> bool:
+    """The same process (same start time), alive and not a zombie."""
+    stat = process_stat(pid)
+    return stat is not None and stat[19] == started and stat[0] not in ("Z", "X")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stopping_the_command_during_start_up_stops_the_emulator(tmp_path, sig):
+    """Stopped before the emulator is ready (a managed service stopped by the Hub, Ctrl-C), the
+    command must not leave its node child running."""
+    slow = tmp_path / "slow-start.cjs"  # node blocks here before the emulator starts listening
+    slow.write_text("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600000);\n")
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [*CLI, "local-cognito", f"--state-dir={tmp_path / 'state'}"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "NODE_OPTIONS": f"--require={slow}"},
+        )
+    children: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 60  # bounded: key generation and node start
+        while not children and proc.poll() is None and time.monotonic() < deadline:
+            children = emulator_children(proc.pid)
+            time.sleep(0.02)
+        assert children, f"no emulator child appeared:\n{stderr.read_text()}"
+        proc.send_signal(sig)
+        proc.wait(60)
+        deadline = time.monotonic() + 10  # bounded: an orphan would run for 10 minutes
+        while any(still_running(*c) for c in children.items()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid, started in children.items() if still_running(pid, started)] == []
+        assert "Traceback" not in stderr.read_text()
+    finally:
+        for pid, started in children.items():  # never leave an orphan behind, even on failure
+            if still_running(pid, started):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

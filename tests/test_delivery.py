@@ -223,6 +223,55 @@ async def test_auth_objects_retry_once_with_a_fresh_token_on_401(
     assert seen[0] != seen[1]  # the retry carried a freshly fetched token
 
 
+async def test_auth_objects_never_send_the_token_to_the_host_a_redirect_leads_to(
+    jp_serverapp, ext, jp_asyncio_loop
+):
+    """A (first asked) redirects to B, another origin, which answers 401: B gets no token,
+    neither with the redirect (requests and httpx strip it) nor as a retry after the 401."""
+    seen: dict[str, list[str]] = {"a": [], "b": []}
+
+    def recorder(name: str, answer: Any) -> type[web.RequestHandler]:
+        class Recorder(web.RequestHandler):
+            def get(self) -> None:
+                seen[name].append(self.request.headers.get("Authorization", ""))
+                answer(self)
+
+        return Recorder
+
+    servers, urls = [], {}
+    for name in ("b", "a"):
+        sockets = bind_sockets(0, "127.0.0.1")  # same host, other port: another origin
+        url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/"
+        if name == "b":
+            app = web.Application([("/", recorder("b", lambda h: h.send_error(401)))])
+        else:
+            app = web.Application([("/", recorder("a", lambda h: h.redirect(urls["b"])))])
+        server = HTTPServer(app)
+        server.add_sockets(sockets)
+        servers.append(server)
+        urls[name] = url
+    try:
+        kernel_id = await start_kernel(jp_serverapp)
+        out = await run(
+            jp_serverapp,
+            kernel_id,
+            f"""
+            import httpx, requests
+            from jupyter_ai_access.client import HttpxAuth, RequestsAuth
+            print(httpx.get({urls["a"]!r}, auth=HttpxAuth(), follow_redirects=True).status_code)
+            print(requests.get({urls["a"]!r}, auth=RequestsAuth()).status_code)
+        """,
+        )
+    finally:
+        for server in servers:
+            server.stop()
+    assert out.split() == ["401", "401"]
+    # counts, not the headers: a failure report must not print a token
+    assert len(seen["b"]) >= 2
+    assert sum(1 for h in seen["b"] if h) == 0, "a bearer token reached the other origin"
+    assert seen["a"] and all(h.startswith("Bearer ey") for h in seen["a"])
+
+
 # ---------------------------------------------------------------- renewal, restart, outages
 @pytest.mark.slow
 async def test_a_kernel_keeps_working_across_two_renewals(

@@ -77,6 +77,85 @@ async def test_discovery_refuses_plain_http_endpoints_off_loopback(issuer_server
         await fetch_discovery(issuer_server.issuer)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "jwks_uri",
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "revocation_endpoint",
+        "end_session_endpoint",
+        "introspection_endpoint",
+    ],
+)
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://idp.example.org/oauth2/x", id="http-off-loopback"),
+        pytest.param("http://10.0.0.5/oauth2/x", id="http-private-address"),
+        pytest.param("ftp://idp.example.org/oauth2/x", id="other-scheme"),
+        pytest.param("https:///oauth2/x", id="no-host"),
+        pytest.param("/oauth2/x", id="relative"),
+        pytest.param(42, id="not-a-string"),
+    ],
+)
+async def test_every_endpoint_learned_from_discovery_obeys_the_configured_url_rules(
+    issuer_server, name, url
+):
+    """What discovery says is held to the rules of configured URLs (https, or http on loopback),
+    whichever endpoint it is: the Hub sends the client secret to the revocation endpoint."""
+    issuer_server.discovery_overrides = {name: url}
+    with pytest.raises(DiscoveryError, match=name):
+        await fetch_discovery(issuer_server.issuer)
+    with pytest.raises(DiscoveryError, match=name):
+        fetch_discovery_sync(issuer_server.issuer)
+
+
+async def test_discovery_accepts_https_and_loopback_endpoints_and_absent_optional_ones(
+    issuer_server,
+):
+    issuer_server.discovery_overrides = {
+        "revocation_endpoint": "https://auth.example.org/oauth2/revoke",
+        "end_session_endpoint": "http://localhost:9/logout",
+        "userinfo_endpoint": None,
+    }
+    doc = await fetch_discovery(issuer_server.issuer)
+    assert doc["revocation_endpoint"] == "https://auth.example.org/oauth2/revoke"
+
+
+HUGE = 64 * 1024 * 1024  # far beyond MAX_DOCUMENT_BYTES (256 KiB), below tornado's own 100 MB
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "until-close"])
+@pytest.mark.parametrize("client", ["async", "sync"])
+@pytest.mark.parametrize("document", ["discovery", "jwks"])
+async def test_huge_discovery_and_jwks_bodies_are_cut_off_while_they_arrive(
+    issuer_server, clock, document, client, declared
+):
+    """Bodies are capped while they are read, not after they were buffered whole."""
+    issuer_server.huge_body, issuer_server.huge_declared = HUGE, declared
+    if document == "discovery":
+        error: type[Exception] = DiscoveryError
+        call = (
+            fetch_discovery(issuer_server.issuer)
+            if client == "async"
+            else asyncio.to_thread(fetch_discovery_sync, issuer_server.issuer)
+        )
+    else:
+        error = KeySetUnavailableError
+        jwks_cache = JWKSCache(issuer_server.jwks_uri, clock=clock)
+        call = (
+            jwks_cache.get_key("access-key")
+            if client == "async"
+            else asyncio.to_thread(jwks_cache.get_key_sync, "access-key")
+        )
+    with pytest.raises(error):
+        await call
+    assert issuer_server.huge_done.wait(60)
+    assert issuer_server.huge_sent < HUGE  # the client hung up before taking the whole body
+
+
 async def test_discovery_failure_is_a_clear_error(issuer_server):
     issuer_server.status = 500
     with pytest.raises(DiscoveryError, match="HTTP 500"):

@@ -554,6 +554,30 @@ def test_bad_configuration_says_what_to_fix(kwargs, words):
         CognitoTokenVerifier(**kwargs)
 
 
+def test_scopes_required_of_id_tokens_are_refused_at_construction(issuer_server, factory):
+    """ID tokens carry no scope: a scope requirement on them cannot be enforced."""
+    with pytest.raises(ConfigurationError, match=r"required_scopes.*token_use='id'"):
+        CognitoTokenVerifier(
+            issuer=issuer_server.issuer,
+            client_ids=[factory.client_id],
+            token_use="id",
+            required_scopes=[SCOPE],
+        )
+
+
+@pytest.mark.parametrize("token_use", ["id", "access"])
+async def test_per_call_scopes_on_an_id_verifier_are_refused_not_ignored(
+    id_verifier, factory, token_use
+):
+    token = factory.mint(token_use, nonce="n-0123456789")  # good or bad: refused either way
+    with pytest.raises(ConfigurationError, match=r"scopes=.*token_use='id'"):
+        id_verifier.verify(token, scopes=[SCOPE])
+    with pytest.raises(ConfigurationError, match=r"scopes=.*token_use='id'"):
+        await id_verifier.verify_async(token, scopes=[SCOPE])
+    if token_use == "id":
+        assert id_verifier.verify(token, scopes=())["token_use"] == "id"  # no scope asked: fine
+
+
 def test_verify_module_imports_no_jupyter_or_tornado():
     import subprocess
     import sys

@@ -284,12 +284,16 @@ class LocalCognito(LoggingConfigurable):
             text=True,
             env={**os.environ, "NODE_NO_WARNINGS": "1"},
         )
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        self._log_thread = threading.Thread(
-            target=_pump, args=(self._proc.stderr, log, self.log_to_stderr), daemon=True
-        )
-        self._log_thread.start()
-        ready = self._wait_ready(self._proc.stdout, log_file)
+        try:  # whatever interrupts the start (KeyboardInterrupt, SystemExit), never orphan node
+            assert self._proc.stdout is not None and self._proc.stderr is not None
+            self._log_thread = threading.Thread(
+                target=_pump, args=(self._proc.stderr, log, self.log_to_stderr), daemon=True
+            )
+            self._log_thread.start()
+            ready = self._wait_ready(self._proc.stdout, log_file)
+        except BaseException:
+            self.stop()
+            raise
         threading.Thread(
             target=_pump, args=(self._proc.stdout, log, self.log_to_stderr), daemon=True
         ).start()

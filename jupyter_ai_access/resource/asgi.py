@@ -29,7 +29,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class CognitoAuthMiddleware:
-    """ASGI middleware: every HTTP and WebSocket request needs a valid bearer token."""
+    """ASGI middleware: every HTTP and WebSocket request needs a valid bearer token.
+
+    Raises :class:`~jupyter_ai_access.errors.ConfigurationError` when the verifier cannot
+    enforce ``scopes`` (an ID-token verifier).
+    """
 
     def __init__(
         self,
@@ -44,6 +48,7 @@ class CognitoAuthMiddleware:
         self.app = app
         self.verifier = verifier
         self.scopes = tuple(scopes)
+        verifier.check_scopes(self.scopes)
         self.groups = tuple(groups)
         self.exclude_paths = frozenset(exclude_paths)
         self.realm = realm

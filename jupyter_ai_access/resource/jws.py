@@ -2,6 +2,12 @@
 
 Standard library only. Every failure is the verifier's own :class:`MalformedTokenError` or
 :class:`ClaimError`, never a message that contains the token.
+
+The header and payload must be I-JSON (RFC 7493), so that no two readers can see different
+claims in one signed text: UTF-8 (RFC 7519) without a byte order mark, no duplicate member
+names, numbers that are finite IEEE 754 doubles (no ``NaN``, ``Infinity``, ``1e400`` or integers
+beyond the double range), strings of Unicode scalar values (no lone surrogates). Nesting deeper
+than Python's recursion limit is refused, not crashed on.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -40,10 +47,57 @@ def b64decode(segment: str, what: str) -> bytes:
         raise MalformedTokenError(f"the {what} is not valid base64url") from e
 
 
-def json_object(segment: str, what: str) -> dict[str, Any]:
-    """The JSON object a segment decodes to, or :class:`MalformedTokenError`."""
+class _NotIJSON(ValueError):
+    """Valid for Python's json module, refused here; the message says why (never the value)."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _NotIJSON("repeats a member name")
+    return members
+
+
+def _no_constant(name: str) -> float:
+    raise _NotIJSON(f"has a non-finite number ({name})")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotIJSON("has a number beyond the range of a double")
+    return number
+
+
+def _double_int(text: str) -> int:
+    number = int(text)
     try:
-        value = json.loads(b64decode(segment, what))
+        float(number)
+    except OverflowError:
+        raise _NotIJSON("has a number beyond the range of a double") from None
+    return number
+
+
+def json_object(segment: str, what: str) -> dict[str, Any]:
+    """The I-JSON object a segment decodes to, or :class:`MalformedTokenError`."""
+    raw = b64decode(segment, what)
+    try:
+        text = raw.decode("utf-8")  # strict: no other encoding, no encoded surrogates
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_members,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            parse_int=_double_int,
+        )
+        if "\\u" in text:  # only an escape can make a lone surrogate of valid UTF-8
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except _NotIJSON as e:
+        raise MalformedTokenError(f"the {what} {e}") from None
+    except UnicodeError:
+        raise MalformedTokenError(f"the {what} is not UTF-8 text of Unicode characters") from None
+    except RecursionError:
+        raise MalformedTokenError(f"the {what} nests too deeply") from None
     except ValueError as e:
         raise MalformedTokenError(f"the {what} is not JSON") from e
     if type(value) is not dict:
@@ -52,7 +106,7 @@ def json_object(segment: str, what: str) -> dict[str, Any]:
 
 
 def number_claim(claims: Mapping[str, Any], name: str, *, required: bool = True) -> float | None:
-    """A numeric claim (``true`` is not a number), or None when optional and absent."""
+    """A finite numeric claim (``true`` is not a number), or None when optional and absent."""
     value = claims.get(name)
     if value is None:
         if required:
@@ -60,7 +114,13 @@ def number_claim(claims: Mapping[str, Any], name: str, *, required: bool = True)
         return None
     if type(value) not in NUMBER:
         raise ClaimError(name, "must be a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ClaimError(name, "must be a finite number")
+    return number
 
 
 def string_claim(claims: Mapping[str, Any], name: str) -> str:

@@ -64,7 +64,9 @@ async def tornado_fetch(url: str, timeout: float) -> bytes:
     """GET ``url`` with tornado's AsyncHTTPClient (no redirects, bounded size)."""
     from tornado.httpclient import AsyncHTTPClient
 
-    client = AsyncHTTPClient(force_instance=True)  # not the shared, 10-slot client
+    # Not the shared, 10-slot client; max_body_size stops reading past the cap (a declared
+    # Content-Length beyond it is refused before the body is read), instead of buffering it whole.
+    client = AsyncHTTPClient(force_instance=True, max_body_size=MAX_DOCUMENT_BYTES)
     try:
         response = await client.fetch(
             url,
@@ -108,17 +110,31 @@ def _json_object(body: bytes, what: str) -> dict[str, Any]:
     return data
 
 
+REQUIRED_ENDPOINTS = ("jwks_uri", "authorization_endpoint", "token_endpoint")
+
+
 def _check_discovery(doc: Mapping[str, Any], issuer: str) -> dict[str, Any]:
+    """The issuer must match exactly; every endpoint (``jwks_uri``, any ``*_endpoint``, the
+    ``mtls_endpoint_aliases``) must obey :func:`check_endpoint_url`, like a configured URL."""
     if doc.get("issuer") != issuer:
         raise DiscoveryError(
             f"the discovery document names issuer {str(doc.get('issuer'))[:200]!r}, "
             f"expected exactly {issuer!r}: check the configured issuer (region and user pool id)"
         )
-    for name in ("jwks_uri", "authorization_endpoint", "token_endpoint"):
-        value = doc.get(name)
-        if not isinstance(value, str):
+    aliases = doc.get("mtls_endpoint_aliases") or {}
+    if not isinstance(aliases, Mapping):
+        raise DiscoveryError(f"the discovery document of {issuer} has malformed mtls aliases")
+    endpoints = [(str(k), v) for k, v in doc.items() if k == "jwks_uri" or k.endswith("_endpoint")]
+    endpoints += [(f"mtls_endpoint_aliases.{k}", v) for k, v in aliases.items()]
+    for name in REQUIRED_ENDPOINTS:
+        if not isinstance(doc.get(name), str):
             raise DiscoveryError(f"the discovery document of {issuer} has no {name}")
-        check_endpoint_url(value, name)
+    for name, value in endpoints:
+        if value is None:
+            continue  # absent
+        if not isinstance(value, str):
+            raise DiscoveryError(f"the discovery document of {issuer}: {name[:80]} is not a URL")
+        check_endpoint_url(value, name[:80])
     return dict(doc)
 
 

@@ -54,8 +54,13 @@ async def _authenticate(
 def bearer_required(
     verifier: CognitoTokenVerifier, *, scopes: Iterable[str] = (), groups: Iterable[str] = ()
 ) -> Callable[[F], F]:
-    """Decorate a handler method: verify the bearer token first, set ``self.cognito_claims``."""
+    """Decorate a handler method: verify the bearer token first, set ``self.cognito_claims``.
+
+    Raises :class:`~jupyter_ai_access.errors.ConfigurationError` at once when the verifier
+    cannot enforce ``scopes`` (an ID-token verifier).
+    """
     scopes, groups = tuple(scopes), tuple(groups)
+    verifier.check_scopes(scopes)
 
     def decorator(method: F) -> F:
         @functools.wraps(method)

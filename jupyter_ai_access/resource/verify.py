@@ -98,7 +98,8 @@ class CognitoTokenVerifier:
     token_use
         ``"access"`` (default) or ``"id"``; the other kind is refused.
     required_scopes
-        Scopes every accepted access token must carry (exact match, scope by scope).
+        Scopes every accepted access token must carry (exact match, scope by scope). Refused with
+        ``token_use="id"`` (ID tokens carry no scope), as are per-call ``scopes``.
     required_groups / any_group
         Groups (``cognito:groups``) the user must all be in / must be in at least one of.
     leeway
@@ -175,6 +176,12 @@ class CognitoTokenVerifier:
         self.token_use = token_use
         self.algorithm = algorithm
         self.required_scopes = frozenset(required_scopes)
+        if self.required_scopes and token_use != "access":
+            raise ConfigurationError(
+                f"CognitoTokenVerifier(required_scopes=...) cannot be enforced with "
+                f"token_use={token_use!r}: ID tokens carry no scope. Require scopes of access "
+                "tokens (token_use='access'), or groups (required_groups) of ID tokens"
+            )
         self.required_groups = frozenset(required_groups)
         self.any_group = frozenset(any_group)
         self.leeway = float(leeway)
@@ -209,8 +216,10 @@ class CognitoTokenVerifier:
 
         ``scopes`` and ``groups`` add per-call requirements to the configured ones; ``nonce``
         (ID tokens at login) must equal the token's ``nonce``. May fetch the JWKS (blocking):
-        use :meth:`verify_async` on an event loop.
+        use :meth:`verify_async` on an event loop. ``scopes`` on an ID-token verifier raise
+        :class:`ConfigurationError`: ID tokens carry no scope, so the requirement cannot be met.
         """
+        self.check_scopes(scopes)
         digest, claims = self._lookup(token)
         if claims is None:
             header, claims, signing_input, signature = self._parse(token)
@@ -228,6 +237,7 @@ class CognitoTokenVerifier:
         nonce: str | None = None,
     ) -> dict[str, Any]:
         """Like :meth:`verify`, fetching keys without blocking the event loop."""
+        self.check_scopes(scopes)
         digest, claims = self._lookup(token)
         if claims is None:
             header, claims, signing_input, signature = self._parse(token)
@@ -235,6 +245,15 @@ class CognitoTokenVerifier:
             key = self.jwks.fresh_key(kid) or await self.jwks.get_key(kid)
             claims = self._finish(digest, key, signing_input, signature, claims)
         return self._authorize(claims, scopes, groups, nonce)
+
+    def check_scopes(self, scopes: Iterable[str]) -> None:
+        """Raise :class:`ConfigurationError` when ``scopes`` cannot be enforced (ID tokens carry
+        none: refused, never ignored). The adapters call it when they are set up."""
+        if self.token_use != "access" and (asked := tuple(scopes)):
+            raise ConfigurationError(
+                f"scopes={sorted(asked)} cannot be enforced by a verifier with "
+                f"token_use={self.token_use!r}: ID tokens carry no scope"
+            )
 
     def clear_cache(self) -> None:
         """Forget every verified token."""

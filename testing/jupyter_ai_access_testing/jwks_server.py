@@ -5,7 +5,8 @@ Serves discovery and JWKS, and the user-pool domain endpoints a relying party ca
 ``/oauth2/token`` answers whatever ``token_handler`` returns, ``/oauth2/revoke`` answers
 ``revoke_status`` and ``/logout`` redirects to ``logout_uri``. Runs in its own thread (so blocking
 and event-loop clients both work against it), records every request, and can be told to fail,
-answer slowly, or serve any body.
+answer slowly, serve any body, or stream a huge discovery/JWKS body (``huge_body`` bytes, with or
+without ``Content-Length``) while counting how much of it the client took (``huge_sent``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class IssuerServer:
         self.revocations: list[dict[str, str]] = []
         self.revoke_status = 200
         self.hits: Counter[str] = Counter()
+        self.huge_body = 0  # > 0: discovery and JWKS answer with a body of this many bytes
+        self.huge_declared = True  # send Content-Length with it (else: delimited by closing)
+        self.huge_sent = 0  # bytes of it the client accepted before it hung up
+        self.huge_done = threading.Event()
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
@@ -49,6 +54,7 @@ class IssuerServer:
         self.issuer = f"http://127.0.0.1:{self.port}/{pool_id}"
         self.jwks_path = f"/{pool_id}/.well-known/jwks.json"
         self.jwks_uri = f"http://127.0.0.1:{self.port}{self.jwks_path}"
+        self.discovery_path = f"/{pool_id}/.well-known/openid-configuration"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -65,8 +71,29 @@ class IssuerServer:
                         location=server._redirect(parts.path, dict(parse_qsl(parts.query))),
                     )
                     return
+                if server.huge_body and parts.path in (server.jwks_path, server.discovery_path):
+                    self._send_huge(server.huge_body, server.huge_declared)
+                    return
                 body, status = server._answer(parts.path)
                 self._send(status, body)
+
+            def _send_huge(self, size: int, declared: bool) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if declared:
+                    self.send_header("Content-Length", str(size))
+                self.end_headers()
+                self.close_connection = True
+                chunk = b" " * 65536
+                sent = 0
+                try:
+                    while sent < size:
+                        sent += self.wfile.write(chunk[: size - sent]) or 0
+                except OSError:
+                    pass  # the client hung up: what we are here to see
+                finally:
+                    server.huge_sent = sent
+                    server.huge_done.set()
 
             def do_POST(self) -> None:
                 path = urlsplit(self.path).path
@@ -111,7 +138,7 @@ class IssuerServer:
         if path == self.jwks_path:
             body = self.raw_body if self.raw_body is not None else json.dumps(self.jwks).encode()
             return body, 200
-        if path == f"/{self.pool_id}/.well-known/openid-configuration":
+        if path == self.discovery_path:
             base = f"http://127.0.0.1:{self.port}"
             doc = {
                 "issuer": self.issuer,
@@ -152,6 +179,8 @@ class IssuerServer:
         self.discovery_overrides = {}
         self.token_handler = None
         self.revoke_status = 200
+        self.huge_body, self.huge_declared, self.huge_sent = 0, True, 0
+        self.huge_done.clear()
         with self._lock:
             self.authorizations.clear()
             self.token_requests.clear()

@@ -8,6 +8,7 @@ makes ID or access tokens with Cognito's claims, and every knob a crafted-token 
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 
 __all__ = ["SigningKey", "TokenFactory"]
 
@@ -131,4 +132,29 @@ class TokenFactory:
         body = json.dumps(payload, separators=(",", ":")).encode()
         return jwt.api_jws.PyJWS().encode(body, key.private, algorithm=key.alg, headers=header)
 
+    def sign_raw(
+        self,
+        payload: bytes,
+        token_use: str = "access",
+        /,
+        *,
+        key: SigningKey | None = None,
+        header: bytes | None = None,
+    ) -> str:
+        """Sign exactly these bytes as the payload (and ``header``, default a valid one).
+
+        For JSON no encoder writes (duplicate members, ``NaN``, deep nesting, other encodings):
+        the signature is real, so only the JSON is at fault.
+        """
+        key = key or (self.id_key if token_use == "id" else self.access_key)
+        if header is None:
+            header = json.dumps({"alg": key.alg, "kid": key.kid, "typ": "JWT"}).encode()
+        signing_input = f"{_b64(header)}.{_b64(payload)}".encode()
+        signature = get_default_algorithms()[key.alg].sign(signing_input, key.private)
+        return f"{signing_input.decode()}.{_b64(signature)}"
+
     MISSING = _MISSING
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
