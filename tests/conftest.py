@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_ai_access_testing import deployment
 from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.hub import HubProcess
 from jupyter_ai_access_testing.jwks_server import IssuerServer
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
-
-from jupyter_ai_access.local_cognito.process import find_free_port
 
 pytest_plugins = [
     "jupyter_ai_access_testing.pytest_plugin",
@@ -193,74 +188,12 @@ def idp(_issuer_server_session, fake_factory, canaries) -> Idp:
     return Idp(server, fake_factory, canaries)
 
 
-# ---------------------------------------------------------------- the README's deployment
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
 def local_deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
-    """The repository's jupyterhub_config.py on free ports, with canary passwords and secrets.
-
-    Run as root (CI) it isolates users with system accounts of their own; the accounts get a
-    prefix of this run (removed afterwards), so tests never touch a demo's ``jaia-*`` accounts.
-    """
+    """The README's deployment on free ports, with canary secrets, its log leak-checked."""
     folder = tmp_path_factory.mktemp("local-hub")
-    port, cognito_port, registry_port = find_free_port(), find_free_port(), find_free_port()
-    pool = json.loads((ROOT / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
-    passwords = {}
-    for user in pool["users"]:
-        user["password"] = passwords[user["username"]] = canaries.secret(f"pw-{user['username']}")
-    hub_client = pool["app_clients"][0]
-    hub_client["client_secret"] = canaries.secret("demo-hub-secret")
-    hub_client["callback_urls"] = [f"http://127.0.0.1:{port}/hub/oauth_callback"]
-    hub_client["logout_urls"] = [f"http://127.0.0.1:{port}/hub/logout-complete"]
-    pool["app_clients"][1]["client_secret"] = canaries.secret("demo-machine-secret")
-    (folder / "pool.json").write_text(json.dumps(pool))
-    config = f"""
-load_subconfig({str(ROOT / "jupyterhub_config.py")!r})
-c.JupyterHub.redirect_to_server = True
-c.JupyterHub.services.append({{"name": "test-admin", "api_token": ADMIN_TOKEN}})
-# load_subconfig replaces lists: give the test service its role back.
-c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"],
-    "scopes": ["admin:users", "admin:auth_state", "read:users", "list:users", "admin:servers",
-               "access:servers", "tokens"]}})
-"""
-    prefix = f"jt{secrets.token_hex(3)}-"
-    hub = HubProcess(
-        folder / "hub",
-        config,
-        port=port,
-        env={
-            "JAIA_STATE_DIR": str(folder / "state"),
-            "JAIA_HUB_PORT": str(port),
-            "JAIA_COGNITO_PORT": str(cognito_port),
-            "JAIA_REGISTRY_PORT": str(registry_port),
-            "JAIA_POOL_FILE": str(folder / "pool.json"),
-            "JAIA_ACCOUNT_PREFIX": prefix,
-        },
-    )
-    hub.user_config = f"ADMIN_TOKEN = {hub.admin_token!r}\n" + hub.user_config
-    canaries.register(hub.admin_token, "hub admin token")
-    canaries.register(hub.env["JUPYTERHUB_CRYPT_KEY"], "JUPYTERHUB_CRYPT_KEY")
-    leak_watcher.watch_file(hub.log_file)
-    hub.start(timeout=90)
-    try:
-        yield {
-            "hub": hub,
-            "url": hub.url,
-            "passwords": passwords,
-            "cognito": f"http://127.0.0.1:{cognito_port}",
-            "registry": f"http://127.0.0.1:{registry_port}",
-            "state": folder / "state",
-            "client_id": hub_client["client_id"],
-            "secret": hub_client["client_secret"],
-            "isolated": os.getuid() == 0,
-            "account_prefix": prefix,
-        }
-    finally:
-        hub.stop(timeout=30)
-        if os.getuid() == 0:
-            for line in Path("/etc/passwd").read_text().splitlines():
-                name = line.split(":", 1)[0]
-                if name.startswith(prefix):
-                    subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+    with deployment.local_deployment(ROOT, folder, canaries, leak_watcher.watch_file) as hub:
+        yield hub

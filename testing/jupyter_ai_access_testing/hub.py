@@ -145,6 +145,11 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
             method, f"{self.url}/hub/api{path}", headers=headers, timeout=10, **kwargs
         )
 
+    @property
+    def pid(self) -> int | None:
+        """The Hub process's pid while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
     def unseal(self, stored: str | None) -> str | None:
         """The refresh token behind a sealed auth_state value (what only the Hub can open)."""
         from jupyter_ai_access.hub.sealing import RefreshTokenSeal

@@ -1,0 +1,129 @@
+"""The README's deployment (the repository's ``jupyterhub_config.py``) on free ports, for tests.
+
+The emulator and the example registry run as Hub services, as under ``./run-demo``; the demo
+pool's passwords and client secrets are replaced by canaries (when a registry is given). Run as
+root, the Hub isolates users with system accounts that carry a prefix of this run and are
+removed afterwards, so tests never touch a demo's ``jaia-*`` accounts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jupyter_ai_access.local_cognito.process import find_free_port
+
+from .canary import CanaryRegistry
+from .hub import HubProcess
+
+__all__ = ["local_deployment"]
+
+
+@contextlib.contextmanager
+def local_deployment(
+    root: Path,
+    folder: Path,
+    canaries: CanaryRegistry | None = None,
+    watch_log: Any = None,
+) -> Iterator[dict[str, Any]]:
+    """Run ``root/jupyterhub_config.py`` with its state in ``folder``; yield its URLs and secrets.
+
+    ``watch_log(path)`` is called with the Hub's log file (the leak check watches it).
+    """
+
+    def secret(name: str) -> str:
+        return canaries.secret(name) if canaries else f"{name}-{secrets.token_urlsafe(16)}"
+
+    port, cognito_port, registry_port = find_free_port(), find_free_port(), find_free_port()
+    pool = json.loads((root / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
+    passwords = {}
+    for user in pool["users"]:
+        user["password"] = passwords[user["username"]] = secret(f"pw-{user['username']}")
+    hub_client = pool["app_clients"][0]
+    hub_client["client_secret"] = secret("demo-hub-secret")
+    hub_client["callback_urls"] = [f"http://127.0.0.1:{port}/hub/oauth_callback"]
+    hub_client["logout_urls"] = [f"http://127.0.0.1:{port}/hub/logout-complete"]
+    pool["app_clients"][1]["client_secret"] = secret("demo-machine-secret")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pool.json").write_text(json.dumps(pool))
+    config = f"""
+load_subconfig({str(root / "jupyterhub_config.py")!r})
+c.JupyterHub.redirect_to_server = True
+c.JupyterHub.services.append({{"name": "test-admin", "api_token": ADMIN_TOKEN}})
+# load_subconfig replaces lists: give the test service its role back.
+c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"],
+    "scopes": ["admin:users", "admin:auth_state", "read:users", "list:users", "admin:servers",
+               "access:servers", "tokens"]}})
+"""
+    prefix = f"jt{secrets.token_hex(3)}-"
+    hub = HubProcess(
+        folder / "hub",
+        config,
+        port=port,
+        env={
+            "JAIA_STATE_DIR": str(folder / "state"),
+            "JAIA_HUB_PORT": str(port),
+            "JAIA_COGNITO_PORT": str(cognito_port),
+            "JAIA_REGISTRY_PORT": str(registry_port),
+            "JAIA_POOL_FILE": str(folder / "pool.json"),
+            "JAIA_ACCOUNT_PREFIX": prefix,
+        },
+    )
+    hub.user_config = f"ADMIN_TOKEN = {hub.admin_token!r}\n" + hub.user_config
+    if canaries:
+        canaries.register(hub.admin_token, "hub admin token")
+        canaries.register(hub.env["JUPYTERHUB_CRYPT_KEY"], "JUPYTERHUB_CRYPT_KEY")
+    if watch_log:
+        watch_log(hub.log_file)
+    hub.start(timeout=90)
+    try:
+        _wait_for_services(hub, cognito_port, registry_port)
+        yield {
+            "hub": hub,
+            "url": hub.url,
+            "passwords": passwords,
+            "cognito": f"http://127.0.0.1:{cognito_port}",
+            "registry": f"http://127.0.0.1:{registry_port}",
+            "state": folder / "state",
+            "client_id": hub_client["client_id"],
+            "secret": hub_client["client_secret"],
+            "isolated": os.getuid() == 0 and os.environ.get("JAIA_ISOLATION") != "off",
+            "account_prefix": prefix,
+        }
+    finally:
+        hub.stop(timeout=30)
+        _remove_accounts(prefix)
+
+
+def _wait_for_services(hub: HubProcess, *ports: int) -> None:
+    """The Hub starts its services (emulator, registry) itself: wait until they answer."""
+    deadline = time.monotonic() + 60
+    for port in ports:
+        url = f"http://127.0.0.1:{port}/health"
+        while True:
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up: {hub.log_tail()}")
+            time.sleep(0.2)
+
+
+def _remove_accounts(prefix: str) -> None:
+    if os.getuid() != 0:
+        return
+    for line in Path("/etc/passwd").read_text().splitlines():
+        name = line.split(":", 1)[0]
+        if name.startswith(prefix):
+            subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
