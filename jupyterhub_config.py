@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
+from jupyter_ai_access.hub.settings import COGNITO_SETTINGS
+from jupyter_ai_access.local_cognito.deployment import check_ports, hub_urls, pool_for_hub
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.local_cognito.pool import load_pool
 
@@ -31,22 +33,34 @@ STATE = Path(os.environ.get("JAIA_STATE_DIR", HERE / ".state")).resolve()
 STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
 STATE.chmod(0o700)  # the Hub's database, cookie secret and crypt key: the Hub's account only
 HUB_PORT = int(os.environ.get("JAIA_HUB_PORT", "8000"))
+PROXY_API_PORT = int(os.environ.get("JAIA_PROXY_API_PORT", "8001"))
+HUB_API_PORT = int(os.environ.get("JAIA_HUB_API_PORT", "8081"))
 COGNITO_PORT = int(os.environ.get("JAIA_COGNITO_PORT", "9229"))
 REGISTRY_PORT = int(os.environ.get("JAIA_REGISTRY_PORT", "8500"))
+PUBLIC_URL = os.environ.get("JAIA_PUBLIC_URL", f"http://127.0.0.1:{HUB_PORT}/")
 POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", HERE / "jupyter_ai_access/local_cognito/demo-pool.json"))
 NODE = os.environ.get("JUPYTER_AI_ACCESS_NODE") or shutil.which("node") or "node"
-USE_REAL_COGNITO = bool(
-    (os.environ.get("COGNITO_USER_POOL_ID") or os.environ.get("COGNITO_ISSUER"))
-    and os.environ.get("COGNITO_DOMAIN")
-)
+USE_REAL_COGNITO = any(os.environ.get(k) for k in COGNITO_SETTINGS)
+
+# Every port the demo binds, checked before anything starts: a taken port stops here with one
+# line that names the variable moving it (nothing is left running).
+check_ports({
+    "JupyterHub": (HUB_PORT, "JAIA_HUB_PORT"),
+    "the proxy's API": (PROXY_API_PORT, "JAIA_PROXY_API_PORT"),
+    "the Hub's internal API": (HUB_API_PORT, "JAIA_HUB_API_PORT"),
+    "the example registry": (REGISTRY_PORT, "JAIA_REGISTRY_PORT"),
+    **({} if USE_REAL_COGNITO else {"the local Cognito emulator": (COGNITO_PORT, "JAIA_COGNITO_PORT")}),
+})
 
 # ------------------------------------------------------------------ the Hub and its proxy
 c.JupyterHub.ip = "127.0.0.1"  # loopback only: put a TLS-terminating proxy in front for more
 c.JupyterHub.port = HUB_PORT
 # The Hub's public URL: links sent to kernels ("log in again at ...") and Cognito's sign-out
 # return address are built from it, never from a request's Host header.
-c.JupyterHub.public_url = os.environ.get("JAIA_PUBLIC_URL", f"http://127.0.0.1:{HUB_PORT}/")
+c.JupyterHub.public_url = PUBLIC_URL
 c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = HUB_API_PORT
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
@@ -78,7 +92,9 @@ c.CognitoOAuthenticator.admin_groups = {"hub-admins"}
 
 services = []
 if not USE_REAL_COGNITO:
-    pool = load_pool(POOL_FILE)
+    # The emulator registers the Hub's actual callback and sign-out URLs (ports moved or not).
+    pool_file = pool_for_hub(POOL_FILE, "jupyterhub", hub_urls(HUB_PORT, PUBLIC_URL), STATE)
+    pool = load_pool(pool_file)
     client = pool.client("jupyterhub")
     cognito_url = f"http://127.0.0.1:{COGNITO_PORT}"
     issuer = f"{cognito_url}/{pool.user_pool_id}"
@@ -92,7 +108,7 @@ if not USE_REAL_COGNITO:
         "name": "local-cognito",
         "command": [
             sys.executable, "-m", "jupyter_ai_access.cli", "local-cognito",
-            f"--pool={POOL_FILE}", f"--port={COGNITO_PORT}",
+            f"--pool={pool_file}", f"--port={COGNITO_PORT}",
             f"--state-dir={STATE / 'local-cognito'}",
         ],
         "environment": {"JUPYTER_AI_ACCESS_NODE": NODE},

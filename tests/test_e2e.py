@@ -211,10 +211,18 @@ async def test_user_outside_the_allowed_groups_is_refused_at_login(local_hub):
         try:
             await sign_in(page, local_hub, "carol")
             await page.wait_for_load_state()
-            content = await page.content()
-            assert "403" in content
+            text = await page.inner_text("body")
+            assert "403" in text
+            assert "carol signed in to Amazon Cognito, but is not in a group allowed" in text
+            assert "allowed: hub-admins, ml-publishers, ml-training" in text
             assert local_hub["hub"].user("carol") is None
             await screenshot(page, "refused")
+            # "Sign in as someone else" ends the Cognito session too: the hosted page asks for
+            # a password again (not carol's SSO), and bob gets in.
+            await page.click("a:has-text('Sign in as someone else')")
+            await page.wait_for_url(re.compile(r".*/hub/logout-complete"), timeout=30_000)
+            await sign_in(page, local_hub, "bob")
+            await page.wait_for_url(re.compile(r".*/user/bob/lab.*"), timeout=120_000)
         except Exception:
             await screenshot(page, "failure-carol")
             raise

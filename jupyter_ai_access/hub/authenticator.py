@@ -26,6 +26,7 @@ the Hub handlers). Private names of JupyterHub and oauthenticator are reached on
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -112,6 +113,35 @@ class CognitoOAuthenticator(CognitoRefresh):
             "origin_jti": access.get("origin_jti"),
             "refreshed_at": time.time(),
         }
+
+    async def is_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
+        """oauthenticator's decision (allowed_users, allowed_groups, allow_all, ...), as a bool."""
+        return bool(await super().check_allowed(username, auth_model))
+
+    async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
+        """At login: allowed, or a 403 page that says why and offers another account.
+
+        "Sign in as someone else" goes through /hub/logout, which also ends the Cognito
+        session, so the hosted page asks for a password instead of signing the same person in.
+        """
+        if await self.is_allowed(username, auth_model):
+            return True
+        groups = (auth_model.get("auth_state") or {}).get("cognito_groups") or []
+        allowed = ", ".join(sorted(self.allowed_groups)) or "(none configured)"
+        message = (
+            f"{username} signed in to Amazon Cognito, but is not in a group allowed to use this "
+            f"JupyterHub (allowed: {allowed}; {username}'s groups: {', '.join(groups) or 'none'}). "
+            "Ask an administrator to add you to a group, or sign in as someone else."
+        )
+        self.log.info("Refused login of %s: not in an allowed group", username)
+        error = web.HTTPError(403, "Not in an allowed group")
+        error.jupyterhub_message = message  # type: ignore[attr-defined]
+        logout = url_path_join(getattr(self.parent, "base_url", "/") or "/", "hub/logout")
+        error.jupyterhub_html_message = (  # type: ignore[attr-defined]
+            f"{html.escape(message)}</p><p><a class='btn btn-primary' href='{html.escape(logout)}'>"
+            "Sign in as someone else</a>"
+        )
+        raise error
 
     async def update_auth_model(self, auth_model: dict[str, Any]) -> dict[str, Any]:
         """Bind the username to ``sub``: another identity cannot take an existing name."""

@@ -152,7 +152,7 @@ class CognitoRefresh(CognitoClient):
             await self.end_session(user, auth_state, "identity changed", revoke=True)
             return False
         name = auth_model["name"]
-        if not self.check_blocked_users(name, auth_model) or not await self.check_allowed(
+        if not self.check_blocked_users(name, auth_model) or not await self.is_allowed(
             name, auth_model
         ):
             self.log.info("%s is no longer in an allowed group: access removed", user.name)

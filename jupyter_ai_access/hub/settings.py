@@ -11,15 +11,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import urlsplit
 
 from oauthenticator.generic import GenericOAuthenticator
 from traitlets import Bool, Float, Integer, List, Unicode, default, validate
 
-from ..errors import ConfigurationError, IdentityProviderError
-from ..resource.oidc import check_endpoint_url
+from ..errors import ConfigurationError, DiscoveryError, IdentityProviderError
+from ..net import is_loopback
+from ..resource.oidc import check_endpoint_url, fetch_discovery_sync
 from ..resource.verify import cognito_issuer
 
-__all__ = ["CognitoSettings"]
+__all__ = ["COGNITO_SETTINGS", "CognitoSettings"]
+
+#: The environment variables that configure a real user pool (any one set means "not the
+#: local emulator": the others are then required, and missing ones are named).
+COGNITO_SETTINGS = (
+    "COGNITO_REGION",
+    "COGNITO_USER_POOL_ID",
+    "COGNITO_ISSUER",
+    "COGNITO_DOMAIN",
+    "COGNITO_CLIENT_ID",
+    "COGNITO_CLIENT_SECRET",
+    "COGNITO_CLIENT_SECRET_FILE",
+)
 
 
 class CognitoSettings(GenericOAuthenticator):
@@ -111,6 +126,13 @@ class CognitoSettings(GenericOAuthenticator):
         derived from $JUPYTERHUB_CRYPT_KEY (the Hub has it; its API never returns it).
         Changing it ends every session at its next refresh (users log in again).""",
     )
+    check_pool_at_start = Bool(
+        True,
+        config=True,
+        help="""At start, read the pool's discovery document: a wrong issuer or user-pool domain
+        stops the Hub with a message naming the setting; an unreachable pool is a warning.
+        Loopback issuers (the local emulator) are skipped. Default: True.""",
+    )
     session_wait_max = Float(
         300.0,
         config=True,
@@ -128,6 +150,10 @@ class CognitoSettings(GenericOAuthenticator):
     )
 
     # ---------------------------------------------------------------- inherited settings' defaults
+    @default("auto_login")
+    def _auto_login_default(self) -> bool:
+        return True  # straight to Cognito's sign-in page; no "Sign in with ..." page first
+
     @default("login_service")
     def _login_service_default(self) -> str:
         return "Amazon Cognito"
@@ -240,9 +266,51 @@ class CognitoSettings(GenericOAuthenticator):
 
     # ---------------------------------------------------------------- start-up checks
     def check_allow_config(self) -> None:
-        """Refuse to start with missing or contradictory settings, naming the setting."""
+        """Refuse to start with missing or contradictory settings: one line naming the setting.
+
+        The traceback goes to the debug log only; the Hub exits with status 1.
+        """
         super().check_allow_config()
-        self.validate_settings()
+        try:
+            self.validate_settings()
+            if self.check_pool_at_start:
+                self.check_pool()
+        except ConfigurationError as e:
+            self.log.debug("Configuration refused", exc_info=True)
+            self.log.error("%s", e)
+            raise SystemExit(1) from None
+
+    def check_pool(self) -> None:
+        """Read the pool's discovery document now: wrong settings stop the Hub at start.
+
+        The issuer must be the document's exactly, and the user-pool domain must be the host of
+        its OAuth endpoints; an unreachable pool is a warning naming the settings (the Hub can
+        start before the network is up). Loopback issuers (the local emulator, which the Hub
+        starts itself as a service) are not checked here.
+        """
+        if is_loopback(urlsplit(self.issuer).hostname):
+            return
+        cls = "CognitoOAuthenticator"
+        try:
+            doc = fetch_discovery_sync(self.issuer, timeout=min(self.http_timeout, 10.0))
+        except DiscoveryError as e:
+            cause = e.__cause__
+            if isinstance(cause, HTTPError) or not isinstance(cause, OSError):
+                # an answer, but not this pool's document: a wrong issuer, region or pool id
+                raise ConfigurationError(f"{cls}.issuer {self.issuer!r}: {e}") from None
+            self.log.warning(
+                "The user pool cannot be reached at start (%s): check %s.issuer and the network; "
+                "logins will fail until it can be reached",
+                e,
+                cls,
+            )
+            return
+        endpoint = str(doc.get("authorization_endpoint", ""))
+        if urlsplit(endpoint).netloc != urlsplit(self.domain).netloc:
+            raise ConfigurationError(
+                f"{cls}.domain {self.domain!r} is not this pool's domain: its discovery document "
+                f"names {endpoint!r}. Set $COGNITO_DOMAIN to the pool's user-pool domain."
+            )
 
     def validate_settings(self) -> None:
         """Raise :class:`ConfigurationError` naming the first missing or contradictory setting."""

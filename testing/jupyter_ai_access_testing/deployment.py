@@ -78,6 +78,9 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             "JAIA_ACCOUNT_PREFIX": prefix,
         },
     )
+    # jupyterhub_config.py binds what JAIA_* say: the same free ports HubProcess picked
+    hub.env["JAIA_PROXY_API_PORT"] = str(hub.proxy_api_port)
+    hub.env["JAIA_HUB_API_PORT"] = str(hub.hub_port)
     hub.user_config = f"ADMIN_TOKEN = {hub.admin_token!r}\n" + hub.user_config
     if canaries:
         canaries.register(hub.admin_token, "hub admin token")

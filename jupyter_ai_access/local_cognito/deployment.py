@@ -1,0 +1,71 @@
+"""Helpers for the local deployment (``jupyterhub_config.py``): ports and the emulator's pool.
+
+- :func:`check_ports` stops start-up with one line when a port the demo binds is taken, naming
+  the port and the environment variable that moves it — before anything has started, so nothing
+  is left behind;
+- :func:`pool_for_hub` writes the pool the emulator runs: the description with the Hub's actual
+  callback and sign-out URLs added to its Hub client, so moving the Hub's port or public URL
+  needs no edit of the description.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..files import write_private_file
+from .pool import load_pool
+
+__all__ = ["check_ports", "hub_urls", "pool_for_hub"]
+
+
+def check_ports(ports: Mapping[str, tuple[int, str]], host: str = "127.0.0.1") -> None:
+    """Exit with one line if a port is taken: ``{"what": (port, "JAIA_VARIABLE")}``."""
+    for what, (port, variable) in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                sys.exit(
+                    f"jupyter_ai_access: port {port} ({what}) is already in use on {host}: "
+                    f"stop what uses it, or choose another port with {variable}=<port>"
+                )
+
+
+def hub_urls(port: int, public_url: str = "") -> list[str]:
+    """Where browsers reach the Hub: 127.0.0.1 and localhost on ``port``, and the public URL."""
+    urls = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+    if public_url:
+        urls.insert(0, public_url.rstrip("/"))
+    return list(dict.fromkeys(urls))
+
+
+def pool_for_hub(
+    pool_file: Path, client: str, urls: Iterable[str], state: Path, base_url: str = "/hub/"
+) -> Path:
+    """Write ``state/pool-for-hub.json``: the description, with the Hub's URLs registered.
+
+    The app client ``client`` gets ``<url><base_url>oauth_callback`` and
+    ``<url><base_url>logout-complete`` for every URL (kept after the ones already described).
+    The file is validated like any description before it is written.
+    """
+    raw: dict[str, Any] = json.loads(pool_file.read_text(encoding="utf-8"))
+    entry = next(
+        (c for c in raw.get("app_clients", []) if client in (c.get("name"), c.get("client_id"))),
+        None,
+    )
+    if entry is None:
+        sys.exit(f"jupyter_ai_access: the pool {pool_file} has no app client {client!r}")
+    base = "/" + base_url.strip("/") + "/"
+    for key, path in (("callback_urls", "oauth_callback"), ("logout_urls", "logout-complete")):
+        wanted = [f"{url}{base}{path}" for url in urls]
+        entry[key] = list(dict.fromkeys([*entry.get(key, []), *wanted]))
+    target = state / "pool-for-hub.json"
+    state.mkdir(parents=True, exist_ok=True)
+    write_private_file(target, json.dumps(raw, indent=1))
+    load_pool(target)  # refuse here, naming the entry, rather than in the emulator's log
+    return target
