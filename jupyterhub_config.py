@@ -22,7 +22,9 @@ from pathlib import Path
 
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 from jupyter_ai_access.hub.settings import COGNITO_SETTINGS
-from jupyter_ai_access.local_cognito.deployment import check_ports, hub_urls, pool_for_hub
+from jupyter_ai_access.local_cognito.deployment import (
+    check_ports, demo_ports, hub_urls, pool_for_hub,
+)
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.local_cognito.pool import load_pool
 
@@ -32,25 +34,20 @@ HERE = Path(__file__).resolve().parent
 STATE = Path(os.environ.get("JAIA_STATE_DIR", HERE / ".state")).resolve()
 STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
 STATE.chmod(0o700)  # the Hub's database, cookie secret and crypt key: the Hub's account only
-HUB_PORT = int(os.environ.get("JAIA_HUB_PORT", "8000"))
-PROXY_API_PORT = int(os.environ.get("JAIA_PROXY_API_PORT", "8001"))
-HUB_API_PORT = int(os.environ.get("JAIA_HUB_API_PORT", "8081"))
+USE_REAL_COGNITO = any(os.environ.get(k) for k in COGNITO_SETTINGS)
+# Every port the demo binds (JAIA_HUB_PORT, JAIA_PROXY_API_PORT, JAIA_HUB_API_PORT,
+# JAIA_REGISTRY_PORT, JAIA_COGNITO_PORT), checked before anything starts: a taken port stops
+# here with one line that names the variable moving it, and nothing is left running.
+PORTS = demo_ports(os.environ, emulator=not USE_REAL_COGNITO)
+check_ports(PORTS)
+HUB_PORT = PORTS["JupyterHub"][0]
+PROXY_API_PORT = PORTS["the proxy's API"][0]
+HUB_API_PORT = PORTS["the Hub's internal API"][0]
+REGISTRY_PORT = PORTS["the example registry"][0]
 COGNITO_PORT = int(os.environ.get("JAIA_COGNITO_PORT", "9229"))
-REGISTRY_PORT = int(os.environ.get("JAIA_REGISTRY_PORT", "8500"))
 PUBLIC_URL = os.environ.get("JAIA_PUBLIC_URL", f"http://127.0.0.1:{HUB_PORT}/")
 POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", HERE / "jupyter_ai_access/local_cognito/demo-pool.json"))
 NODE = os.environ.get("JUPYTER_AI_ACCESS_NODE") or shutil.which("node") or "node"
-USE_REAL_COGNITO = any(os.environ.get(k) for k in COGNITO_SETTINGS)
-
-# Every port the demo binds, checked before anything starts: a taken port stops here with one
-# line that names the variable moving it (nothing is left running).
-check_ports({
-    "JupyterHub": (HUB_PORT, "JAIA_HUB_PORT"),
-    "the proxy's API": (PROXY_API_PORT, "JAIA_PROXY_API_PORT"),
-    "the Hub's internal API": (HUB_API_PORT, "JAIA_HUB_API_PORT"),
-    "the example registry": (REGISTRY_PORT, "JAIA_REGISTRY_PORT"),
-    **({} if USE_REAL_COGNITO else {"the local Cognito emulator": (COGNITO_PORT, "JAIA_COGNITO_PORT")}),
-})
 
 # ------------------------------------------------------------------ the Hub and its proxy
 c.JupyterHub.ip = "127.0.0.1"  # loopback only: put a TLS-terminating proxy in front for more

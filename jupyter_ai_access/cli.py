@@ -12,11 +12,11 @@ import signal
 import sys
 from typing import Any
 
-from traitlets import Bool
+from traitlets import Bool, Float, Unicode
 from traitlets.config import Application, catch_config_error
 
 from ._version import __version__
-from .errors import JupyterAIAccessError
+from .errors import JupyterAIAccessError, TokenDeliveryError
 from .local_cognito.process import LocalCognito, RunningPool
 
 __all__ = ["JupyterAIAccessApp", "LocalCognitoApp", "main"]
@@ -115,6 +115,75 @@ class LocalCognitoApp(Application):
         self.exit(0 if status <= 0 else status)
 
 
+class TokenApp(Application):
+    """Print the logged-in user's current Cognito access token (for shell tools)."""
+
+    name = "jupyter-ai-access-token"
+    description = (
+        "Print the current access token, valid for at least --min-valid seconds, for shell tools "
+        "in a kernel's terminal or a job: curl -H \"Authorization: Bearer $(jupyter-ai-access "
+        'token)" ... Exits with status 1 and says what to do when there is none.'
+    )
+    version = __version__
+    aliases = {"min-valid": "TokenApp.min_valid"}
+    flags = {"id": ({"TokenApp": {"id_token": True}}, "Print the ID token instead.")}
+    min_valid = Float(60.0, config=True, help="Seconds the token must stay valid. Default: 60.")
+    id_token = Bool(False, config=True, help="Print the ID token instead. Default: False.")
+
+    def start(self) -> None:
+        """Print the token, or the reason there is none."""
+        from .client import get_id_token, get_token
+
+        try:
+            fetch = get_id_token if self.id_token else get_token
+            print(fetch(self.min_valid))
+        except TokenDeliveryError as e:
+            print(f"error: {e}", file=sys.stderr)
+            self.exit(1)
+
+
+class CheckPoolApp(Application):
+    """Check a real user pool and app client against what the Hub needs."""
+
+    name = "jupyter-ai-access-check-pool"
+    description = (
+        "Check the user pool and the Hub's app client, from the Hub's settings ($COGNITO_* or "
+        "--config jupyterhub_config.py): discovery, domain, callback URL, client secret, and "
+        "with AWS credentials the app client's settings. Changes nothing; prints no secret."
+    )
+    version = __version__
+    aliases = {"hub-url": "CheckPoolApp.hub_url", "config": "CheckPoolApp.config_file"}
+    hub_url = Unicode(
+        "http://localhost:8000",
+        config=True,
+        help="""The Hub's public URL; the callback checked is <hub-url>/hub/oauth_callback.
+        Default: http://localhost:8000.""",
+    )
+    config_file = Unicode(
+        config=True,
+        help="A jupyterhub_config.py to read c.CognitoOAuthenticator from. Default: none.",
+    )
+
+    def start(self) -> None:
+        """Run the checks; exit 1 when one fails."""
+        try:
+            from .hub.authenticator import CognitoOAuthenticator
+            from .hub.poolcheck import check_pool
+        except ImportError as e:
+            print(f"error: {e}: install jupyter_ai_access[hub]", file=sys.stderr)
+            self.exit(2)
+            return
+        if self.config_file:
+            self.load_config_file(self.config_file)
+        auth = CognitoOAuthenticator(config=self.config)
+        callback = self.hub_url.rstrip("/") + "/hub/oauth_callback"
+        failed = False
+        for check in check_pool(auth, callback):
+            print(check, flush=True)
+            failed = failed or check.ok is False
+        self.exit(1 if failed else 0)
+
+
 class JupyterAIAccessApp(Application):
     """jupyter_ai_access command line."""
 
@@ -123,6 +192,8 @@ class JupyterAIAccessApp(Application):
     version = __version__
     subcommands = {
         "local-cognito": (LocalCognitoApp, LocalCognitoApp.description),
+        "token": (TokenApp, TokenApp.description),
+        "check-pool": (CheckPoolApp, CheckPoolApp.description),
     }
 
     @catch_config_error
@@ -134,7 +205,7 @@ class JupyterAIAccessApp(Application):
         """Run the chosen subcommand, or print help."""
         if self.subapp is None:
             self.print_subcommands()
-            print("Run `jupyter-ai-access local-cognito --help` for the emulator's options.")
+            print("Run `jupyter-ai-access <subcommand> --help` for a subcommand's options.")
             self.exit(1)
             return
         self.subapp.start()

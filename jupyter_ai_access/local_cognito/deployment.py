@@ -20,7 +20,29 @@ from typing import Any
 from ..files import write_private_file
 from .pool import load_pool
 
-__all__ = ["check_ports", "hub_urls", "pool_for_hub"]
+__all__ = ["DEMO_PORTS", "check_ports", "demo_ports", "hub_urls", "pool_for_hub"]
+
+#: What the local deployment binds: name -> (environment variable, default port).
+DEMO_PORTS = {
+    "JupyterHub": ("JAIA_HUB_PORT", 8000),
+    "the proxy's API": ("JAIA_PROXY_API_PORT", 8001),
+    "the Hub's internal API": ("JAIA_HUB_API_PORT", 8081),
+    "the example registry": ("JAIA_REGISTRY_PORT", 8500),
+    "the local Cognito emulator": ("JAIA_COGNITO_PORT", 9229),
+}
+
+
+def demo_ports(environ: Mapping[str, str], *, emulator: bool) -> dict[str, tuple[int, str]]:
+    """The ports the local deployment binds, as moved by ``JAIA_*``: name -> (port, variable)."""
+    ports = {}
+    for what, (variable, default) in DEMO_PORTS.items():
+        if what == "the local Cognito emulator" and not emulator:
+            continue
+        value = environ.get(variable, str(default))
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            sys.exit(f"jupyter_ai_access: {variable}={value!r} is not a port number (1-65535)")
+        ports[what] = (int(value), variable)
+    return ports
 
 
 def check_ports(ports: Mapping[str, tuple[int, str]], host: str = "127.0.0.1") -> None:

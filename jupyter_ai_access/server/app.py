@@ -17,7 +17,8 @@ from traitlets import Bool
 from .broker import TokenBroker
 from .endpoint import KernelTokenEndpoint
 from .provisioner import AIAccessProvisioner, Delivery
-from .status import InfoHandler, StatusHandler, StatusPageHandler
+from .status import InfoHandler, StatusHandler
+from .status_page import StatusPageHandler
 from .store import KernelTokenStore
 
 __all__ = ["AIAccessApp"]

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
-import html
 import time
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .._version import __version__
 
-__all__ = ["InfoHandler", "StatusHandler", "StatusPageHandler", "status_model"]
+__all__ = ["InfoHandler", "StatusHandler", "session_state", "status_model"]
 
 AUTH_RESOURCE = "ai_access"
+
+
+def session_state(broker: Any, now: float) -> tuple[str, str]:
+    """One state and one sentence for people: fresh, renewing, unreachable, ended, unavailable."""
+    tokens = broker.tokens
+    if broker.session_ended is not None:
+        return "ended", str(broker.session_ended)
+    if not broker.enabled:
+        return "unavailable", (
+            "This server is not running under JupyterHub with jupyter_ai_access: "
+            "no tokens are delivered to kernels."
+        )
+    if tokens is None:
+        if broker.last_error:
+            return "unreachable", f"No tokens yet: {broker.last_error}. Retrying."
+        return "renewing", "Tokens are fetched when the first kernel starts."
+    left = tokens.expires_at - now
+    if broker.last_error:
+        if left > 0:
+            return "unreachable", (
+                f"{broker.last_error}. Your tokens stay valid for {left:.0f} s; retrying."
+            )
+        return "unreachable", f"{broker.last_error}. Your tokens have expired; retrying."
+    if left <= broker.renew_before:
+        return "renewing", "Your tokens are being renewed."
+    return "fresh", "Your tokens are fresh and renew themselves before they expire."
 
 
 def status_model(app: Any) -> dict[str, Any]:
@@ -22,7 +47,10 @@ def status_model(app: Any) -> dict[str, Any]:
     broker, store = app.broker, app.store
     tokens = broker.tokens
     now = time.time()
+    state, message = session_state(broker, now)
     return {
+        "state": state,
+        "message": message,
         "under_jupyterhub": broker.enabled,
         "user": tokens.username if tokens else (broker.user or None),
         "groups": list(tokens.groups) if tokens else [],
@@ -33,7 +61,9 @@ def status_model(app: Any) -> dict[str, Any]:
         "last_renewal": broker.last_renewal,
         "last_error": broker.last_error,
         "session_ended": broker.session_ended is not None,
-        "login_url": (broker.session_ended.login_url if broker.session_ended else None),
+        "login_url": (
+            broker.session_ended.login_url if broker.session_ended else broker.login_url or None
+        ),
         "hub_fetches": broker.fetches,
         "kernels_with_tokens": len(store.kernels),
     }
@@ -69,45 +99,3 @@ class StatusHandler(APIHandler):
         """Return :func:`status_model`."""
         self.set_header("Cache-Control", "no-store")
         self.finish(status_model(self.settings["jupyter_ai_access"]))
-
-
-def _when(timestamp: float | None) -> str:
-    if not timestamp:
-        return "never"
-    delta = timestamp - time.time()
-    stamp = time.strftime("%H:%M:%S", time.localtime(timestamp))
-    return f"{stamp} (in {delta:.0f} s)" if delta > 0 else f"{stamp} ({-delta:.0f} s ago)"
-
-
-class StatusPageHandler(JupyterHandler):
-    """``GET /ai-access/status``: the same, as a small page."""
-
-    auth_resource = AUTH_RESOURCE
-
-    @web.authenticated
-    @authorized
-    def get(self) -> None:
-        """Render the status page."""
-        m = status_model(self.settings["jupyter_ai_access"])
-        rows = [
-            ("User", m["user"] or "—"),
-            ("Groups", ", ".join(m["groups"]) or "—"),
-            ("Access token expires", _when(m["access_token_expires_at"])),
-            ("ID token expires", _when(m["id_token_expires_at"])),
-            ("Last renewal", _when(m["last_renewal"])),
-            ("Kernels holding tokens", str(m["kernels_with_tokens"])),
-            ("Problem", m["last_error"] or "none"),
-        ]
-        body = "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
-        )
-        login = ""
-        if m["session_ended"]:
-            url = html.escape(m["login_url"] or "/hub/login")
-            login = f'<p class="warn">Your session has ended. <a href="{url}">Log in again</a>.</p>'
-        self.set_header("Cache-Control", "no-store")
-        self.finish(f"""<!DOCTYPE html><html><head><meta charset="utf-8">
-<title>AI access: token status</title><style>body{{font-family:sans-serif;margin:2em}}
-th{{text-align:left;padding-right:1em}}.warn{{color:#b3261e}}</style></head>
-<body><h1>Token status</h1>{login}<table>{body}</table>
-<p>Token values are never shown here.</p></body></html>""")
