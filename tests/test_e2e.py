@@ -149,10 +149,24 @@ async def test_login_lab_notebook_then_logout_revokes_everything(local_hub, cana
                 == "alice"
             )
             status = await browser.new_page()
-            await status.goto(f"{hub['url']}/user/alice/ai-access/status")
-            assert "Kernels holding tokens" in await status.content()
-            assert canaries.find(await status.content()) == []
-            await screenshot(status, "token-status")
+            for theme in ("light", "dark"):
+                await status.goto(f"{hub['url']}/user/alice/ai-access/status?theme={theme}")
+                text = await status.inner_text("body")
+                assert "Tokens are fresh" in text and "Kernels holding tokens" in text
+                assert "Back to JupyterLab" in text
+                shown = await status.inner_text("time")  # rendered in the reader's zone
+                assert "2026" in shown or "20" in shown[:12]  # the date is there
+                assert re.search(r"\(in \d+ s\)$", shown), shown  # rendered by the page
+                background = await status.evaluate(
+                    "getComputedStyle(document.body).backgroundColor"
+                )
+                assert background == (
+                    "rgb(255, 255, 255)" if theme == "light" else "rgb(17, 17, 17)"
+                )
+                assert canaries.find(await status.content()) == []
+                await screenshot(
+                    status, "token-status" if theme == "light" else "token-status-dark"
+                )
             refresh_token = hub["hub"].unseal(
                 hub["hub"].user("alice")["auth_state"]["refresh_token"]
             )

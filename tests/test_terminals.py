@@ -47,9 +47,9 @@ async def wait_for(path: Path, seconds: float = 30.0) -> str:
 
 async def test_a_terminal_gets_the_users_token_and_the_servers_python(
     jp_serverapp,
-    fake_hub_tokens,
+    fake_hub_tokens,  # noqa: F811
     tmp_path,
-    canaries,  # noqa: F811
+    canaries,
 ):
     app = AIAccessApp.active
     assert app is not None

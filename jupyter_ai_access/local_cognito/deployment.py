@@ -49,6 +49,8 @@ def check_ports(ports: Mapping[str, tuple[int, str]], host: str = "127.0.0.1") -
     """Exit with one line if a port is taken: ``{"what": (port, "JAIA_VARIABLE")}``."""
     for what, (port, variable) in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # as the servers bind: a port whose last connections are in TIME_WAIT is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError:

@@ -57,8 +57,9 @@ _SCRIPT = """
 for (const el of document.querySelectorAll("time[datetime]")) {
   const when = new Date(el.dateTime), seconds = Math.round((when - Date.now()) / 1000);
   const rel = seconds >= 0 ? ` (in ${seconds} s)` : ` (${-seconds} s ago)`;
-  el.textContent = when.toLocaleString(undefined,
-    {dateStyle: "medium", timeStyle: "medium", timeZoneName: "short"}) + rel;
+  el.textContent = when.toLocaleString(undefined, {year: "numeric", month: "short",
+    day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short"}) + rel;
 }
 """
 

@@ -1,0 +1,151 @@
+"""``./run-demo`` as a person meets it: moved ports, taken ports, stopping it from a script.
+
+Runs the real command (its bootstrap finds everything installed already) with every port moved
+to a free one and the state in a temporary folder; as root the per-user accounts get a prefix of
+this run and are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from jupyter_ai_access_testing.deployment import _remove_accounts
+from jupyter_ai_access_testing.hub import HubBrowser
+
+from jupyter_ai_access.local_cognito.deployment import DEMO_PORTS
+from jupyter_ai_access.local_cognito.process import find_free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def demo_env(tmp_path) -> Iterator[dict[str, str]]:
+    prefix = f"jt{secrets.token_hex(3)}-"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "JAIA_"))}
+    env.pop("JUPYTERHUB_CRYPT_KEY", None)
+    env.update({variable: str(find_free_port()) for variable, _ in DEMO_PORTS.values()})
+    env.update({"JAIA_STATE_DIR": str(tmp_path / "state"), "JAIA_ACCOUNT_PREFIX": prefix})
+    yield env
+    _remove_accounts(prefix)
+
+
+def start_demo(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """./run-demo started the way a script starts a background job: SIGINT ignored."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(ROOT / "run-demo")],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+            start_new_session=True,
+        )
+
+
+def wait_until_up(env: dict[str, str], proc: subprocess.Popen[bytes], log: Path) -> str:
+    hub = f"http://127.0.0.1:{env['JAIA_HUB_PORT']}"
+    checks = [
+        f"{hub}/hub/api/",
+        f"http://127.0.0.1:{env['JAIA_COGNITO_PORT']}/health",
+        f"http://127.0.0.1:{env['JAIA_REGISTRY_PORT']}/health",
+    ]
+    deadline = time.monotonic() + 120
+    for url in checks:
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"{url} did not come up:\n{log.read_text()[-3000:]}"
+            time.sleep(0.3)
+    return hub
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_moved_ports_work_end_to_end_and_a_background_demo_stops_promptly(
+    demo_env, tmp_path, stop_with, canaries
+):
+    log = tmp_path / "demo.log"
+    proc = start_demo(demo_env, log)
+    try:
+        hub = wait_until_up(demo_env, proc, log)
+        passwords = json.loads(
+            (Path(demo_env["JAIA_STATE_DIR"]) / "local-cognito/passwords.json").read_text()
+        )
+        for password in passwords.values():
+            canaries.register(password, "demo password")
+        with HubBrowser(hub) as browser:  # the emulator knows the moved callback URL
+            response = browser.login("bob", passwords["bob"], next_url="/hub/home")
+            assert response.status_code == 200, response.text[-500:]
+            assert browser.logged_in
+        banner = log.read_text()
+        assert f"JupyterHub with jupyter_ai_access: {hub}" in banner
+        assert (
+            f"local Cognito emulator on http://127.0.0.1:{demo_env['JAIA_COGNITO_PORT']}" in banner
+        )
+    finally:
+        started = time.monotonic()
+        os.kill(proc.pid, stop_with)
+        try:
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    took = time.monotonic() - started
+    assert proc.returncode is not None
+    (tmp_path / "stop-seconds").write_text(f"{took:.2f}")  # the figure, for the README's table
+    deadline = time.monotonic() + 20
+    ports = [int(demo_env[v]) for v, _ in DEMO_PORTS.values()]
+    while not all(port_free(p) for p in ports) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in ports if not port_free(p)]
+    listeners = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True, check=False).stdout
+    assert left == [], "left running:\n" + "\n".join(
+        line for line in listeners.splitlines() if any(f":{p} " in line for p in left)
+    )
+
+
+@pytest.mark.parametrize("variable", [v for v, _ in DEMO_PORTS.values()])
+def test_a_taken_port_stops_start_up_with_one_line_naming_its_variable(demo_env, variable):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        demo_env[variable] = str(port)
+        result = subprocess.run(
+            [str(ROOT / "run-demo")],
+            env=demo_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode != 0
+    assert "JupyterHub with jupyter_ai_access" not in result.stdout  # no "running" banner
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"port {port}" in last and f"{variable}=<port>" in last
+    assert "Traceback" not in result.stderr
+    assert not (Path(demo_env["JAIA_STATE_DIR"]) / "jupyterhub.sqlite").exists()
