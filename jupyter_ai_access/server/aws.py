@@ -65,7 +65,7 @@ class AWSCredentialBroker(AWSSettings):
         self.last_error: AWSCredentialsError | None = None
         self.served: set[str] = set()  # kernels that fetched credentials
         self._failed_at = 0.0
-        self._backoff = Backoff(1.0, max(1.0, self.max_backoff))
+        self._backoff = Backoff(5.0, max(5.0, self.max_backoff))
         self._flight: SingleFlight[IssuedCredentials] = SingleFlight()
         self._http: AsyncHTTPClient | None = None
         self._task: asyncio.Task[None] | None = None

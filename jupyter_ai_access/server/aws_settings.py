@@ -118,8 +118,9 @@ class AWSSettings(LoggingConfigurable):
     max_backoff = Float(
         300.0,
         config=True,
-        help="""Longest wait (s) between exchanges after failures; kernels asking meanwhile get
-        the last error at once instead of another request to AWS. Default: 300.""",
+        help="""Longest wait (s) between exchanges after failures (the first wait is 5 s, then it
+        doubles); kernels asking meanwhile get the last error at once instead of another request
+        to AWS. Default: 300.""",
     )
 
     @default("region")
