@@ -23,23 +23,12 @@ from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH, KernelEnv
 from jupyter_ai_access.server.app import AIAccessApp
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_POOL = ROOT / "jupyter_ai_access/local_cognito/demo-pool.json"
 IDENTITY = """
 import boto3, json
 sts = boto3.client("sts")
 print(json.dumps({"arn": sts.get_caller_identity()["Arn"],
                   "method": boto3.Session().get_credentials().method}))
 """
-
-
-@pytest.fixture(scope="session")
-def local_aws(tmp_path_factory, leak_watcher) -> Iterator[LocalAWS]:
-    log = tmp_path_factory.mktemp("local-aws") / "local-aws.log"
-    emulator = LocalAWS(DEMO_POOL, "4jupyterhubdemo0000000000a", log).start()
-    leak_watcher.watch_file(log)
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ refusal names the setting and the value, e.g. ``AWSCredentialBroker.region = 'ma
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Any
@@ -44,7 +45,7 @@ class AWSSettings(LoggingConfigurable):
         enhanced flow: GetId + GetCredentialsForIdentity; Cognito enforces which roles a user's
         groups allow), "web_identity" (STS AssumeRoleWithWebIdentity against an IAM OIDC
         provider for the user pool, the role picked here from group_roles) or "" (off: kernels
-        get no AWS variables). Default: "".""",
+        get no AWS variables). Default: $JUPYTER_AI_ACCESS_AWS_EXCHANGE, else "".""",
     )
     region = Unicode(
         config=True,
@@ -80,7 +81,9 @@ class AWSSettings(LoggingConfigurable):
         config=True,
         help="""Cognito group -> IAM role ARN. The first group of this mapping (in its order)
         that the user belongs to picks the role. When empty, the ID token's
-        cognito:preferred_role (or its single cognito:roles entry) is used. Default: {}.""",
+        cognito:preferred_role (or its single cognito:roles entry) is used. Default:
+        $JUPYTER_AI_ACCESS_AWS_GROUP_ROLES (a JSON object, so a Hub can set it through
+        Spawner.environment), else {}.""",
     )
     default_role_arn = Unicode(
         config=True,
@@ -122,6 +125,21 @@ class AWSSettings(LoggingConfigurable):
         doubles); kernels asking meanwhile get the last error at once instead of another request
         to AWS. Default: 300.""",
     )
+
+    @default("exchange")
+    def _exchange_default(self) -> str:
+        return _env("JUPYTER_AI_ACCESS_AWS_EXCHANGE")
+
+    @default("group_roles")
+    def _group_roles_default(self) -> dict[str, str]:
+        text = _env("JUPYTER_AI_ACCESS_AWS_GROUP_ROLES")
+        try:
+            value = json.loads(text) if text else {}
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise self._fail("group_roles", text, "$JUPYTER_AI_ACCESS_AWS_GROUP_ROLES is no object")
+        return {str(k): str(v) for k, v in value.items()}
 
     @default("region")
     def _region_default(self) -> str:
