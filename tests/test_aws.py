@@ -112,7 +112,7 @@ def s3_probe(local_aws: LocalAWS) -> str:
     ],
 )
 async def test_boto3_in_a_kernel_is_the_user_with_the_role_of_their_group(
-    jp_serverapp, ext, fake_hub_tokens, local_aws, groups, role, publish
+    jp_serverapp, jp_fetch, ext, fake_hub_tokens, local_aws, groups, role, publish
 ):
     fake_hub_tokens.groups = groups
     kernel_id = await start_kernel(jp_serverapp)
@@ -121,6 +121,8 @@ async def test_boto3_in_a_kernel_is_the_user_with_the_role_of_their_group(
         "arn": f"arn:aws:sts::123456789012:assumed-role/jupyter-ai-access-demo-{role}/alice",
         "method": "container-role",
     }
+    status = json.loads((await jp_fetch("ai-access", "api", "status")).body)["aws"]
+    assert status["principal"] == who["arn"] and status["exchanges"] == 1
     probe = json.loads(await run(jp_serverapp, kernel_id, s3_probe(local_aws)))
     assert probe == {"read": len(local_aws_dataset(local_aws)), "publish": publish}
     assert ext.aws.exchanges == 1

@@ -13,8 +13,8 @@ AWS serves ``AssumeRoleWithWebIdentity`` and ``GetCredentialsForIdentity`` witho
 moto only exempts ``GetId``, so the two are exempted here as AWS does. What moto does not do (so
 neither does this emulator): validate the web identity token, evaluate trust policies for it,
 substitute policy variables (``${...}`` never matches: per-person prefixes are refused), evaluate
-most condition keys (``s3:prefix``: ListBucket is refused), issue identity-pool credentials that
-its own IAM accepts. Requires ``moto[server]`` and ``boto3`` (the ``demo`` extra).
+request condition keys (``s3:prefix``: any prefix can be listed), issue identity-pool credentials
+that its own IAM accepts. Requires ``moto[server]`` and ``boto3`` (the ``demo`` extra).
 """
 
 from __future__ import annotations

@@ -240,6 +240,9 @@ class AWSSettings(LoggingConfigurable):
         """Refuse a configuration that cannot work, naming the setting (called at start)."""
         if not self.exchange:
             return
+        # defaults from the environment are computed (and refused) now, not at a kernel's request
+        for name in ("group_roles", "sts_endpoint_url", "cognito_identity_endpoint_url"):
+            getattr(self, name)
         if not self.region:
             raise self._fail("region", "", "needed (or AWS_REGION, or user_pool_id)")
         if self.exchange == "identity_pool" and not self.identity_pool_id:

@@ -36,6 +36,22 @@ def status_model(app: Any) -> dict[str, Any]:
         "login_url": (broker.session_ended.login_url if broker.session_ended else None),
         "hub_fetches": broker.fetches,
         "kernels_with_tokens": len(store.kernels),
+        "aws": _aws_status(app),
+    }
+
+
+def _aws_status(app: Any) -> dict[str, Any] | None:
+    """The AWS credentials' state: who, until when, how many exchanges (never a key)."""
+    aws = getattr(app, "aws", None)
+    if aws is None or not aws.enabled:
+        return None
+    held = aws.credentials
+    return {
+        "exchange": aws.exchange,
+        "principal": held.principal if held else None,
+        "expires_at": held.expires_at if held else None,
+        "exchanges": aws.exchanges,
+        "last_error": str(aws.last_error) if aws.last_error else None,
     }
 
 
@@ -96,6 +112,8 @@ class StatusPageHandler(JupyterHandler):
             ("ID token expires", _when(m["id_token_expires_at"])),
             ("Last renewal", _when(m["last_renewal"])),
             ("Kernels holding tokens", str(m["kernels_with_tokens"])),
+            ("AWS identity", (m["aws"] or {}).get("principal") or "—"),
+            ("AWS credentials expire", _when((m["aws"] or {}).get("expires_at"))),
             ("Problem", m["last_error"] or "none"),
         ]
         body = "".join(
