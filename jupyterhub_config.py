@@ -45,6 +45,7 @@ PROXY_API_PORT = PORTS["the proxy's API"][0]
 HUB_API_PORT = PORTS["the Hub's internal API"][0]
 REGISTRY_PORT = PORTS["the example registry"][0]
 COGNITO_PORT = int(os.environ.get("JAIA_COGNITO_PORT", "9229"))
+AWS_PORT = PORTS["the local AWS emulator"][0]
 PUBLIC_URL = os.environ.get("JAIA_PUBLIC_URL", f"http://127.0.0.1:{HUB_PORT}/")
 POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", HERE / "jupyter_ai_access/local_cognito/demo-pool.json"))
 NODE = os.environ.get("JUPYTER_AI_ACCESS_NODE") or shutil.which("node") or "node"
@@ -124,6 +125,37 @@ services.append({
     "environment": {**registry_env, "REGISTRY_PORT": str(REGISTRY_PORT),
                     "REGISTRY_DIR": str(STATE / "registry")},
 })
+
+# ------------------------------------------------------------------ AWS credentials in kernels
+# A local AWS (moto's server on loopback, IAM enforcement on) holding the demo bucket, one role per
+# group and its S3 policy, all made from the pool description's "aws" section. Each user's server
+# exchanges the user's ID token for their role's credentials (STS AssumeRoleWithWebIdentity,
+# unsigned) and serves them to botocore in kernels: plain boto3, the AWS CLI and s3fs work.
+# With a real Cognito pool, point these at real AWS instead (README, "AWS credentials in kernels").
+aws_environment = {}
+if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
+    from jupyter_ai_access.local_aws.access import aws_access
+    from jupyter_ai_access.local_aws.emulator import ACCOUNT
+
+    access = aws_access(pool, str(POOL_FILE))
+    services.append({
+        "name": "local-aws",
+        "command": [
+            sys.executable, "-m", "jupyter_ai_access.local_aws", f"--pool={POOL_FILE}",
+            f"--port={AWS_PORT}", f"--client-id={client.client_id}",
+        ],
+    })
+    aws_environment = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{AWS_PORT}",  # the server's STS and kernels' boto3
+        "AWS_REGION": pool.region,
+        "AI_ACCESS_BUCKET": access.bucket,
+        "JUPYTER_AI_ACCESS_AWS_EXCHANGE": "web_identity",
+        # the first group (in this order) that a user belongs to picks the role
+        "JUPYTER_AI_ACCESS_AWS_GROUP_ROLES": json.dumps({
+            group: f"arn:aws:iam::{ACCOUNT}:role/{access.role_name(group)}"
+            for group in access.group_access
+        }),
+    }
 c.JupyterHub.services = services
 
 # ------------------------------------------------------------------ token delivery
@@ -141,7 +173,9 @@ configure_token_delivery(c, revocation_readers=["model-registry"])
 ISOLATED = os.getuid() == 0 and os.environ.get("JAIA_ISOLATION", "accounts") != "off"
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
-c.Spawner.environment = {"AI_ACCESS_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}"}
+c.Spawner.environment = {
+    "AI_ACCESS_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}", **aws_environment,
+}
 if ISOLATED:
     c.JupyterHub.spawner_class = "jupyter_ai_access.hub.spawner.AccountPerUserSpawner"
     c.AccountPerUserSpawner.account_prefix = os.environ.get("JAIA_ACCOUNT_PREFIX", "jaia-")

@@ -7,6 +7,7 @@ pulumi config set domainPrefix my-hub-login          # or customDomain + certifi
 pulumi config set externalIdpIssuer https://login.example.org   # optional federated IdP
 pulumi config set externalIdpClientId abc
 pulumi config set --secret externalIdpClientSecret ...
+pulumi config set bucketName my-org-ml-data          # S3 names are global (default: aws.bucket)
 pulumi up
 """
 

@@ -17,7 +17,11 @@ Imports only the standard library, so resource servers can use it without Jupyte
     │   └── LoginRequiredError         invalid_grant: the refresh token is dead, log in again
     ├── TokenDeliveryError             a kernel or server cannot get the user's tokens
     │   ├── SessionEndedError          the Hub session is over: log in again at ``login_url``
-    │   └── TokensUnavailableError     the Hub or Cognito is unreachable and no valid token is held
+    │   ├── TokensUnavailableError     the Hub or Cognito is unreachable and no valid token is held
+    │   └── AWSCredentialsError        the ID token could not be exchanged for AWS credentials
+    │       ├── AWSUnavailableError    STS / Cognito identity unreachable or 5xx: retried
+    │       ├── AWSRefusedError        AWS refused the exchange (``code`` says why)
+    │       └── NoRoleError            no IAM role for the user's groups
     └── TokenError                     a presented token is refused (``status``, ``error``)
         ├── MissingTokenError          401 without error code: no bearer token was sent
         ├── InvalidTokenError          401 invalid_token: the token cannot be trusted
@@ -39,6 +43,9 @@ client secret: callers pass names and hashes, not values.
 from __future__ import annotations
 
 __all__ = [
+    "AWSCredentialsError",
+    "AWSRefusedError",
+    "AWSUnavailableError",
     "BadSignatureError",
     "ClaimError",
     "ConfigurationError",
@@ -57,6 +64,7 @@ __all__ = [
     "LoginRequiredError",
     "MalformedTokenError",
     "MissingTokenError",
+    "NoRoleError",
     "NodeNotFoundError",
     "NodePackagesMissingError",
     "PoolDescriptionError",
@@ -230,3 +238,23 @@ class SessionEndedError(TokenDeliveryError):
 
 class TokensUnavailableError(TokenDeliveryError):
     """JupyterHub or Cognito cannot be reached and no still-valid token is held."""
+
+
+class AWSCredentialsError(TokenDeliveryError):
+    """The user's ID token could not be exchanged for AWS credentials."""
+
+
+class AWSUnavailableError(AWSCredentialsError):
+    """AWS STS or Cognito identity cannot be reached or answered 5xx/throttling: retried."""
+
+
+class AWSRefusedError(AWSCredentialsError):
+    """AWS refused the exchange; ``code`` is AWS's error code (e.g. ``AccessDenied``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class NoRoleError(AWSCredentialsError):
+    """No IAM role is configured for any of the user's groups."""

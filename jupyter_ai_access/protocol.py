@@ -16,6 +16,9 @@ deployment must run the same version.
   ``GET <JUPYTER_AI_ACCESS_URL>?kind=access|id&min_valid=<s>&force=0|1`` with
   ``Authorization: Bearer <the kernel's secret>``; answers :class:`KernelToken` (200) or
   :class:`ErrorBody` (401 ``login_required``, 503 ``unavailable``, 400, 403).
+- user's server → botocore in the kernel: ``GET <AWS_CONTAINER_CREDENTIALS_FULL_URI>`` (the same
+  endpoint, path :data:`AWS_CREDENTIALS_PATH`) with the raw secret as ``Authorization`` (botocore
+  sends no scheme); answers :class:`AWSContainerCredentials` (200) or :class:`ErrorBody`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Final, TypedDict
 from urllib.parse import quote
 
 __all__ = [
+    "AWS_CREDENTIALS_PATH",
     "ERROR_IDP_UNAVAILABLE",
     "ERROR_LOGIN_REQUIRED",
     "ERROR_UNAVAILABLE",
@@ -33,6 +37,7 @@ __all__ = [
     "REVOCATIONS_PATH",
     "REVOCATIONS_SCOPE",
     "TOKENS_SCOPE",
+    "AWSContainerCredentials",
     "ErrorBody",
     "HubTokens",
     "KernelEnv",
@@ -51,6 +56,9 @@ HUB_TOKENS_PATH: Final = "ai-access/users/{name}/tokens"
 #: The revocation feed, relative to the Hub API URL, and the scope that reads it.
 REVOCATIONS_PATH: Final = "ai-access/revocations"
 REVOCATIONS_SCOPE: Final = "custom:ai-access:revocations"
+
+#: Where botocore's container-credentials provider asks the kernel endpoint for AWS credentials.
+AWS_CREDENTIALS_PATH: Final = "/aws-credentials"
 
 #: ``have`` value meaning "I hold no tokens" in a session watch.
 NO_TOKENS: Final = "none"
@@ -101,6 +109,15 @@ class KernelToken(TypedDict):
     token: str
     expires_at: float
     kind: str
+
+
+class AWSContainerCredentials(TypedDict):
+    """200 answer of the AWS path, as botocore's container provider reads it (ISO 8601 UTC)."""
+
+    AccessKeyId: str
+    SecretAccessKey: str
+    Token: str
+    Expiration: str
 
 
 class _ErrorRequired(TypedDict):

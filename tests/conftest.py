@@ -14,6 +14,7 @@ from jupyter_ai_access_testing import deployment
 from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.hub import HubProcess
 from jupyter_ai_access_testing.jwks_server import IssuerServer
+from jupyter_ai_access_testing.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
 pytest_plugins = [
@@ -197,3 +198,14 @@ def local_deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[
     folder = tmp_path_factory.mktemp("local-hub")
     with deployment.local_deployment(ROOT, folder, canaries, leak_watcher.watch_file) as hub:
         yield hub
+
+
+@pytest.fixture(scope="session")
+def local_aws(tmp_path_factory, leak_watcher) -> Iterator[LocalAWS]:
+    """The local AWS emulator (moto, IAM enforced) seeded from the demo pool description."""
+    log = tmp_path_factory.mktemp("local-aws") / "local-aws.log"
+    pool = ROOT / "jupyter_ai_access/local_cognito/demo-pool.json"
+    emulator = LocalAWS(pool, "4jupyterhubdemo0000000000a", log).start()
+    leak_watcher.watch_file(log)
+    yield emulator
+    emulator.stop()

@@ -88,6 +88,16 @@ print(json.dumps(state))
     return json.loads(await run(k, code))
 
 
+async def aws_probe(k: ServerKernel) -> str:
+    """A new boto3 session's identity (an ARN), or the credential error's text."""
+    return await run(
+        k,
+        "import boto3, botocore.exceptions\n"
+        "try:\n    print(boto3.Session().client('sts').get_caller_identity()['Arn'])\n"
+        "except botocore.exceptions.BotoCoreError as e:\n    print(e)",
+    )
+
+
 async def until(k: ServerKernel, check: Any) -> tuple[dict[str, Any], float]:
     started = time.monotonic()
     while True:
@@ -114,12 +124,15 @@ async def test_logout_reaches_running_kernels_new_kernels_and_the_registry(deplo
         canaries.register(token, "alice's access token")
         assert (await probe(k2))["token"] is True
         assert registry_status(deployment, token) == 200
+        assert (await aws_probe(k2)).endswith("/alice")
 
         browser.go("/hub/logout")
         for k in (k1, k2):
             state, _ = await until(k, lambda s: "ended" in s and not s["file"])
             assert state["file"] is False
             assert f"Log in again at {deployment['url']}/hub/login" in state["ended"]
+        # AWS credentials are no longer served either (a new botocore session must fetch)
+        assert "login_required" in await aws_probe(k2)
 
         k3 = await kernel(deployment, "alice")  # started after the logout: nothing
         try:

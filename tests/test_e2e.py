@@ -123,6 +123,37 @@ async def run_example_notebook(
     return kernel, await kernel.run_notebook(notebook)
 
 
+ROLE_ARN = "arn:aws:sts::123456789012:assumed-role/jupyter-ai-access-demo-{}/{}"
+AWS_SECRETS_ON_DISK = """
+import json, os, boto3
+frozen = boto3.Session().get_credentials().get_frozen_credentials()
+needles = [frozen.secret_key.encode(), frozen.token.encode()]
+roots = {os.path.expanduser("~"), os.environ["JUPYTER_AI_ACCESS_DIR"] + "/..", "/tmp", os.getcwd()}
+hits, files = [], 0
+for root in roots:
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                if files > 20000 or os.path.getsize(path) > 5_000_000:
+                    continue
+                files += 1
+                data = open(path, "rb").read()
+            except OSError:
+                continue
+            if any(n in data for n in needles):
+                hits.append(path)
+print(json.dumps(hits))
+"""
+
+
+async def aws_secrets_on_disk(kernel: ServerKernel) -> list[str]:
+    """Files the kernel can read that hold its AWS secret key or session token."""
+    result = await kernel.execute(AWS_SECRETS_ON_DISK, timeout=120)
+    assert result["error"] is None, result
+    return json.loads(result["stdout"])
+
+
 async def test_login_lab_notebook_then_logout_revokes_everything(local_hub, canaries):
     async with chromium() as browser:
         hub = local_hub
@@ -143,6 +174,11 @@ async def test_login_lab_notebook_then_logout_revokes_everything(local_hub, cana
             assert abs(float(fit.group(1)) - 3) < 0.1
             assert abs(float(fit.group(2)) - 2) < 0.5
             assert "uploaded: {'stored': 'demo-alice', 'uploaded_by': 'alice'}" in text
+            # S3 with plain boto3, as herself (the local AWS enforces her role's policy)
+            assert f"AWS identity: {ROLE_ARN.format('ml-publishers', 'alice')}" in text
+            assert "read 200 rows from s3://jupyter-ai-access-demo/datasets/demo.csv" in text
+            assert "published s3://jupyter-ai-access-demo/models/alice/model.json" in text
+            assert await aws_secrets_on_disk(kernel) == []
             assert canaries.find(text) == []
             assert (
                 json.loads((hub["state"] / "registry/demo-alice.json").read_text())["uploaded_by"]
@@ -212,6 +248,9 @@ async def test_user_without_the_admin_group_gets_403_from_the_registry(local_hub
             assert (
                 "upload refused (403): requires membership in the group(s): ml-publishers" in text
             )
+            assert f"AWS identity: {ROLE_ARN.format('ml-training', 'bob')}" in text
+            assert "read 200 rows from s3://jupyter-ai-access-demo/datasets/demo.csv" in text
+            assert "S3 refused the upload (AccessDenied): your role" in text
         except Exception:
             await screenshot(page, "failure-bob")
             raise

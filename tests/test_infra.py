@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import sys
@@ -33,7 +34,12 @@ class Mocks(pulumi.runtime.Mocks):
         self.resources.append(args)
         outputs = dict(args.inputs)
         if args.typ == "aws:cognito/userPool:UserPool":
+            outputs["endpoint"] = "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz"
             return "eu-west-1_AbC123xyz", outputs
+        if args.typ == "aws:iam/role:Role":
+            outputs["arn"] = f"arn:aws:iam::123456789012:role/{args.inputs['name']}"
+        if args.typ == "aws:cognito/identityPool:IdentityPool":
+            return "eu-west-1:11111111-2222-3333-4444-555555555555", outputs
         if args.typ == "aws:cognito/userPoolClient:UserPoolClient":
             outputs["clientSecret"] = f"generated-secret-of-{args.name}"
             return f"id-{args.name}", outputs
@@ -76,6 +82,15 @@ def run(mocks: Mocks, description: dict | None = None, **over: Any) -> tuple[dic
             output = pulumi.Output.from_input(value)
             resolved[name] = await output.future()
             secret_flags[name] = await output.is_secret()
+        # Let the registrations no export depends on (groups, role policies) finish: pump the
+        # loop until no resource has been added for a while (bounded).
+        quiet, seen = 0, len(mocks.resources)
+        for _ in range(5000):
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if len(mocks.resources) == seen else 0
+            seen = len(mocks.resources)
+            if quiet >= 200:
+                break
 
     # On the loop Pulumi's outputs live on (the same helper @pulumi.runtime.test uses).
     from pulumi.runtime.sync_await import _sync_await

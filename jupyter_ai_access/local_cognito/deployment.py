@@ -28,6 +28,7 @@ DEMO_PORTS = {
     "the proxy's API": ("JAIA_PROXY_API_PORT", 8001),
     "the Hub's internal API": ("JAIA_HUB_API_PORT", 8081),
     "the example registry": ("JAIA_REGISTRY_PORT", 8500),
+    "the local AWS emulator": ("JAIA_AWS_PORT", 9230),
     "the local Cognito emulator": ("JAIA_COGNITO_PORT", 9229),
 }
 

@@ -2,7 +2,8 @@
 
 Auto-enabled by ``jupyter-config/jupyter_server_config.d/jupyter_ai_access.json``, which also
 makes :class:`~.provisioner.AIAccessProvisioner` the default kernel provisioner. At start it
-creates the :class:`~.broker.TokenBroker`, the kernels' token store and the loopback endpoint;
+creates the :class:`~.broker.TokenBroker`, the kernels' token store, the loopback endpoint and,
+when configured, the :class:`~.aws.AWSCredentialBroker` (AWS credentials for botocore in kernels);
 handlers: ``/ai-access/api/info``, ``/ai-access/api/status``, ``/ai-access/status``.
 """
 
@@ -14,6 +15,9 @@ from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool
 
+from ..protocol import AWS_CREDENTIALS_PATH
+from .aws import AWSCredentialBroker
+from .aws_endpoint import AWSCredentialsHandler
 from .broker import TokenBroker
 from .endpoint import KernelTokenEndpoint
 from .provisioner import AIAccessProvisioner, Delivery
@@ -29,7 +33,7 @@ class AIAccessApp(ExtensionApp):
 
     name = "jupyter_ai_access"
     load_other_extensions = True
-    classes = [TokenBroker, KernelTokenStore]
+    classes = [TokenBroker, KernelTokenStore, AWSCredentialBroker]
     active: ClassVar[AIAccessApp | None] = None
 
     use_provisioner = Bool(
@@ -43,6 +47,7 @@ class AIAccessApp(ExtensionApp):
     broker: TokenBroker
     store: KernelTokenStore
     endpoint: KernelTokenEndpoint
+    aws: AWSCredentialBroker
 
     def initialize_settings(self) -> None:
         """Create the broker, the token store and the loopback endpoint."""
@@ -50,14 +55,23 @@ class AIAccessApp(ExtensionApp):
         self.store = KernelTokenStore(parent=self)
         assert self.serverapp is not None
         self.store.prepare(contents_root=self.serverapp.root_dir)
-        self.endpoint = KernelTokenEndpoint(self.broker, self.store)
+        self.aws = AWSCredentialBroker(
+            self.broker, kernel_alive=lambda k: k in self.store.kernels, parent=self
+        )
+        self.aws.check()
+        self.endpoint = KernelTokenEndpoint(self.broker, self.store, self.aws)
+        if self.aws.enabled:
+            self.endpoint.add_handler(AWS_CREDENTIALS_PATH, AWSCredentialsHandler)
+            self.broker.listeners.append(self.aws.on_tokens)
         self.endpoint.start()
         self.store.endpoint_url = self.endpoint.url
         self.store.login_url = self.broker.login_url
         self.broker.listeners.append(self.store.update)
         self.settings["jupyter_ai_access"] = self
         AIAccessApp.active = self
-        AIAccessProvisioner.delivery = Delivery(self.broker, self.store)
+        AIAccessProvisioner.delivery = Delivery(
+            self.broker, self.store, self.aws, self.endpoint.aws_url
+        )
         if self.use_provisioner:
             # The factory is a singleton that may exist before this server's config reaches it
             # (another extension can create it first), so set the default here.
@@ -67,6 +81,12 @@ class AIAccessApp(ExtensionApp):
             self.endpoint.url,
             self.broker.hub_api_url or "(no Hub: token delivery off)",
         )
+        if self.aws.enabled:
+            self.log.info(
+                "jupyter_ai_access: AWS credentials for kernels by %s in %s",
+                self.aws.exchange,
+                self.aws.region,
+            )
 
     def initialize_handlers(self) -> None:
         """Register the REST handlers and the status page under ``/ai-access``."""
@@ -81,6 +101,7 @@ class AIAccessApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop renewing, close the endpoint, remove every kernel folder."""
         await self.broker.stop()
+        await self.aws.stop()
         self.endpoint.stop()
         self.store.remove_all()
         if AIAccessApp.active is self:

@@ -2,13 +2,17 @@
 
 It listens on its own 127.0.0.1 port (not the Jupyter server's, which a proxy or a container may
 expose) and answers only requests that carry a live kernel's secret
-(``Authorization: Bearer <secret>``), come with the exact loopback ``Host`` (DNS rebinding), carry
-no ``Origin`` (a browser) and no ``X-Forwarded-*`` / ``Forwarded`` header (a proxy).
+(``Authorization: Bearer <secret>``, or the raw secret as botocore sends it), come with the exact
+loopback ``Host`` (DNS rebinding), carry no ``Origin`` (a browser) and no ``X-Forwarded-*`` /
+``Forwarded`` header (a proxy).
 
 ``GET /token?kind=access|id&min_valid=<s>&force=0|1`` →
 200 ``{"token", "expires_at", "kind"}``; 401 ``login_required`` (with ``login_url``) when the
 session has ended; 503 ``unavailable`` when the Hub or Cognito cannot be reached and no valid
 token is held; 403 for everything refused above.
+
+``GET /aws-credentials`` (when AWS credentials are configured, :mod:`.aws_endpoint`): the same
+refusals, then botocore's container-credentials answer.
 """
 
 from __future__ import annotations
@@ -20,12 +24,19 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from ..errors import SessionEndedError, TokenDeliveryError
-from ..protocol import ERROR_LOGIN_REQUIRED, ERROR_UNAVAILABLE, KernelToken
+from ..protocol import (
+    AWS_CREDENTIALS_PATH,
+    ERROR_LOGIN_REQUIRED,
+    ERROR_UNAVAILABLE,
+    KernelToken,
+)
 
-__all__ = ["KernelTokenEndpoint"]
+__all__ = ["KernelRequestHandler", "KernelTokenEndpoint"]
 
 
-class _TokenHandler(web.RequestHandler):
+class KernelRequestHandler(web.RequestHandler):
+    """Base of the endpoint's handlers: answers only a live kernel's loopback requests."""
+
     def initialize(self, endpoint: KernelTokenEndpoint) -> None:
         self.endpoint = endpoint
 
@@ -40,29 +51,44 @@ class _TokenHandler(web.RequestHandler):
     def _request_summary(self) -> str:
         return f"{self.request.method} {self.request.path}"
 
-    async def get(self) -> None:
+    def kernel_id(self) -> str | None:
+        """The calling kernel, or None after refusing (foreign Host, Origin, proxy, secret).
+
+        The secret comes as ``Bearer <secret>`` (our client) or raw, without a scheme (botocore's
+        container provider sends ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE``'s content as is).
+        """
         headers = self.request.headers
         allowed_hosts = {f"127.0.0.1:{self.endpoint.port}", f"localhost:{self.endpoint.port}"}
         if headers.get("Host") not in allowed_hosts:
             self._refuse(403, "forbidden", "wrong Host: this endpoint answers 127.0.0.1 only")
-            return
+            return None
         if "Origin" in headers:
             self._refuse(403, "forbidden", "browsers may not call this endpoint")
-            return
+            return None
         if any(
             name.lower().startswith("x-forwarded") or name.lower() == "forwarded"
             for name in headers
         ):
             self._refuse(403, "forbidden", "proxied requests are refused")
-            return
-        scheme, _, secret = headers.get("Authorization", "").partition(" ")
+            return None
+        value = headers.get("Authorization", "").strip()
+        scheme, _, secret = value.partition(" ")
+        if not secret:
+            scheme, secret = "bearer", scheme  # the raw secret
+        secret = secret.strip()
         kernel_id = (
-            self.endpoint.store.kernel_for_secret(secret.strip())
-            if scheme.lower() == "bearer" and secret.strip()
+            self.endpoint.store.kernel_for_secret(secret)
+            if scheme.lower() == "bearer" and secret
             else None
         )
         if kernel_id is None:
             self._refuse(403, "forbidden", "not a live kernel's secret")
+        return kernel_id
+
+
+class _TokenHandler(KernelRequestHandler):
+    async def get(self) -> None:
+        if self.kernel_id() is None:
             return
         kind = self.get_query_argument("kind", "access")
         if kind not in ("access", "id"):
@@ -91,9 +117,11 @@ class _TokenHandler(web.RequestHandler):
 class KernelTokenEndpoint:
     """A tiny tornado server on 127.0.0.1 that serves tokens to kernels holding a secret."""
 
-    def __init__(self, broker: Any, store: Any) -> None:
+    def __init__(self, broker: Any, store: Any, aws: Any = None) -> None:
         self.broker = broker
         self.store = store
+        self.aws = aws  # the AWSCredentialBroker, when kernels get AWS credentials
+        self.routes: list[tuple[str, type[KernelRequestHandler]]] = [("/token", _TokenHandler)]
         self.port = 0
         self._server: HTTPServer | None = None
 
@@ -102,11 +130,19 @@ class KernelTokenEndpoint:
         """The URL kernels call."""
         return f"http://127.0.0.1:{self.port}/token"
 
+    def add_handler(self, path: str, handler: type[KernelRequestHandler]) -> None:
+        """Serve ``path`` with ``handler`` too (before :meth:`start`)."""
+        self.routes.append((path, handler))
+
+    @property
+    def aws_url(self) -> str:
+        """The URL botocore in kernels calls (AWS_CONTAINER_CREDENTIALS_FULL_URI)."""
+        return f"http://127.0.0.1:{self.port}{AWS_CREDENTIALS_PATH}"
+
     def start(self) -> None:
         """Listen on a free 127.0.0.1 port."""
-        app = web.Application(
-            [(r"/token", _TokenHandler, {"endpoint": self})], log_function=lambda handler: None
-        )
+        routes = [(path, handler, {"endpoint": self}) for path, handler in self.routes]
+        app = web.Application(routes, log_function=lambda handler: None)
         sockets = bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
         self._server = HTTPServer(app, xheaders=False)

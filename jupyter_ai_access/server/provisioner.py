@@ -15,10 +15,28 @@ from typing import Any, ClassVar
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from ..errors import TokenDeliveryError
+from ..protocol import KernelEnv
+from .aws import AWSCredentialBroker
 from .broker import TokenBroker
 from .store import KernelTokenStore
 
 __all__ = ["AIAccessProvisioner", "Delivery"]
+
+#: AWS variables a kernel must not inherit from the server: they would take precedence over (or
+#: replace) the user's own credentials in botocore's chain.
+_AWS_INHERITED = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +45,8 @@ class Delivery:
 
     broker: TokenBroker
     store: KernelTokenStore
+    aws: AWSCredentialBroker | None = None
+    aws_url: str = ""
 
 
 class AIAccessProvisioner(LocalProvisioner):
@@ -50,6 +70,10 @@ class AIAccessProvisioner(LocalProvisioner):
                 self.log.warning("Kernel %s starts without tokens: %s", self.kernel_id, e)
         env = dict(kwargs.get("env") or os.environ)
         env.update(store.add_kernel(self.kernel_id, tokens))
+        for name in _AWS_INHERITED:  # the server's own AWS identity never reaches a kernel
+            env.pop(name, None)
+        if delivery.aws is not None and delivery.aws.enabled:
+            env.update(delivery.aws.kernel_env(delivery.aws_url, env[KernelEnv.SECRET_FILE]))
         if store.remove_hub_token:
             env.pop("JUPYTERHUB_API_TOKEN", None)
             env.pop("JPY_API_TOKEN", None)

@@ -66,6 +66,22 @@ def status_model(app: Any) -> dict[str, Any]:
         ),
         "hub_fetches": broker.fetches,
         "kernels_with_tokens": len(store.kernels),
+        "aws": _aws_status(app),
+    }
+
+
+def _aws_status(app: Any) -> dict[str, Any] | None:
+    """The AWS credentials' state: who, until when, how many exchanges (never a key)."""
+    aws = getattr(app, "aws", None)
+    if aws is None or not aws.enabled:
+        return None
+    held = aws.credentials
+    return {
+        "exchange": aws.exchange,
+        "principal": held.principal if held else None,
+        "expires_at": held.expires_at if held else None,
+        "exchanges": aws.exchanges,
+        "last_error": str(aws.last_error) if aws.last_error else None,
     }
 
 
@@ -99,3 +115,50 @@ class StatusHandler(APIHandler):
         """Return :func:`status_model`."""
         self.set_header("Cache-Control", "no-store")
         self.finish(status_model(self.settings["jupyter_ai_access"]))
+<<<<<<< HEAD
+=======
+
+
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "never"
+    delta = timestamp - time.time()
+    stamp = time.strftime("%H:%M:%S", time.localtime(timestamp))
+    return f"{stamp} (in {delta:.0f} s)" if delta > 0 else f"{stamp} ({-delta:.0f} s ago)"
+
+
+class StatusPageHandler(JupyterHandler):
+    """``GET /ai-access/status``: the same, as a small page."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        """Render the status page."""
+        m = status_model(self.settings["jupyter_ai_access"])
+        rows = [
+            ("User", m["user"] or "—"),
+            ("Groups", ", ".join(m["groups"]) or "—"),
+            ("Access token expires", _when(m["access_token_expires_at"])),
+            ("ID token expires", _when(m["id_token_expires_at"])),
+            ("Last renewal", _when(m["last_renewal"])),
+            ("Kernels holding tokens", str(m["kernels_with_tokens"])),
+            ("AWS identity", (m["aws"] or {}).get("principal") or "—"),
+            ("AWS credentials expire", _when((m["aws"] or {}).get("expires_at"))),
+            ("Problem", m["last_error"] or "none"),
+        ]
+        body = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+        )
+        login = ""
+        if m["session_ended"]:
+            url = html.escape(m["login_url"] or "/hub/login")
+            login = f'<p class="warn">Your session has ended. <a href="{url}">Log in again</a>.</p>'
+        self.set_header("Cache-Control", "no-store")
+        self.finish(f"""<!DOCTYPE html><html><head><meta charset="utf-8">
+<title>AI access: token status</title><style>body{{font-family:sans-serif;margin:2em}}
+th{{text-align:left;padding-right:1em}}.warn{{color:#b3261e}}</style></head>
+<body><h1>Token status</h1>{login}<table>{body}</table>
+<p>Token values are never shown here.</p></body></html>""")
+>>>>>>> issue13

@@ -44,6 +44,7 @@ def local_deployment(
         return canaries.secret(name) if canaries else f"{name}-{secrets.token_urlsafe(16)}"
 
     port, cognito_port, registry_port = find_free_port(), find_free_port(), find_free_port()
+    aws_port = find_free_port()
     pool = json.loads((root / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
     passwords = {}
     for user in pool["users"]:
@@ -74,6 +75,7 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             "JAIA_HUB_PORT": str(port),
             "JAIA_COGNITO_PORT": str(cognito_port),
             "JAIA_REGISTRY_PORT": str(registry_port),
+            "JAIA_AWS_PORT": str(aws_port),
             "JAIA_POOL_FILE": str(folder / "pool.json"),
             "JAIA_ACCOUNT_PREFIX": prefix,
         },
@@ -89,13 +91,14 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
         watch_log(hub.log_file)
     hub.start(timeout=90)
     try:
-        _wait_for_services(hub, cognito_port, registry_port)
+        _wait_for_services(hub, cognito_port, registry_port, aws_port)
         yield {
             "hub": hub,
             "url": hub.url,
             "passwords": passwords,
             "cognito": f"http://127.0.0.1:{cognito_port}",
             "registry": f"http://127.0.0.1:{registry_port}",
+            "aws": f"http://127.0.0.1:{aws_port}",
             "state": folder / "state",
             "client_id": hub_client["client_id"],
             "secret": hub_client["client_secret"],
@@ -108,7 +111,7 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
 
 
 def _wait_for_services(hub: HubProcess, *ports: int) -> None:
-    """The Hub starts its services (emulator, registry) itself: wait until they answer."""
+    """The Hub starts its services (emulators, registry) itself: wait until they answer."""
     deadline = time.monotonic() + 60
     for port in ports:
         url = f"http://127.0.0.1:{port}/health"

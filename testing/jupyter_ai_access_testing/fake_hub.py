@@ -41,6 +41,8 @@ class FakeHubTokens:
         self.user = user
         self.api_token = api_token
         self.lifetime = 3600
+        self.groups = ["ml-training"]
+        self.id_claims: dict[str, Any] = {}  # extra ID token claims (e.g. cognito__roles)
         self._status = 200
         self.delay = 0.0
         self.fetches = 0
@@ -135,16 +137,18 @@ class FakeHubTokens:
             "iat": now,
             "exp": now + self.lifetime,
             "username": self.user,
-            "cognito__groups": ["ml-training"],
+            "cognito__groups": list(self.groups),
         }
         access = self.factory.mint("access", **claims)
-        id_token = self.factory.mint("id", **{**claims, "cognito__username": self.user})
+        id_token = self.factory.mint(
+            "id", **{**claims, "cognito__username": self.user, **self.id_claims}
+        )
         self.issued.append(access)
         return {
             "username": self.user,
             "cognito_username": self.user,
             "refreshed_at": now,
-            "groups": ["ml-training"],
+            "groups": list(self.groups),
             "scope": ["openid", "ai-access/datasets.read"],
             "access_token": access,
             "access_token_expires_at": now + self.lifetime,
