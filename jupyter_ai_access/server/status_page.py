@@ -92,6 +92,14 @@ class StatusPageHandler(JupyterHandler):
             ("Last renewal", _when(m["last_renewal"])),
             ("Kernels holding tokens", str(m["kernels_with_tokens"])),
         ]
+        if m.get("aws"):
+            aws = m["aws"]
+            rows += [
+                ("AWS identity", html.escape(aws.get("principal") or "—")),
+                ("AWS credentials expire", _when(aws.get("expires_at"))),
+            ]
+            if aws.get("last_error"):
+                rows.append(("AWS problem", html.escape(aws["last_error"])))
         table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
         state = m["state"]
         action = ""
