@@ -9,7 +9,7 @@ handlers: ``/ai-access/api/info``, ``/ai-access/api/status``, ``/ai-access/statu
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
@@ -48,6 +48,19 @@ class AIAccessApp(ExtensionApp):
     store: KernelTokenStore
     endpoint: KernelTokenEndpoint
     aws: AWSCredentialBroker
+
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Before the other extensions link: terminals get our manager unless one is configured.
+
+        jupyter_server reads only the on/off switch from ``jupyter_server_config.d/*.json``, so
+        the terminal manager is set here, where linking passes config to the extensions that
+        link after this one (``jupyter_server_terminals`` does).
+        """
+        if "terminal_manager_class" not in serverapp.config.get("TerminalsExtensionApp", {}):
+            self.config.TerminalsExtensionApp.terminal_manager_class = (
+                "jupyter_ai_access.server.terminals.AIAccessTerminalManager"
+            )
+        super()._link_jupyter_server_extension(serverapp)
 
     def initialize_settings(self) -> None:
         """Create the broker, the token store and the loopback endpoint."""
