@@ -17,7 +17,8 @@ Imports only the standard library, so resource servers can use it without Jupyte
     │   └── LoginRequiredError         invalid_grant: the refresh token is dead, log in again
     ├── TokenDeliveryError             a kernel or server cannot get the user's tokens
     │   ├── SessionEndedError          the Hub session is over: log in again at ``login_url``
-    │   └── TokensUnavailableError     the Hub or Cognito is unreachable and no valid token is held
+    │   ├── TokensUnavailableError     the Hub or Cognito is unreachable and no valid token is held
+    │   └── MachineTokenError          a job's machine app client is misconfigured or refused
     └── TokenError                     a presented token is refused (``status``, ``error``)
         ├── MissingTokenError          401 without error code: no bearer token was sent
         ├── InvalidTokenError          401 invalid_token: the token cannot be trusted
@@ -55,6 +56,7 @@ __all__ = [
     "KeySetUnavailableError",
     "LocalCognitoError",
     "LoginRequiredError",
+    "MachineTokenError",
     "MalformedTokenError",
     "MissingTokenError",
     "NodeNotFoundError",
@@ -224,9 +226,17 @@ class SessionEndedError(TokenDeliveryError):
 
     def __init__(self, message: str, login_url: str = "") -> None:
         self.login_url = login_url
+        if login_url and login_url in message:
+            super().__init__(message)  # the message says where already ("sign in at <url>")
+            return
         where = f" Log in again at {login_url}" if login_url else " Log in to JupyterHub again."
         super().__init__(message.rstrip(". ") + "." + where)
 
 
 class TokensUnavailableError(TokenDeliveryError):
     """JupyterHub or Cognito cannot be reached and no still-valid token is held."""
+
+
+class MachineTokenError(TokenDeliveryError):
+    """A job's machine token cannot be had: a ``COGNITO_*`` setting is missing or wrong, or
+    Cognito refused the machine app client (the message names the setting to check)."""
