@@ -6,7 +6,7 @@ cookie on Binder): nobody else can sign this server in as *their* Cognito user, 
 - login: the pool discovered (a clear 503 when Cognito cannot be reached), a new sign-in
   (:meth:`~.standalone.StandaloneSource.begin_login`), its ``state`` in a signed, http-only cookie
   for ``<base_url>ai-access/`` (binds it to this browser), then the redirect to Cognito. ``next``
-  stays under this server's base URL;
+  (a path, or relative to the base URL) stays under this server's base URL;
 - callback: only ``state``, ``code`` and ``error`` are read (tokens pushed into the URL are
   ignored); the cookie's ``state`` must equal the query's and is taken once; the code is exchanged
   and both tokens verified; errors are pages that say what to do, never token text. Jupyter's
@@ -79,7 +79,10 @@ class LoginHandler(_Base):
                 "persists, check StandaloneSource.issuer and StandaloneSource.domain "
                 "($COGNITO_ISSUER or $COGNITO_REGION + $COGNITO_USER_POOL_ID, $COGNITO_DOMAIN).",
             ) from None
-        next_url = safe_next_url(self.get_query_argument("next", None))
+        wanted = self.get_query_argument("next", "")
+        if wanted and not wanted.startswith("/"):  # relative to this server, e.g. from Binder's
+            wanted = self.base_url + wanted  # urlpath, which cannot know the per-user prefix
+        next_url = safe_next_url(wanted)
         if not next_url or not next_url.startswith(self.base_url):
             next_url = f"{self.base_url}lab"
         redirect_uri = source.callback_url or self._origin_url("ai-access/callback")

@@ -8,8 +8,10 @@ folders and a log file, waits until ``api/status`` answers, and stops it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +61,8 @@ class LabProcess:
         base_url: str = "/",
         prefix: Sequence[str] = (),
         python: str = sys.executable,
+        module: Sequence[str] = ("jupyter", "lab"),
+        own_group: bool = False,
     ) -> None:
         self.folder = folder
         self.port = port or find_free_port()
@@ -87,8 +91,7 @@ class LabProcess:
             *prefix,
             python,
             "-m",
-            "jupyter",
-            "lab",
+            *module,
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -101,13 +104,19 @@ class LabProcess:
         ]
         if os.getuid() == 0:
             self.command.append("--allow-root")
+        self.own_group = own_group  # a process group of its own, stopped whole (start scripts)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90) -> LabProcess:
         """Start the server and wait until its API answers."""
         log = self.log_file.open("ab")
         self.proc = subprocess.Popen(
-            self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root
+            self.command,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            start_new_session=self.own_group,
         )
         try:
             wait_for(f"{self.url}/api/status?token={self.token}", self.proc, self.log_file, timeout)
@@ -123,8 +132,14 @@ class LabProcess:
         )
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 20 s."""
+        """SIGTERM (to its own process group, when it has one), then SIGKILL after 20 s."""
+        if self.own_group and self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
         stop_process(self.proc, 20)
+        if self.own_group and self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # what ignored SIGTERM in its group
 
     def log_tail(self) -> str:
         """The last lines of the server's log."""
