@@ -111,7 +111,9 @@ if not USE_REAL_COGNITO:
         ],
         "environment": {"JUPYTER_AI_ACCESS_NODE": NODE},
     })
-    registry_env = {"COGNITO_ISSUER": issuer, "COGNITO_CLIENT_ID": client.client_id}
+    # The registry accepts the Hub's tokens and the demo jobs' machine tokens (training-jobs).
+    registry_env = {"COGNITO_ISSUER": issuer,
+                    "COGNITO_CLIENT_ID": ",".join(c.client_id for c in pool.app_clients)}
 else:
     # The authenticator reads COGNITO_* itself; the registry needs the same pool.
     registry_env = {k: v for k, v in os.environ.items()

@@ -1,6 +1,7 @@
 """Example protected resource: a training-data and model-registry API that accepts Cognito tokens.
 
-    GET  /datasets/<name>   needs scope ai-access/datasets.read and group ml-training (CSV)
+    GET  /datasets/<name>   needs scope ai-access/datasets.read, and for a person the group
+                            ml-training (CSV); a job's machine token (no user) needs the scope
     GET  /models            needs scope ai-access/datasets.read (the list of uploaded models)
     POST /models/<name>     needs scope ai-access/models.write and group ml-publishers
     GET  /health            no token
@@ -9,7 +10,8 @@ Every protected route is one ``@bearer_required(...)`` line over
 :class:`jupyter_ai_access.resource.CognitoTokenVerifier`. Settings come from the environment
 (the local Hub passes them when it starts this as a managed service):
 
-    COGNITO_ISSUER (or COGNITO_REGION + COGNITO_USER_POOL_ID), COGNITO_CLIENT_ID,
+    COGNITO_ISSUER (or COGNITO_REGION + COGNITO_USER_POOL_ID), COGNITO_CLIENT_ID (the app
+    clients whose tokens are accepted, comma-separated: the Hub's or JupyterLab's, and jobs'),
     REGISTRY_PORT (8500), REGISTRY_DIR (where uploaded models are kept)
 
 Run by hand: python examples/model_registry.py
@@ -24,12 +26,14 @@ import random
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from tornado import web
 
+from jupyter_ai_access.errors import GroupRequiredError
 from jupyter_ai_access.resource.revocations import RevocationFeed
 from jupyter_ai_access.resource.tornado_auth import bearer_required
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier
+from jupyter_ai_access.resource.verify import CognitoTokenVerifier, bearer_error_response
 
 READ = "ai-access/datasets.read"
 WRITE = "ai-access/models.write"
@@ -43,13 +47,18 @@ def make_verifier() -> CognitoTokenVerifier:
         issuer=issuer,
         region=None if issuer else os.environ.get("COGNITO_REGION"),
         user_pool_id=None if issuer else os.environ.get("COGNITO_USER_POOL_ID"),
-        client_ids=[os.environ["COGNITO_CLIENT_ID"]],
+        client_ids=os.environ["COGNITO_CLIENT_ID"].replace(",", " ").split(),
         # Run as a Hub service, it follows the Hub's revocation feed: a session that ended
         # (logout, removal from the groups) is refused within seconds, not at the token's exp.
         denied_origin_jtis=(
             RevocationFeed.for_hub_service() if os.environ.get("JUPYTERHUB_API_URL") else None
         ),
     )
+
+
+def is_machine(claims: dict[str, Any]) -> bool:
+    """A job's client_credentials token: no user, its ``sub`` is the app client itself."""
+    return "username" not in claims and claims.get("sub") == claims.get("client_id")
 
 
 def dataset(name: str, rows: int = 200) -> str:
@@ -71,8 +80,16 @@ def make_app(verifier: CognitoTokenVerifier, models_dir: Path) -> web.Applicatio
             self.finish({"status": "ok"})
 
     class Dataset(web.RequestHandler):
-        @bearer_required(verifier, scopes=[READ], groups=["ml-training"])
+        @bearer_required(verifier, scopes=[READ])
         def get(self, name: str) -> None:
+            claims = self.cognito_claims
+            if not is_machine(claims) and "ml-training" not in claims.get("cognito:groups", []):
+                status, headers, body = bearer_error_response(GroupRequiredError(["ml-training"]))
+                self.set_status(status)
+                for header, value in headers.items():
+                    self.set_header(header, value)
+                self.finish(body)
+                return
             if not NAME.match(name):
                 raise web.HTTPError(400, "bad data set name")
             self.set_header("Content-Type", "text/csv")
@@ -96,7 +113,7 @@ def make_app(verifier: CognitoTokenVerifier, models_dir: Path) -> web.Applicatio
                 raise web.HTTPError(400, "the model must be JSON") from None
             record = {
                 "name": name,
-                "uploaded_by": self.cognito_claims["username"],
+                "uploaded_by": self.cognito_claims.get("username") or self.cognito_claims["sub"],
                 "uploaded_at": time.time(),
                 "model": model,
             }

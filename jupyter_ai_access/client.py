@@ -10,11 +10,14 @@ Reads the token file the server keeps fresh (no network on the fast path); when 
 would expire too soon, asks the server's loopback endpoint with this kernel's secret. When the
 JupyterHub session is over it raises :class:`~jupyter_ai_access.errors.SessionEndedError`, whose
 message says where to log in again. Imports only the standard library (requests/httpx lazily).
+
+Outside Jupyter (no token file in the environment), a job with a machine app client configured
+(``COGNITO_DOMAIN``, ``COGNITO_CLIENT_ID``, ``COGNITO_CLIENT_SECRET_FILE``; :mod:`.machine`) gets a
+``client_credentials`` access token instead, through the same functions.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import threading
@@ -25,8 +28,10 @@ from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from .errors import SessionEndedError, TokensUnavailableError
+from .errors import MachineTokenError, SessionEndedError, TokensUnavailableError
+from .machine import machine_tokens
 from .net import is_loopback
+from .oauth2 import token_expiry
 from .protocol import ERROR_LOGIN_REQUIRED, KernelEnv
 
 __all__ = ["HttpxAuth", "RequestsAuth", "get_id_token", "get_token", "token_expiry"]
@@ -37,22 +42,13 @@ _lock = threading.Lock()
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
 
 
-def token_expiry(token: str) -> float:
-    """The ``exp`` of a JWT, read without verification (the server verified its source)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, ValueError, KeyError, TypeError):
-        return 0.0
-
-
 def _env(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
         raise TokensUnavailableError(
             f"{name} is not set: this kernel was not started by a Jupyter server with "
-            "jupyter_ai_access (under JupyterHub with the Cognito authenticator)."
+            "jupyter_ai_access. For a job outside Jupyter, configure a machine app client: "
+            "COGNITO_DOMAIN, COGNITO_CLIENT_ID and COGNITO_CLIENT_SECRET_FILE."
         )
     return value
 
@@ -108,6 +104,15 @@ def _from_endpoint(kind: str, min_valid: float, force: bool) -> str:
 
 def _get(kind: str, min_valid: float, force: bool) -> str:
     path_var = KernelEnv.TOKEN_FILE if kind == "access" else KernelEnv.ID_TOKEN_FILE
+    if not os.environ.get(path_var):
+        machine = machine_tokens()
+        if machine is not None:  # a job outside Jupyter, with a machine app client
+            if kind != "access":
+                raise MachineTokenError(
+                    "A machine app client (COGNITO_CLIENT_ID) gets access tokens only: "
+                    "client_credentials has no ID token."
+                )
+            return machine[0].get(machine[1], min_valid, force=force)
     if not force:
         found = _from_file(_env(path_var))
         if found is not None and found[1] - time.time() >= min_valid:

@@ -18,6 +18,7 @@ Imports only the standard library, so resource servers can use it without Jupyte
     ├── TokenDeliveryError             a kernel or server cannot get the user's tokens
     │   ├── SessionEndedError          the Hub session is over: log in again at ``login_url``
     │   ├── TokensUnavailableError     the Hub or Cognito is unreachable and no valid token is held
+    │   ├── MachineTokenError          a job's machine app client is misconfigured or refused
     │   └── AWSCredentialsError        the ID token could not be exchanged for AWS credentials
     │       ├── AWSUnavailableError    STS / Cognito identity unreachable or 5xx: retried
     │       ├── AWSRefusedError        AWS refused the exchange (``code`` says why)
@@ -62,6 +63,7 @@ __all__ = [
     "KeySetUnavailableError",
     "LocalCognitoError",
     "LoginRequiredError",
+    "MachineTokenError",
     "MalformedTokenError",
     "MissingTokenError",
     "NoRoleError",
@@ -232,12 +234,20 @@ class SessionEndedError(TokenDeliveryError):
 
     def __init__(self, message: str, login_url: str = "") -> None:
         self.login_url = login_url
+        if login_url and login_url in message:
+            super().__init__(message)  # the message says where already ("sign in at <url>")
+            return
         where = f" Log in again at {login_url}" if login_url else " Log in to JupyterHub again."
         super().__init__(message.rstrip(". ") + "." + where)
 
 
 class TokensUnavailableError(TokenDeliveryError):
     """JupyterHub or Cognito cannot be reached and no still-valid token is held."""
+
+
+class MachineTokenError(TokenDeliveryError):
+    """A job's machine token cannot be had: a ``COGNITO_*`` setting is missing or wrong, or
+    Cognito refused the machine app client (the message names the setting to check)."""
 
 
 class AWSCredentialsError(TokenDeliveryError):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
-__all__ = ["POOL_ID", "is_loopback"]
+__all__ = ["POOL_ID", "is_loopback", "safe_next_url"]
 
 #: A user pool id, ``<region>_<1-55 alphanumerics>``: the one definition (verifier and emulator).
 POOL_ID = re.compile(r"^(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d)_[0-9A-Za-z]{1,55}$")
@@ -25,3 +26,23 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def safe_next_url(next_url: str | None) -> str | None:
+    """``next_url`` when it is a path on this site, else None.
+
+    Refused: anything with a scheme or host (``https://evil``, ``https:/evil``), protocol-relative
+    forms (``//evil``, ``/\\evil``, ``/%2F/evil`` after decoding), whitespace or control characters
+    that browsers strip (``/\\t/evil``), and backslashes.
+    """
+    if not next_url or not next_url.startswith("/") or next_url.startswith("//"):
+        return None
+    if _UNSAFE.search(next_url):
+        return None
+    parts = urlsplit(next_url)
+    if parts.scheme or parts.netloc:
+        return None
+    return next_url

@@ -21,7 +21,12 @@ def jp_server_config():
 async def test_info_endpoint_reports_version_and_no_hub(jp_fetch):
     response = await jp_fetch("ai-access", "api", "info")
     body = json.loads(response.body)
-    assert body == {"version": __version__, "under_jupyterhub": False, "hub_api_url": None}
+    assert body == {
+        "version": __version__,
+        "under_jupyterhub": False,
+        "token_source": "hub",
+        "hub_api_url": None,
+    }
 
 
 async def test_info_endpoint_requires_authentication(jp_fetch):

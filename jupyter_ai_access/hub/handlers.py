@@ -14,16 +14,16 @@ They extend oauthenticator's handlers:
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from jupyterhub.handlers import BaseHandler
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
 from tornado import web
 
 from ..errors import IdentityProviderError
+from ..net import safe_next_url
 from ._compat import deserialize_state, serialize_state
 
 __all__ = [
@@ -33,25 +33,6 @@ __all__ = [
     "CognitoLogoutHandler",
     "safe_next_url",
 ]
-
-_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
-
-
-def safe_next_url(next_url: str | None) -> str | None:
-    """``next_url`` when it is a path on this site, else None.
-
-    Refused: anything with a scheme or host (``https://evil``, ``https:/evil``), protocol-relative
-    forms (``//evil``, ``/\\evil``, ``/%2F/evil`` after decoding), whitespace or control characters
-    that browsers strip (``/\\t/evil``), and backslashes.
-    """
-    if not next_url or not next_url.startswith("/") or next_url.startswith("//"):
-        return None
-    if _UNSAFE.search(next_url):
-        return None
-    parts = urlsplit(next_url)
-    if parts.scheme or parts.netloc:
-        return None
-    return next_url
 
 
 class _ScrubbedSummary:

@@ -16,6 +16,8 @@ const STYLE = `
   input { width: 100%; box-sizing: border-box; padding: 8px; font-size: 15px; }
   button { margin-top: 20px; width: 100%; padding: 10px; background: #ec7211; color: #fff;
            border: 0; border-radius: 3px; font-size: 15px; cursor: pointer; }
+  .hint { background: #eef4fb; color: #1d3b5e; padding: 10px; border-radius: 3px; font-size: 13px;
+          white-space: pre-line; }
   .error { background: #fdecea; color: #b3261e; padding: 10px; border-radius: 3px; font-size: 14px; }
   footer { color: #777; font-size: 12px; margin-top: 18px; }`;
 
@@ -27,13 +29,14 @@ function page(title, body) {
 <body><main>${body}<footer>Local Cognito emulator (jupyter_ai_access) — not a real user pool</footer></main></body></html>`;
 }
 
-export function loginPage({ uid, clientName, realm, error, username }) {
+export function loginPage({ uid, clientName, realm, error, username, action = '/login', hint = '' }) {
   const heading = realm === 'COGNITO' ? 'Sign in with your username and password' : `Sign in with ${realm}`;
   return page('Signin', `
 <h1>${escapeHtml(heading)}</h1>
 <p class="sub">to continue to ${escapeHtml(clientName)}</p>
 ${error ? `<p class="error" id="loginErrorMessage" role="alert">${escapeHtml(error)}</p>` : ''}
-<form method="post" action="/login?interaction=${encodeURIComponent(uid)}" autocomplete="off">
+${hint ? `<p class="hint" id="loginHint">${escapeHtml(hint)}</p>` : ''}
+<form method="post" action="${escapeHtml(action)}?interaction=${encodeURIComponent(uid)}" autocomplete="off">
   <label for="signInFormUsername">Username</label>
   <input id="signInFormUsername" name="username" type="text" value="${escapeHtml(username)}" required autofocus>
   <label for="signInFormPassword">Password</label>

@@ -2,10 +2,14 @@
 //
 // Started by `jupyter-ai-access local-cognito` (see cli.py), which validates the pool description
 // and passes it here as a normalised JSON file. Paths and behaviour follow a real user pool:
-//   issuer            http://<host>:<port>/<user_pool_id>
+//   issuer            http://<host>:<port><base path>/<user_pool_id>
 //   discovery / JWKS  <issuer>/.well-known/openid-configuration, <issuer>/.well-known/jwks.json
 //   hosted UI + OAuth /login, /logout, /oauth2/authorize, /oauth2/token, /oauth2/userInfo,
 //                     /oauth2/revoke   (the "user-pool domain", here the same host)
+// Every path starts with the pool's "base_path" (or --base-path; default none): behind a proxy
+// that serves the emulator under a prefix (a Jupyter server on Binder: <base_url>ai-access/cognito),
+// links, redirects and cookie paths are the ones the browser sees; the issuer has it too. A pool's
+// "login_hint" (text) is shown on the sign-in page (Binder's demo users and passwords).
 // On start it prints one JSON line {"event": "ready", ...} on stdout. It never logs token values,
 // passwords or client secrets.
 import crypto from 'node:crypto';
@@ -25,6 +29,7 @@ const { values: args } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '0' },
     state: { type: 'string' },
+    'base-path': { type: 'string', default: '' },
   },
 });
 
@@ -33,6 +38,10 @@ const log = (event, fields = {}) => {
 };
 
 const pool = JSON.parse(fs.readFileSync(args.pool, 'utf8'));
+const base = (args['base-path'] || pool.base_path || '').replace(/\/+$/, '');
+if (base && !/^(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)+$/.test(base)) {
+  throw new Error('base_path must be a URL path such as /user/me/ai-access/cognito');
+}
 fs.mkdirSync(args.state, { recursive: true, mode: 0o700 });
 
 // ---------------------------------------------------------------- keys (persisted)
@@ -98,7 +107,7 @@ const standardScopes = ['openid', 'email', 'profile', 'phone', 'aws.cognito.sign
 
 // ---------------------------------------------------------------- provider configuration
 const store = new FileStore(path.join(args.state, 'store.json'));
-const issuerPath = `/${pool.user_pool_id}`;
+const issuerPath = `${base}/${pool.user_pool_id}`;
 const publicHost = pool.public_host || args.host;
 const hostForUrl = publicHost.includes(':') ? `[${publicHost}]` : publicHost;
 
@@ -172,11 +181,11 @@ const configuration = {
   extraParams: ['identity_provider', 'idp_identifier'],
   clientBasedCORS: () => false,
   routes: {
-    authorization: '/oauth2/authorize',
-    token: '/oauth2/token',
-    revocation: '/oauth2/revoke',
+    authorization: `${base}/oauth2/authorize`,
+    token: `${base}/oauth2/token`,
+    revocation: `${base}/oauth2/revoke`,
     jwks: `${issuerPath}/.well-known/jwks.json`,
-    userinfo: '/oauth2/oidc-userinfo-unused',
+    userinfo: `${base}/oauth2/oidc-userinfo-unused`,
   },
   features: {
     devInteractions: { enabled: false },
@@ -238,7 +247,7 @@ const configuration = {
     await grant.save();
     return grant;
   },
-  interactions: { url: (ctx, interaction) => `/login?interaction=${interaction.uid}` },
+  interactions: { url: (ctx, interaction) => `${base}/login?interaction=${interaction.uid}` },
   formats: {
     customizers: {
       // Reshape JWT access tokens like Cognito's (aud stays: oidc-provider insists on it).
@@ -291,15 +300,16 @@ function cognitoJsonError(ctx, status, error) {
   ctx.body = { error };
 }
 
-function discoveryDocument(base) {
-  const issuer = `${base}${issuerPath}`;
+function discoveryDocument(origin) {
+  const issuer = `${origin}${issuerPath}`;
+  const domainUrl = `${origin}${base}`; // the user-pool domain's URLs carry the base path too
   return {
     issuer,
-    authorization_endpoint: `${base}/oauth2/authorize`,
-    token_endpoint: `${base}/oauth2/token`,
-    userinfo_endpoint: `${base}/oauth2/userInfo`,
-    revocation_endpoint: `${base}/oauth2/revoke`,
-    end_session_endpoint: `${base}/logout`,
+    authorization_endpoint: `${domainUrl}/oauth2/authorize`,
+    token_endpoint: `${domainUrl}/oauth2/token`,
+    userinfo_endpoint: `${domainUrl}/oauth2/userInfo`,
+    revocation_endpoint: `${domainUrl}/oauth2/revoke`,
+    end_session_endpoint: `${domainUrl}/logout`,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     response_types_supported: ['code'],
     grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
@@ -335,20 +345,19 @@ async function verifyOwnAccessToken(token) {
 
 // ---------------------------------------------------------------- our routes, in front of the provider
 provider.use(async (ctx, next) => {
-  const base = domain;
 
   if (ctx.method === 'GET' && ctx.path === `${issuerPath}/.well-known/openid-configuration`) {
     ctx.type = 'application/json';
-    ctx.body = discoveryDocument(base);
+    ctx.body = discoveryDocument(domain);
     return;
   }
 
-  if (ctx.path === '/health') {
+  if (ctx.path === `${base}/health`) {
     ctx.body = { status: 'ok', user_pool_id: pool.user_pool_id };
     return;
   }
 
-  if (ctx.path === '/oauth2/userInfo' && ['GET', 'POST'].includes(ctx.method)) {
+  if (ctx.path === `${base}/oauth2/userInfo` && ['GET', 'POST'].includes(ctx.method)) {
     const auth = ctx.get('authorization');
     const claims = auth.startsWith('Bearer ') ? await verifyOwnAccessToken(auth.slice(7)) : null;
     if (!claims || !String(claims.scope || '').split(' ').includes('openid')) {
@@ -364,7 +373,7 @@ provider.use(async (ctx, next) => {
     return;
   }
 
-  if (ctx.path === '/logout' && ctx.method === 'GET') {
+  if (ctx.path === `${base}/logout` && ctx.method === 'GET') {
     const client = clients.get(String(ctx.query.client_id || ''));
     const logoutUri = String(ctx.query.logout_uri || '');
     if (!client) {
@@ -388,12 +397,12 @@ provider.use(async (ctx, next) => {
     return;
   }
 
-  if (ctx.path === '/login') {
+  if (ctx.path === `${base}/login`) {
     await hostedLogin(ctx);
     return;
   }
 
-  if (ctx.path === '/oauth2/authorize' && ctx.method === 'GET') {
+  if (ctx.path === `${base}/oauth2/authorize` && ctx.method === 'GET') {
     const client = clients.get(String(ctx.query.client_id || ''));
     const idp = ctx.query.identity_provider || ctx.query.idp_identifier;
     if (client && idp) {
@@ -410,7 +419,7 @@ provider.use(async (ctx, next) => {
     }
   }
 
-  const tokenRoute = ctx.path === '/oauth2/token' || ctx.path === '/oauth2/revoke';
+  const tokenRoute = ctx.path === `${base}/oauth2/token` || ctx.path === `${base}/oauth2/revoke`;
   await next();
 
   if (tokenRoute && ctx.body && typeof ctx.body === 'object') {
@@ -446,7 +455,10 @@ async function hostedLogin(ctx) {
   const render = (error, username = '') => {
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = loginPage({ uid, clientName: client?.name || params.client_id, realm, error, username });
+    ctx.body = loginPage({
+      uid, clientName: client?.name || params.client_id, realm, error, username,
+      action: `${base}/login`, hint: typeof pool.login_hint === 'string' ? pool.login_hint : '',
+    });
   };
 
   if (prompt.name !== 'login') {
@@ -487,7 +499,7 @@ const server = provider.listen(Number(args.port), args.host, () => {
   process.stdout.write(`${JSON.stringify({
     event: 'ready',
     issuer: provider.issuer,
-    domain,
+    domain: `${domain}${base}`,
     port: server.address().port,
     user_pool_id: pool.user_pool_id,
     pid: process.pid,

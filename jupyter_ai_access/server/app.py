@@ -5,22 +5,31 @@ makes :class:`~.provisioner.AIAccessProvisioner` the default kernel provisioner.
 creates the :class:`~.broker.TokenBroker`, the kernels' token store, the loopback endpoint and,
 when configured, the :class:`~.aws.AWSCredentialBroker` (AWS credentials for botocore in kernels);
 handlers: ``/ai-access/api/info``, ``/ai-access/api/status``, ``/ai-access/status``.
+
+Tokens come from the Hub, or — with no Hub (``token_source``) — from the standalone sign-in
+(:mod:`.standalone`), which adds ``/ai-access/login``, ``/ai-access/callback``,
+``/ai-access/logout`` (and ``/ai-access/cognito/`` with ``StandaloneSource.serve_domain``).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool
+from traitlets import Bool, CaselessStrEnum, Type
 
 from ..protocol import AWS_CREDENTIALS_PATH
 from .aws import AWSCredentialBroker
 from .aws_endpoint import AWSCredentialsHandler
 from .broker import TokenBroker
+from .domain_proxy import DomainProxyHandler
 from .endpoint import KernelTokenEndpoint
 from .provisioner import AIAccessProvisioner, Delivery
+from .standalone import StandaloneSource
+from .standalone_handlers import CallbackHandler, LoginHandler, LogoutHandler
+from .standalone_settings import COGNITO_ENV, PROXY_PATH
 from .status import InfoHandler, StatusHandler
 from .status_page import StatusPageHandler
 from .store import KernelTokenStore
@@ -33,7 +42,7 @@ class AIAccessApp(ExtensionApp):
 
     name = "jupyter_ai_access"
     load_other_extensions = True
-    classes = [TokenBroker, KernelTokenStore, AWSCredentialBroker]
+    classes = [TokenBroker, KernelTokenStore, AWSCredentialBroker, StandaloneSource]
     active: ClassVar[AIAccessApp | None] = None
 
     use_provisioner = Bool(
@@ -44,7 +53,24 @@ class AIAccessApp(ExtensionApp):
         their own keep it. Default: True.""",
     )
 
+    token_source = CaselessStrEnum(
+        ["auto", "hub", "standalone"],
+        "auto",
+        config=True,
+        help="""Where kernels' tokens come from. "hub": JupyterHub's token endpoint (the Cognito
+        authenticator). "standalone": this server signs its user in to Cognito itself
+        (/ai-access/login; settings: StandaloneSource, $COGNITO_*). "auto": the Hub when
+        $JUPYTERHUB_API_URL is set, else standalone when a $COGNITO_* setting is. Default: auto.""",
+    )
+    standalone_class = Type(
+        StandaloneSource,
+        klass=StandaloneSource,
+        config=True,
+        help="The class of the standalone token source. Default: StandaloneSource.",
+    )
+
     broker: TokenBroker
+    source: StandaloneSource | None = None
     store: KernelTokenStore
     endpoint: KernelTokenEndpoint
     aws: AWSCredentialBroker
@@ -67,6 +93,12 @@ class AIAccessApp(ExtensionApp):
         self.broker = TokenBroker(parent=self)
         self.store = KernelTokenStore(parent=self)
         assert self.serverapp is not None
+        if self._standalone():
+            self.source = self.standalone_class(parent=self, **self._server_info())
+            self.source.validate_settings(self.serverapp.base_url)
+            self.source.broker = self.broker
+            self.broker.source = self.source
+            self.broker.login_url = self.source.login_url
         self.store.prepare(contents_root=self.serverapp.root_dir)
         self.aws = AWSCredentialBroker(
             self.broker, kernel_alive=lambda k: k in self.store.kernels, parent=self
@@ -92,7 +124,9 @@ class AIAccessApp(ExtensionApp):
         self.log.info(
             "jupyter_ai_access: token endpoint on %s; tokens from %s",
             self.endpoint.url,
-            self.broker.hub_api_url or "(no Hub: token delivery off)",
+            f"Amazon Cognito, sign in at {self.source.login_url}"
+            if self.source is not None
+            else self.broker.hub_api_url or "(no Hub: token delivery off)",
         )
         if self.aws.enabled:
             self.log.info(
@@ -100,6 +134,21 @@ class AIAccessApp(ExtensionApp):
                 self.aws.exchange,
                 self.aws.region,
             )
+
+    def _standalone(self) -> bool:
+        if self.token_source != "auto":
+            return bool(self.token_source == "standalone")
+        if os.environ.get("JUPYTERHUB_API_URL"):
+            return False
+        return any(os.environ.get(name) for name in COGNITO_ENV)
+
+    def _server_info(self) -> dict[str, Any]:
+        assert self.serverapp is not None
+        return {
+            "base_url": self.serverapp.base_url,
+            "server_port": self.serverapp.port,
+            "connection_url": self.serverapp.connection_url,
+        }
 
     def initialize_handlers(self) -> None:
         """Register the REST handlers and the status page under ``/ai-access``."""
@@ -110,10 +159,21 @@ class AIAccessApp(ExtensionApp):
                 (r"/ai-access/status", StatusPageHandler),
             ]
         )
+        if self.source is not None:
+            self.handlers.extend(
+                [
+                    (r"/ai-access/login", LoginHandler),
+                    (r"/ai-access/callback", CallbackHandler),
+                    (r"/ai-access/logout", LogoutHandler),
+                    (rf"/{PROXY_PATH}/(.*)", DomainProxyHandler),
+                ]
+            )
 
     async def stop_extension(self) -> None:
         """Stop renewing, close the endpoint, remove every kernel folder."""
         await self.broker.stop()
+        if self.source is not None:
+            await self.source.close()
         await self.aws.stop()
         self.endpoint.stop()
         self.store.remove_all()

@@ -1,5 +1,9 @@
 """The single-user server's token broker: the user's short-lived tokens, fresh, from the Hub.
 
+The Hub is the broker's built-in source. Another source (:class:`TokenSource`, e.g. the
+standalone login of :mod:`.standalone`) can take its place: set :attr:`TokenBroker.source`, and
+the broker asks it instead of the Hub, with the same caching, renewal and listeners.
+
 - caches the access and ID tokens fetched from the Hub endpoint (``hub/tokens_api.py``; the
   contract is :mod:`jupyter_ai_access.protocol`);
 - one fetch in flight at a time, however many kernels ask;
@@ -19,7 +23,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -30,7 +34,7 @@ from ..errors import SessionEndedError, TokensUnavailableError
 from ..protocol import ERROR_LOGIN_REQUIRED, TOKENS_SCOPE, HubTokens, fingerprint, hub_tokens_url
 from ..retry import Backoff, SingleFlight
 
-__all__ = ["TokenBroker", "TokenSet"]
+__all__ = ["TokenBroker", "TokenSet", "TokenSource"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,21 @@ class TokenSet:
     def expires_at(self) -> float:
         """When the first of the two tokens expires."""
         return min(self.access_expires_at, self.id_expires_at)
+
+
+class TokenSource(Protocol):
+    """Where the broker gets tokens when not from the Hub (``server/standalone.py``)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the source is configured (token delivery is on)."""
+
+    @property
+    def login_url(self) -> str:
+        """The absolute URL where the user signs in (again)."""
+
+    async def fetch(self) -> TokenSet:
+        """Fresh tokens; raise SessionEndedError (sign in) or TokensUnavailableError (retry)."""
 
 
 class TokenBroker(LoggingConfigurable):
@@ -130,6 +149,8 @@ class TokenBroker(LoggingConfigurable):
         self._watch_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._http: AsyncHTTPClient | None = None
+        #: A source to ask instead of the Hub (None: the Hub); set before the first request.
+        self.source: TokenSource | None = None
 
     def _client(self) -> AsyncHTTPClient:
         # A client of our own: kernels waiting on the broker must not be able to fill the
@@ -140,7 +161,9 @@ class TokenBroker(LoggingConfigurable):
 
     @property
     def enabled(self) -> bool:
-        """Whether there is a Hub to fetch tokens from."""
+        """Whether there is a Hub (or another source) to fetch tokens from."""
+        if self.source is not None:
+            return self.source.enabled
         return bool(self.hub_api_url and self.api_token and self.user)
 
     # ---------------------------------------------------------------- fetching
@@ -174,6 +197,8 @@ class TokenBroker(LoggingConfigurable):
         return await self._request(wait=wait, have=fingerprint(held))
 
     async def _request(self, wait: float = 0.0, have: str = "") -> TokenSet:
+        if self.source is not None:
+            return await self._from_source(self.source)
         if not self.enabled:
             raise TokensUnavailableError(
                 "Not running under JupyterHub: no Hub to get tokens from "
@@ -231,6 +256,31 @@ class TokenBroker(LoggingConfigurable):
         self._failed(message)
         raise TokensUnavailableError(message)
 
+    async def _from_source(self, source: TokenSource) -> TokenSet:
+        self.fetches += 1
+        try:
+            tokens = await source.fetch()
+        except SessionEndedError as e:
+            if self.tokens is None and self.session_ended is not None:
+                self.session_ended = e  # still signed out: nothing to withdraw or log again
+            else:
+                self._ended(e)
+            raise
+        except TokensUnavailableError as e:
+            self._failed(str(e))
+            raise
+        self._installed(tokens)
+        return tokens
+
+    def install(self, tokens: TokenSet) -> None:
+        """Tokens a source pushes (a sign-in): kernels get them at once, renewal is scheduled."""
+        self._installed(tokens)
+        self.start()
+
+    def withdraw(self, error: SessionEndedError) -> None:
+        """A source ended the session (sign-out): every kernel's tokens are withdrawn."""
+        self._ended(error)
+
     def _installed(self, tokens: TokenSet) -> None:
         if self.tokens == tokens and self.session_ended is None:
             return  # the watch's unchanged answer
@@ -254,7 +304,11 @@ class TokenBroker(LoggingConfigurable):
         self.last_error = str(error)
         self.session_ended = error
         self.tokens = None
-        self.log.warning("The JupyterHub session of %s has ended; tokens withdrawn", self.user)
+        self.log.warning(
+            "The %s session of %s has ended; tokens withdrawn",
+            "JupyterHub" if self.source is None else "Cognito",
+            self.user or "the user",
+        )
         self._notify(None)
 
     def _notify(self, tokens: TokenSet | None) -> None:
@@ -270,7 +324,8 @@ class TokenBroker(LoggingConfigurable):
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._renew_forever())
-        if self.watch_wait > 0 and (self._watch_task is None or self._watch_task.done()):
+        watch = self.watch_wait > 0 and self.source is None  # the watch is the Hub's
+        if watch and (self._watch_task is None or self._watch_task.done()):
             self._watch_task = loop.create_task(self._watch_forever())
 
     async def stop(self) -> None:

@@ -19,6 +19,11 @@ AUTH_RESOURCE = "ai_access"
 def session_state(broker: Any, now: float) -> tuple[str, str]:
     """One state and one sentence for people: fresh, renewing, unreachable, ended, unavailable."""
     tokens = broker.tokens
+    if broker.source is not None and tokens is None and broker.enabled:
+        return "signed-out", (
+            "This server is not signed in to Amazon Cognito: kernels get no tokens until you "
+            "sign in."
+        )
     if broker.session_ended is not None:
         return "ended", str(broker.session_ended)
     if not broker.enabled:
@@ -51,7 +56,8 @@ def status_model(app: Any) -> dict[str, Any]:
     return {
         "state": state,
         "message": message,
-        "under_jupyterhub": broker.enabled,
+        "under_jupyterhub": broker.enabled and broker.source is None,
+        "token_source": "standalone" if broker.source is not None else "hub",
         "user": tokens.username if tokens else (broker.user or None),
         "groups": list(tokens.groups) if tokens else [],
         "scope": list(tokens.scope) if tokens else [],
@@ -64,6 +70,7 @@ def status_model(app: Any) -> dict[str, Any]:
         "login_url": (
             broker.session_ended.login_url if broker.session_ended else broker.login_url or None
         ),
+        "signed_in": tokens is not None,
         "hub_fetches": broker.fetches,
         "kernels_with_tokens": len(store.kernels),
         "aws": _aws_status(app),
@@ -98,7 +105,8 @@ class InfoHandler(APIHandler):
         self.finish(
             {
                 "version": __version__,
-                "under_jupyterhub": app.broker.enabled,
+                "under_jupyterhub": app.broker.enabled and app.broker.source is None,
+                "token_source": "standalone" if app.broker.source is not None else "hub",
                 "hub_api_url": app.broker.hub_api_url or None,
             }
         )

@@ -26,6 +26,7 @@ _STATE_TITLE = {
     "renewing": "Renewing tokens",
     "unreachable": "Cognito or JupyterHub cannot be reached",
     "ended": "Your session has ended",
+    "signed-out": "Not signed in to Amazon Cognito",
     "unavailable": "No token delivery here",
 }
 
@@ -44,7 +45,7 @@ h1{font-size:1.5em;font-weight:500;margin:.8em 0 .4em}
 .state{border-left:4px solid var(--state);background:var(--card);padding:.8em 1em;margin:1em 0}
 .state strong{display:block;font-size:1.15em;color:var(--state)}
 .fresh{--state:var(--ok)}.renewing{--state:var(--brand)}.unreachable{--state:var(--warn)}
-.ended,.unavailable{--state:var(--bad)}
+.ended,.unavailable,.signed-out{--state:var(--bad)}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.45em .6em;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:500;width:14em}
@@ -103,12 +104,15 @@ class StatusPageHandler(JupyterHandler):
         table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
         state = m["state"]
         action = ""
-        if state == "ended" and m["login_url"]:
+        if state in ("ended", "signed-out") and m["login_url"]:
             url = html.escape(m["login_url"])
-            action = (
-                f'<a class="btn" href="{url}" target="_blank" rel="noopener">'
-                f"Log in again at {url}</a>"
-            )
+            words = "Sign in with Amazon Cognito" if state == "signed-out" else "Log in again at"
+            if state == "signed-out" or m["token_source"] == "standalone":
+                action = f'<a class="btn" id="sign-in" href="{url}">{words}</a>'
+            else:
+                action = (
+                    f'<a class="btn" href="{url}" target="_blank" rel="noopener">{words} {url}</a>'
+                )
         lab = html.escape(self.base_url + "lab")
         hub_base = os.environ.get("JUPYTERHUB_BASE_URL")
         hub = f'<a href="{html.escape(hub_base)}hub/home">JupyterHub home</a>' if hub_base else ""

@@ -4,7 +4,8 @@ Enable with ``pytest_plugins = ["jupyter_ai_access_testing.pytest_plugin"]``.
 
 - ``canaries`` (session): the run's :class:`CanaryRegistry`; every test secret carries its canary.
 - ``cognito_pool_description`` (session): a pool description whose passwords and client secrets
-  carry the canary; short-lived clients for expiry tests.
+  carry the canary; short-lived clients for expiry tests; a "lab" client whose callback is a
+  standalone Jupyter server's on ``lab_port`` (30 s tokens, for renewal).
 - ``local_cognito`` (session): the emulator running that description on a free loopback port.
 - ``token_factory`` (session): a :class:`TokenFactory` with keys generated for this session.
 - ``issuer_server``: a loopback issuer (discovery + JWKS of ``token_factory``), reset per test.
@@ -104,7 +105,17 @@ def hub_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def cognito_pool_description(canaries: CanaryRegistry, hub_port: int) -> dict[str, Any]:
+def lab_port() -> int:
+    """The port of the standalone Jupyter server that signs in against the emulator."""
+    from jupyter_ai_access.local_cognito.process import find_free_port
+
+    return find_free_port()
+
+
+@pytest.fixture(scope="session")
+def cognito_pool_description(
+    canaries: CanaryRegistry, hub_port: int, lab_port: int
+) -> dict[str, Any]:
     """A pool description for tests: canary-carrying secrets, 30 s and 60 s token clients."""
 
     def password(user: str) -> str:
@@ -207,6 +218,28 @@ def cognito_pool_description(canaries: CanaryRegistry, hub_port: int) -> dict[st
                 "allowed_oauth_flows": ["code"],
                 "allowed_oauth_scopes": ["openid", "email"],
                 "callback_urls": ["http://127.0.0.1:8888/callback"],
+            },
+            {
+                "name": "lab",
+                "client_id": "labclient00000000000000000",
+                "client_secret": canaries.secret("lab-secret"),
+                "allowed_oauth_flows": ["code"],
+                "allowed_oauth_scopes": [
+                    "openid",
+                    "email",
+                    "profile",
+                    "ai-access/datasets.read",
+                    "ai-access/models.write",
+                ],
+                "callback_urls": [
+                    f"http://{host}:{lab_port}/ai-access/callback"
+                    for host in ("127.0.0.1", "localhost")
+                ],
+                "logout_urls": [
+                    f"http://{host}:{lab_port}/ai-access/status"
+                    for host in ("127.0.0.1", "localhost")
+                ],
+                "token_validity": {"access_token": 30, "id_token": 30, "refresh_token": 3600},
             },
             {
                 "name": "machine",

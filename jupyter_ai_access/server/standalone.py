@@ -1,0 +1,339 @@
+"""The standalone token source: the Jupyter server signs its one user in to Amazon Cognito.
+
+With no JupyterHub around (a laptop's ``jupyter lab``, Binder), :class:`StandaloneSource` takes
+the Hub's place behind the :class:`~.broker.TokenBroker`, so kernels get their tokens exactly as
+under the Hub (same files, endpoint, client and status page):
+
+- sign-in (:mod:`.standalone_handlers`): authorization code with PKCE S256, a fresh ``nonce`` and
+  ``state``; ``state`` is bound to the browser by a signed cookie and is single use (kept here
+  until the callback takes it, for at most ``LOGIN_TTL`` seconds); the ID token (with the nonce)
+  and the access token are verified with :class:`~jupyter_ai_access.resource.verify.
+  CognitoTokenVerifier` against the pool's JWKS from its discovery document, and must name the
+  same ``sub``;
+- the refresh token lives only in this object's memory: never on disk, in a kernel, a log line
+  or a page; renewal (when the broker asks) uses it and keeps it when Cognito returns none;
+- ``invalid_grant`` ends the session (kernels are told to sign in again at :attr:`login_url`); an
+  unreachable Cognito keeps the still-valid tokens and is retried by the broker;
+- sign-out withdraws the kernels' tokens at once, revokes the refresh token at ``/oauth2/revoke``
+  and sends the browser to Cognito's ``/logout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from traitlets import default
+
+from ..errors import (
+    IdentityProviderError,
+    IdPUnavailableError,
+    LoginRequiredError,
+    SessionEndedError,
+    TokenEndpointError,
+    TokenError,
+    TokensUnavailableError,
+)
+from ..oauth2 import MAX_ANSWER_BYTES, basic_auth, pkce_pair, token_answer
+from ..resource.oidc import JWKSCache, fetch_discovery
+from ..resource.verify import CognitoTokenVerifier
+from .broker import TokenBroker, TokenSet
+from .standalone_settings import StandaloneSettings
+
+__all__ = ["PendingLogin", "StandaloneSource"]
+
+#: Seconds a started sign-in may take before its ``state`` is forgotten.
+LOGIN_TTL = 600.0
+#: Sign-ins started and not finished that are remembered at once (the oldest go first).
+MAX_PENDING = 32
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """A sign-in between the redirect to Cognito and the callback (never stored on disk)."""
+
+    nonce: str = field(repr=False)
+    code_verifier: str = field(repr=False)
+    redirect_uri: str
+    next_url: str
+    expires_at: float
+
+
+class StandaloneSource(StandaloneSettings):
+    """Signs the server's user in to Cognito and renews their tokens; the broker's source."""
+
+    kind = "standalone"
+
+    def __init__(
+        self,
+        *,
+        base_url: str = "/",
+        server_port: int = 8888,
+        connection_url: str = "http://localhost:8888/",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.base_url = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
+        self.server_port = server_port  # the loopback callback under serve_domain
+        self.connection_url = connection_url
+        self.broker: TokenBroker | None = None
+        self._secret = self.client_secret  # reading it removes $COGNITO_CLIENT_SECRET from environ
+        self._refresh_token: str | None = None
+        self._sub: str | None = None
+        self._generation = 0  # bumped by every sign-in and sign-out: stale refreshes are dropped
+        self._ended_because: str | None = None  # why the last session ended (for kernels)
+        self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
+        self._discovered: dict[str, Any] | None = None
+        self._discovery_lock = asyncio.Lock()
+        self._verifiers: tuple[CognitoTokenVerifier, CognitoTokenVerifier] | None = None
+        self._http: AsyncHTTPClient | None = None
+        self.clock = time.time
+
+    # ---------------------------------------------------------------- what the broker reads
+    @property
+    def enabled(self) -> bool:
+        """Token delivery is on when the pool and app client are configured."""
+        return self.configured
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether a sign-in is held (a refresh token in memory)."""
+        return self._refresh_token is not None
+
+    @default("public_url")
+    def _public_url_default(self) -> str:
+        return self.base_url if self.serve_domain else self.connection_url
+
+    @property
+    def login_url(self) -> str:
+        """Where the user signs in: ``<public_url>ai-access/login``."""
+        return self.public_url.rstrip("/") + "/ai-access/login"
+
+    async def fetch(self) -> TokenSet:
+        """Renew with the refresh token (the broker calls this ahead of expiry)."""
+        refresh_token, generation = self._refresh_token, self._generation
+        if refresh_token is None:
+            why = self._ended_because or "This Jupyter server is not signed in to Amazon Cognito"
+            raise SessionEndedError(f"{why}: sign in at {self.login_url}", self.login_url)
+        try:
+            answer = await self._post_token(
+                {"grant_type": "refresh_token", "refresh_token": refresh_token}
+            )
+            tokens, sub = await self._verified(answer, nonce=None)
+        except LoginRequiredError:
+            return self._renewal_refused(generation, "Amazon Cognito ended your session")
+        except (IdentityProviderError, TokenEndpointError) as e:
+            raise TokensUnavailableError(
+                f"Amazon Cognito cannot renew your tokens now: {e}"
+            ) from None
+        except TokenError as e:
+            self.log.warning("Renewed tokens refused by verification: %s", e)
+            return self._renewal_refused(generation, "The renewed tokens could not be verified")
+        if generation != self._generation:
+            return self._current()  # signed out or in again meanwhile: this answer is stale
+        if sub != self._sub:
+            return self._renewal_refused(generation, "Amazon Cognito answered for another user")
+        rotated = answer.get("refresh_token")
+        if isinstance(rotated, str) and rotated:
+            self._refresh_token = rotated  # rotation; without it Cognito keeps the old one valid
+        return tokens
+
+    def _renewal_refused(self, generation: int, reason: str) -> TokenSet:
+        if generation != self._generation:
+            return self._current()
+        self._forget(reason)
+        raise SessionEndedError(f"{reason}: sign in again at {self.login_url}", self.login_url)
+
+    def _current(self) -> TokenSet:
+        tokens = self.broker.tokens if self.broker is not None else None
+        if tokens is None:
+            raise SessionEndedError(f"Signed out: sign in at {self.login_url}", self.login_url)
+        return tokens
+
+    def _forget(self, reason: str | None = None) -> None:
+        self._refresh_token = self._sub = None
+        self._ended_because = reason
+        self._generation += 1
+
+    # ---------------------------------------------------------------- sign-in
+    async def discover(self) -> dict[str, Any]:
+        """Read the pool's discovery document once (its issuer must be ours); set up verifiers."""
+        async with self._discovery_lock:
+            if self._discovered is None:
+                doc = await fetch_discovery(self.issuer, timeout=self.http_timeout)
+                keys = JWKSCache(doc["jwks_uri"], timeout=self.http_timeout)
+                common: dict[str, Any] = {
+                    "issuer": self.issuer,
+                    "client_ids": [self.client_id],
+                    "jwks": keys,
+                    "leeway": self.leeway,
+                }
+                self._verifiers = (
+                    CognitoTokenVerifier(token_use="id", **common),
+                    CognitoTokenVerifier(token_use="access", **common),
+                )
+                self._discovered = doc
+                self.log.info("Standalone sign-in: Cognito user pool %s discovered", self.issuer)
+        return self._discovered
+
+    def begin_login(self, redirect_uri: str, next_url: str) -> tuple[str, str]:
+        """Remember a new sign-in; return its ``state`` and the browser's authorize URL."""
+        assert self._discovered is not None, "discover() first"
+        now = self.clock()
+        for key in [k for k, p in self._pending.items() if p.expires_at <= now]:
+            del self._pending[key]
+        while len(self._pending) >= MAX_PENDING:
+            self._pending.popitem(last=False)
+        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        verifier, challenge = pkce_pair()
+        self._pending[state] = PendingLogin(
+            nonce, verifier, redirect_uri, next_url, now + LOGIN_TTL
+        )
+        endpoint = (
+            self._discovered.get("authorization_endpoint") or f"{self.domain}/oauth2/authorize"
+        )
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": " ".join(self.scope),
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        return state, f"{self.browser_url(str(endpoint))}?{query}"
+
+    def take_pending(self, state: str) -> PendingLogin | None:
+        """The sign-in started with ``state``, once (single use), unless it has expired."""
+        pending = self._pending.pop(state, None)
+        if pending is None or pending.expires_at <= self.clock():
+            return None
+        return pending
+
+    async def complete_login(self, pending: PendingLogin, code: str) -> TokenSet:
+        """Exchange the code (with the PKCE verifier), verify both tokens, deliver them."""
+        answer = await self._post_token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": pending.redirect_uri,
+                "code_verifier": pending.code_verifier,
+            }
+        )
+        tokens, sub = await self._verified(answer, nonce=pending.nonce)
+        refresh = answer.get("refresh_token")
+        self._forget()
+        self._refresh_token = refresh if isinstance(refresh, str) and refresh else None
+        self._sub = sub
+        self.log.info("Signed in to Amazon Cognito as %s", tokens.username)
+        if self.broker is not None:
+            self.broker.install(tokens)
+        return tokens
+
+    async def sign_out(self) -> None:
+        """Withdraw the kernels' tokens, then revoke the refresh token at Cognito."""
+        refresh_token = self._refresh_token
+        self._forget("You signed out of Amazon Cognito")
+        if self.broker is not None:
+            self.broker.withdraw(
+                SessionEndedError(
+                    f"You signed out of Amazon Cognito: sign in at {self.login_url}",
+                    self.login_url,
+                )
+            )
+        if refresh_token is None:
+            return
+        try:
+            doc = await self.discover()
+            url = str(doc.get("revocation_endpoint") or f"{self.domain}/oauth2/revoke")
+            response = await self._post(url, {"token": refresh_token})
+        except (IdentityProviderError, IdPUnavailableError) as e:
+            self.log.warning("Could not revoke the refresh token: %s", e)
+            return
+        if response.code != 200:
+            self.log.warning("Revoking the refresh token answered HTTP %s", response.code)
+
+    def logout_redirect(self, logout_uri: str) -> str:
+        """The browser's way out through Cognito's /logout, back to ``logout_uri``."""
+        query = urlencode({"client_id": self.client_id, "logout_uri": logout_uri})
+        return f"{self.browser_url(self.domain + '/logout')}?{query}"
+
+    def browser_url(self, url: str) -> str:
+        """A user-pool domain URL as the browser must see it (a path under serve_domain)."""
+        if not self.serve_domain:
+            return url
+        parts = urlsplit(url)
+        return urlunsplit(("", "", parts.path, parts.query, ""))
+
+    # ---------------------------------------------------------------- Cognito
+    async def _post_token(self, form: dict[str, str]) -> dict[str, Any]:
+        doc = await self.discover()
+        url = str(doc.get("token_endpoint") or f"{self.domain}/oauth2/token")
+        response = await self._post(url, form)
+        return token_answer(response.code, response.body)
+
+    async def _post(self, url: str, form: dict[str, str]) -> Any:
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
+        if self._secret:
+            headers["Authorization"] = basic_auth(self.client_id, self._secret)
+        else:
+            form = {**form, "client_id": self.client_id}  # a public client: PKCE only
+        request = HTTPRequest(
+            url,
+            method="POST",
+            headers=headers,
+            body=urlencode(form),
+            request_timeout=self.http_timeout,
+            connect_timeout=self.http_timeout,
+            follow_redirects=False,
+        )
+        if self._http is None:
+            self._http = AsyncHTTPClient(force_instance=True, max_body_size=MAX_ANSWER_BYTES)
+        try:
+            return await self._http.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as e:
+            raise IdPUnavailableError(f"Cognito unreachable ({type(e).__name__})") from None
+
+    async def _verified(self, answer: dict[str, Any], nonce: str | None) -> tuple[TokenSet, str]:
+        """Verify the ID token (with ``nonce`` at sign-in) and the access token; same ``sub``."""
+        await self.discover()
+        assert self._verifiers is not None
+        id_verifier, access_verifier = self._verifiers
+        id_token, access_token = answer.get("id_token"), answer["access_token"]
+        if not isinstance(id_token, str):
+            raise TokenEndpointError("invalid_response", "the token response has no id_token")
+        id_claims = await id_verifier.verify_async(id_token, nonce=nonce)
+        access = await access_verifier.verify_async(access_token)
+        if access["sub"] != id_claims["sub"]:
+            raise TokenEndpointError("invalid_response", "the ID and access tokens disagree")
+        username = access.get("username") or id_claims.get("cognito:username") or access["sub"]
+        tokens = TokenSet(
+            access_token=access_token,
+            id_token=id_token,
+            access_expires_at=float(access["exp"]),
+            id_expires_at=float(id_claims["exp"]),
+            username=str(username),
+            groups=tuple(access.get("cognito:groups") or id_claims.get("cognito:groups") or ()),
+            scope=tuple(str(access.get("scope", "")).split()),
+        )
+        return tokens, str(access["sub"])
+
+    async def close(self) -> None:
+        """Forget everything (the refresh token goes with this object) and close the client."""
+        self._forget()
+        self._pending.clear()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
