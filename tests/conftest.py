@@ -11,7 +11,9 @@ import pytest
 from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.hub import HubProcess
 from jupyter_ai_access_testing.jwks_server import IssuerServer
+from jupyter_ai_access_testing.leaks import observe
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
+from tornado.httpclient import HTTPClientError
 
 pytest_plugins = [
     "jupyter_ai_access_testing.pytest_plugin",
@@ -24,6 +26,24 @@ pytest_plugins = [
 # logs). The product's loggers stay at DEBUG for the leak check.
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@pytest.fixture
+def jp_fetch(jp_fetch):
+    """pytest-jupyter's jp_fetch, with every answer (errors too) handed to the leak check."""
+
+    async def fetch(*parts, **kwargs):
+        where = f"HTTP answer to {kwargs.get('method', 'GET')} /{'/'.join(parts)}"
+        try:
+            response = await jp_fetch(*parts, **kwargs)
+        except HTTPClientError as e:
+            if e.response is not None:
+                observe(f"{where} ({e.code})", e.response.body or b"")
+            raise
+        observe(where, response.body or b"")
+        return response
+
+    return fetch
 
 
 # ---------------------------------------------------------------- real Hubs shared by test modules

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
+from jupyter_ai_access_testing.leaks import observe
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
@@ -113,6 +114,7 @@ async def run(jp_serverapp, kernel_id: str, code: str, timeout: float = 60) -> s
                 error = "\n".join(msg["content"]["traceback"])
             elif kind == "status" and msg["content"]["execution_state"] == "idle":
                 break
+        observe(f"kernel output of {kernel_id}", "".join(out) + (error or ""))
         if error:
             raise AssertionError(f"kernel error:\n{error}")
         return "".join(out)

@@ -86,6 +86,9 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
     hub.user_config = f"ADMIN_TOKEN = {hub.admin_token!r}\n" + hub.user_config
     canaries.register(hub.admin_token, "hub admin token")
     leak_watcher.watch_file(hub.log_file)
+    # What the users' servers and the example registry write (notebooks, uploaded models).
+    leak_watcher.watch_tree(folder / "state" / "users")
+    leak_watcher.watch_tree(folder / "state" / "registry")
     hub.start(timeout=90)
     try:
         yield {
