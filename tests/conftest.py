@@ -49,6 +49,24 @@ def jp_fetch(jp_fetch):
 # ---------------------------------------------------------------- real Hubs shared by test modules
 
 
+@pytest.fixture(scope="session")
+def chain_hub_port() -> int:
+    """The port of the Hub that spawns real single-user servers (tests/test_chain.py)."""
+    from jupyter_ai_access.local_cognito.process import find_free_port
+
+    return find_free_port()
+
+
+@pytest.fixture(scope="session")
+def cognito_pool_description(cognito_pool_description, chain_hub_port) -> dict[str, Any]:
+    """The plugin's test pool, with the chain Hub's callback and logout URLs registered too."""
+    hub = f"http://127.0.0.1:{chain_hub_port}/hub"
+    client = next(c for c in cognito_pool_description["app_clients"] if c["name"] == "hub")
+    client["callback_urls"].append(f"{hub}/oauth_callback")
+    client["logout_urls"].append(f"{hub}/logout-complete")
+    return cognito_pool_description
+
+
 MISSING = TokenFactory.MISSING
 HUB_CLIENT = "hubclient00000000000000000"
 # The shipped helper, as jupyterhub_config.py uses it.

@@ -3,7 +3,7 @@
 :class:`HubProcess` writes a ``jupyterhub_config.py`` into a folder, starts ``jupyterhub`` on free
 loopback ports with the project's configurable-http-proxy, waits until the API answers, and stops
 it. Its log goes to ``<folder>/hub.log``. A service token with ``admin:auth_state`` lets tests look
-at users, groups and auth_state through the REST API.
+at users, groups and auth_state through the REST API (and start and stop servers).
 
 :class:`HubBrowser` walks login flows like a browser: it follows redirects across the Hub and the
 IdP (bounded), signs in on the hosted page when one is shown, and keeps cookies.
@@ -81,8 +81,8 @@ c.JupyterHub.redirect_to_server = False
 c.JupyterHub.log_level = "DEBUG"
 c.JupyterHub.services = [{{"name": "test-admin", "api_token": {self.admin_token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
-    "scopes": ["admin:users", "admin:auth_state", "admin:groups", "read:users", "list:users",
-               "tokens"]}}]
+    "scopes": ["admin:users", "admin:auth_state", "admin:groups", "admin:servers", "read:users",
+               "list:users", "tokens"]}}]
 '''
         self.config_file.write_text(base + "\n" + self.user_config, encoding="utf-8")
 
