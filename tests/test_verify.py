@@ -406,6 +406,79 @@ def test_malformed_tokens_are_refused(verifier, factory, mangle):
         verifier.verify(mangle(factory.mint("access")))
 
 
+def signed(factory: TokenFactory, payload: str) -> str:
+    """A token signed by the pool's real key over exactly these payload bytes."""
+    key = factory.access_key
+    return jwt.api_jws.PyJWS().encode(
+        payload.encode(), key.private, algorithm=key.alg, headers={"kid": key.kid}
+    )
+
+
+def with_member(claims: dict[str, Any], raw: str) -> str:
+    """The claims as JSON with one more member written verbatim (duplicates, odd numbers)."""
+    return json.dumps(claims)[:-1] + ", " + raw + "}"
+
+
+DEEP = "[" * 1500 + "]" * 1500  # within max_token_bytes; deeper than json's recursion limit
+DEEP_HEADER = '{"alg": "RS256", "kid": "k", "x": ' + DEEP + "}"
+
+
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        pytest.param(
+            lambda f: ".".join([b64(DEEP_HEADER.encode()), b64(b"{}"), b64(b"x")]),
+            MalformedTokenError,
+            id="deep-nesting-in-header-unsigned",
+        ),
+        pytest.param(
+            lambda f: ".".join(
+                [b64(b'{"alg": "RS256", "kid": "k"}'), b64(DEEP.encode()), b64(b"x")]
+            ),
+            MalformedTokenError,
+            id="deep-nesting-in-payload-unsigned",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access"), '"sub": "someone-else"')),
+            MalformedTokenError,
+            id="duplicate-member",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access", exp=MISSING), '"exp": Infinity')),
+            MalformedTokenError,
+            id="exp-Infinity-literal",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access", iat=MISSING), '"iat": NaN')),
+            MalformedTokenError,
+            id="iat-NaN-literal",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access", exp=MISSING), '"exp": 1e400')),
+            ClaimError,
+            id="exp-overflows-to-infinity",
+        ),
+        pytest.param(
+            lambda f: signed(
+                f, with_member(f.claims("access", exp=MISSING), '"exp": ' + "9" * 400)
+            ),
+            ClaimError,
+            id="exp-integer-too-large-for-a-float",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access", nbf=MISSING), '"nbf": -1e400')),
+            ClaimError,
+            id="nbf-minus-infinity",
+        ),
+    ],
+)
+def test_hostile_json_ends_in_the_verifiers_own_error(verifier, factory, make, error):
+    """Found by attacking the verifier (issue #17): these escaped as RecursionError or
+    OverflowError, or were accepted (a token with exp Infinity never expired)."""
+    with pytest.raises(error):
+        verifier.verify(make(factory))
+
+
 def test_non_canonical_base64url_is_refused(verifier, factory):
     head, body, sig = factory.mint("access").split(".")
     assert len(sig) % 4 == 2  # 256 bytes: the last character carries 4 spare bits

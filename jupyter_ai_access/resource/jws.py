@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -40,10 +41,31 @@ def b64decode(segment: str, what: str) -> bytes:
         raise MalformedTokenError(f"the {what} is not valid base64url") from e
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise ValueError("duplicate member")
+    return members
+
+
 def json_object(segment: str, what: str) -> dict[str, Any]:
-    """The JSON object a segment decodes to, or :class:`MalformedTokenError`."""
+    """The JSON object a segment decodes to, or :class:`MalformedTokenError`.
+
+    Strict JSON (RFC 8259): ``NaN`` and ``Infinity`` are refused, and so are duplicate member
+    names (parsers disagree on which one wins) and nesting too deep for the parser.
+    """
     try:
-        value = json.loads(b64decode(segment, what))
+        value = json.loads(
+            b64decode(segment, what),
+            parse_constant=_no_constant,
+            object_pairs_hook=_unique_members,
+        )
+    except RecursionError:
+        raise MalformedTokenError(f"the {what} is nested too deeply") from None
     except ValueError as e:
         raise MalformedTokenError(f"the {what} is not JSON") from e
     if type(value) is not dict:
@@ -52,7 +74,7 @@ def json_object(segment: str, what: str) -> dict[str, Any]:
 
 
 def number_claim(claims: Mapping[str, Any], name: str, *, required: bool = True) -> float | None:
-    """A numeric claim (``true`` is not a number), or None when optional and absent."""
+    """A finite numeric claim (``true`` is not a number), or None when optional and absent."""
     value = claims.get(name)
     if value is None:
         if required:
@@ -60,7 +82,13 @@ def number_claim(claims: Mapping[str, Any], name: str, *, required: bool = True)
         return None
     if type(value) not in NUMBER:
         raise ClaimError(name, "must be a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any date
+        raise ClaimError(name, "must be a finite number") from None
+    if not math.isfinite(number):  # 1e400 parses as infinity
+        raise ClaimError(name, "must be a finite number")
+    return number
 
 
 def string_claim(claims: Mapping[str, Any], name: str) -> str:
