@@ -145,19 +145,34 @@ def HttpxAuth(min_valid: float = DEFAULT_MIN_VALID) -> Any:
     return _HttpxAuth()
 
 
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
 def RequestsAuth(min_valid: float = DEFAULT_MIN_VALID) -> Any:
-    """A ``requests`` auth object: fresh bearer token per request, one retry on 401."""
+    """A ``requests`` auth object: fresh bearer token per request, one retry on 401.
+
+    The retry goes only to the origin the token was first sent to: after a redirect to another
+    host (where requests drops the header), a 401 there is returned as it is.
+    """
     import requests
 
     class _RequestsAuth(requests.auth.AuthBase):
         def __call__(self, request: Any) -> Any:
             request.headers["Authorization"] = f"Bearer {get_token(min_valid)}"
-            request.register_hook("response", self._retry_on_401)
+            # Redirected requests copy the hooks: the hook keeps the first request's origin.
+            origin = _origin(request.url)
+            request.register_hook(
+                "response", lambda response, **kw: self._retry_on_401(response, origin, **kw)
+            )
             return request
 
-        def _retry_on_401(self, response: Any, **kwargs: Any) -> Any:
+        def _retry_on_401(self, response: Any, origin: tuple[Any, ...], **kwargs: Any) -> Any:
             if response.status_code != 401 or getattr(response.request, "_jaia_retried", False):
                 return response
+            if _origin(response.request.url) != origin:
+                return response  # never send the token to a host other than the one asked
             response.content  # noqa: B018 - release the connection
             retry = response.request.copy()
             retry._jaia_retried = True

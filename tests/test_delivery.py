@@ -443,6 +443,24 @@ async def test_loopback_endpoint_refusals(jp_serverapp, ext, case, status, canar
         assert canaries.find(response.body.decode()) == []
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (as /proc/net/tcp writes them) with a TCP listener on ``port``."""
+    found = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        for line in table.read_text().splitlines()[1:] if table.exists() else []:
+            fields = line.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+async def test_the_endpoint_listens_on_127_0_0_1_only(jp_serverapp, ext):
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs Linux's /proc/net/tcp")
+    assert listening_addresses(ext.endpoint.port) == {"0100007F"}  # 127.0.0.1, nothing else
+
+
 # ---------------------------------------------------------------- files, status, extras
 def test_token_files_are_replaced_atomically(tmp_path):
     target = tmp_path / "access_token"
