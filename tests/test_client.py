@@ -13,7 +13,11 @@ import asyncio
 import base64
 import http.server
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -180,12 +184,41 @@ async def test_the_endpoint_must_be_loopback_http(as_kernel, monkeypatch, url):
         await asyncio.to_thread(client.get_token, force=True)
 
 
-async def test_proxy_settings_are_not_used_for_the_endpoint(as_kernel, monkeypatch):
+async def test_proxy_settings_are_not_used_for_the_endpoint(as_kernel):
+    """A kernel whose environment names a proxy (read when the client is imported)."""
     await as_kernel()
-    for name in ("http_proxy", "HTTP_PROXY"):
-        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
-    token = await asyncio.to_thread(client.get_token, force=True)
-    assert token.count(".") == 2
+    code = "from jupyter_ai_access.client import get_token; print(get_token(force=True).count('.'))"
+    dead_proxy = "http://127.0.0.1:9"  # nothing listens there
+    env = {**os.environ, "http_proxy": dead_proxy, "HTTP_PROXY": dead_proxy}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "2"
+
+
+async def test_asking_for_more_validity_than_the_file_has_fetches_fresh_tokens(
+    as_kernel, fake_hub_tokens
+):
+    fake_hub_tokens.lifetime = 100  # what the server holds (and the kernel's file)
+    ext = AIAccessApp.active
+    assert ext is not None
+    await ext.broker.get(force=True)
+    await as_kernel()
+    fake_hub_tokens.lifetime = 3600
+    before = fake_hub_tokens.fetches
+    token = await asyncio.to_thread(client.get_token, 1000)
+    assert claims_of(token)["exp"] - time.time() > 1000
+    assert fake_hub_tokens.fetches == before + 1
+    again = await asyncio.to_thread(client.get_token, 1000)  # now the file has it
+    assert again == token
+    assert fake_hub_tokens.fetches == before + 1
 
 
 def claims_of(token: str) -> dict[str, Any]:

@@ -203,9 +203,21 @@ def test_replayed_id_token_fails_the_next_logins_nonce(id_verifier, factory):
         id_verifier.verify(token, nonce="second-login-nonce")
 
 
-def test_missing_sub_is_refused(verifier, factory):
+@pytest.mark.parametrize("sub", [MISSING, "", 5])
+def test_missing_or_empty_sub_is_refused(verifier, factory, sub):
     with pytest.raises(ClaimError, match="'sub'"):
-        verifier.verify(factory.mint("access", sub=MISSING))
+        verifier.verify(factory.mint("access", sub=sub))
+
+
+@pytest.mark.parametrize("kid", [7, "", None, ["hub-access-key"]])
+def test_kid_must_be_a_non_empty_string_and_costs_no_key_fetch(
+    verifier, factory, issuer_server, kid
+):
+    _, body, sig = factory.mint("access").split(".")
+    header = {"alg": "RS256", "kid": kid}
+    with pytest.raises(MalformedTokenError, match="no kid"):
+        verifier.verify(".".join([b64(json.dumps(header).encode()), body, sig]))
+    assert issuer_server.jwks_fetches == 0
 
 
 # ---------------------------------------------------------------- algorithms and signatures
@@ -295,6 +307,19 @@ def test_expired_token_is_refused(verifier, factory):
         verifier.verify(factory.mint("access", iat=now - 100, exp=now - 5))
 
 
+def test_iat_a_little_in_the_future_is_refused(verifier, factory):
+    now = int(factory.clock())
+    with pytest.raises(ClaimError, match="'iat'"):
+        verifier.verify(factory.mint("access", iat=now + 120, exp=now + 3600))
+
+
+def test_oversize_tokens_are_refused_before_any_parsing(verifier, factory, issuer_server):
+    token = factory.mint("access") + "A" * 20000
+    with pytest.raises(MalformedTokenError, match="longer than 16384 bytes"):
+        verifier.verify(token)
+    assert issuer_server.jwks_fetches == 0
+
+
 def test_leeway_accepts_slight_skew(issuer_server, factory):
     v = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id], leeway=10)
     now = int(factory.clock())
@@ -364,6 +389,20 @@ def test_configured_scopes_and_groups_are_enforced(issuer_server, factory):
     assert v.verify(factory.mint("access", cognito__groups=["ml-admins", "x"]))
     with pytest.raises(InsufficientScopeError):
         v.verify(factory.mint("access", scope="openid", cognito__groups=["ml-admins"]))
+
+
+def test_every_required_group_is_needed(issuer_server, factory):
+    v = CognitoTokenVerifier(
+        issuer=issuer_server.issuer,
+        client_ids=[factory.client_id],
+        required_groups=["ml-training", "ml-admins"],
+    )
+    for groups in (["ml-training"], ["ml-admins"], []):
+        with pytest.raises(GroupRequiredError):
+            v.verify(factory.mint("access", cognito__groups=groups))
+    assert v.verify(factory.mint("access", cognito__groups=["ml-admins", "ml-training"]))
+    with pytest.raises(GroupRequiredError):  # per-call groups add to the configured ones
+        v.verify(factory.mint("access", cognito__groups=["ml-admins", "ml-training"]), groups=["x"])
 
 
 def test_any_group(issuer_server, factory):
