@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 from conftest import HUB_CLIENT, TOKEN_DELIVERY_CONFIG
 from jupyter_ai_access_testing import leaks
+from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.notebooks import ServerKernel
 
@@ -107,9 +108,10 @@ c.Spawner.pre_spawn_hook = lambda spawner: Path(
 class Server:
     """alice's running single-user server, as her browser reaches it."""
 
-    def __init__(self, hub: HubProcess, browser: HubBrowser) -> None:
+    def __init__(self, hub: HubProcess, browser: HubBrowser, canaries: CanaryRegistry) -> None:
         self.hub = hub
         self.browser = browser
+        self.canaries = canaries
         self.url = f"{hub.url}/user/{USER}/"
 
     def cookies(self) -> dict[str, str]:
@@ -132,9 +134,13 @@ class Server:
             await asyncio.gather(*(k.shutdown() for k in started), return_exceptions=True)
 
     def auth_state(self) -> dict[str, Any]:
+        """alice's auth_state; its tokens become leak-check needles (they carry no canary)."""
         model = self.hub.user(USER)
         assert model is not None
         state: dict[str, Any] = model["auth_state"]
+        for key in ("access_token", "id_token", "refresh_token"):
+            if state.get(key):
+                self.canaries.register(state[key], key)
         return state
 
 
@@ -158,14 +164,22 @@ def server(chain_hub, cognito_pool_description, canaries) -> Iterator[Server]:
         # As a browser: the server's own OAuth login through the Hub, then a page that sets _xsrf.
         page = browser.go(f"/user/{USER}/lab")
         assert page.status_code == 200, page.status_code
-        server = Server(chain_hub, browser)
+        server = Server(chain_hub, browser, canaries)
         assert {"_xsrf", f"jupyterhub-user-{USER}"} <= set(server.cookies())
-        state = server.auth_state()
-        canaries.register(state["refresh_token"], "refresh_token")
+        server.auth_state()  # registers the tokens with the leak check
         yield server
     finally:
         chain_hub.api("DELETE", f"/users/{USER}/server")
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _register_the_latest_tokens(request) -> Iterator[None]:
+    """After each test (before the leak check runs), the tokens the Hub holds are needles too:
+    the server's broker and the kernels saw them, whatever the test itself read."""
+    yield
+    if "server" in request.fixturenames:
+        request.getfixturevalue("server").auth_state()
 
 
 @pytest.fixture(scope="module")

@@ -173,7 +173,7 @@ def test_node_packages_found_from_environment(tmp_path, monkeypatch):
     # Without the variable: the repository's node_modules (npm ci), found above the package.
     monkeypatch.delenv("JUPYTER_AI_ACCESS_NODE_MODULES")
     repository = Path(__file__).resolve().parent.parent / "node_modules"
-    assert LocalCognito().check_node_modules() == repository
+    assert LocalCognito().check_node_modules() == repository.resolve()  # a link is followed
 
 
 def test_generated_client_secrets_are_private_and_stable(tmp_path):
