@@ -3,17 +3,19 @@
 1. Kernel start-to-ready: our provisioner vs jupyter_client's LocalProvisioner (alternating).
 2. ``get_token()`` inside a real kernel: the file path and the endpoint path (force=True), against
    a plain read of the same file as the baseline.
-3. 20 kernels renewing at once after expiry: Hub fetches per renewal.
+3. Fan-in: N real kernel processes (default 10), released together by a file barrier, each call
+   ``get_token()`` for more validity than the held tokens have (as after expiry): Hub fetches per
+   renewal (1 expected: one flight, or the fresh tokens it brought).
 
-The Hub's token endpoint is the loopback stand-in (jupyter_ai_access_testing.fake_hub).
-Run: .venv/bin/python benchmarks/bench_delivery.py [--starts N]
+The Hub's token endpoint is the loopback stand-in (jupyter_ai_access_testing.fake_hub); the same
+fan-in through a real Hub is tests/test_chain.py.
+Run: .venv/bin/python benchmarks/bench_delivery.py [--starts N] [--kernels N] [--renewals N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -23,9 +25,7 @@ from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.tokens import TokenFactory
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory
-from tornado.httpclient import AsyncHTTPClient
 
-from jupyter_ai_access.protocol import KernelEnv
 from jupyter_ai_access.server.broker import TokenBroker
 from jupyter_ai_access.server.endpoint import KernelTokenEndpoint
 from jupyter_ai_access.server.provisioner import AIAccessProvisioner, Delivery
@@ -47,6 +47,20 @@ get_token()
 from jupyter_ai_access.client import _from_endpoint
 print(med(plain, 3000), med(get_token, 3000), med(lambda: _from_endpoint("access", 0, False), 500),
       med(lambda: get_token(force=True), 200))
+"""
+
+
+BARRIER = r"""
+import hashlib, os, pathlib, time
+from jupyter_ai_access.client import get_token
+folder = pathlib.Path({folder!r})
+(folder / str(os.getpid())).touch()
+deadline = time.monotonic() + 120
+while len(list(folder.iterdir())) < {n}:
+    if time.monotonic() > deadline:
+        raise TimeoutError("barrier")
+    time.sleep(0.002)
+print(hashlib.sha256(get_token(min_valid=1000).encode()).hexdigest())
 """
 
 
@@ -83,11 +97,13 @@ async def run_code(km: AsyncKernelManager, code: str) -> str:
     return "".join(out)
 
 
-async def main(starts: int) -> None:
+async def main(starts: int, kernels: int, renewals: int) -> None:
     tmp = Path(tempfile.mkdtemp())
     factory = TokenFactory(issuer="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Bench0001")
     hub = FakeHubTokens(factory, user="alice", api_token="bench-api-token")
-    broker = TokenBroker(hub_api_url=hub.url, api_token=hub.api_token, user="alice")
+    broker = TokenBroker(
+        hub_api_url=hub.url, api_token=hub.api_token, user="alice", renew_before=10
+    )
     store = KernelTokenStore(token_dir=str(tmp / "tokens"))
     endpoint = KernelTokenEndpoint(broker, store)
     endpoint.start()
@@ -122,28 +138,32 @@ async def main(starts: int) -> None:
         f"force=True (endpoint + a Hub fetch) {forced * 1e3:.2f} ms"
     )
 
-    # 3. 20 kernels renewing at once, 5 renewals
-    envs = [store.add_kernel(f"k{i}", broker.tokens) for i in range(20)]
-    client = AsyncHTTPClient(force_instance=True, max_clients=40)
-    per_renewal = []
-    for _ in range(5):
-        broker.tokens = None  # expired
-        before = hub.fetches
-
-        async def ask(env: dict[str, str]) -> None:
-            secret = Path(env[KernelEnv.SECRET_FILE]).read_text()
-            response = await client.fetch(
-                endpoint.url + "?min_valid=10", headers={"Authorization": f"Bearer {secret}"}
-            )
-            json.loads(response.body)
-
-        await asyncio.gather(*(ask(env) for env in envs))
-        per_renewal.append(hub.fetches - before)
-    print(
-        f"20 kernels renewing at once: Hub fetches per renewal {per_renewal} "
-        f"(mean {statistics.mean(per_renewal):.1f})"
-    )
-    client.close()
+    # 3. fan-in: N real kernels asking at once after expiry
+    kms = []
+    for _ in range(kernels):
+        _, km = await start_ready("ai-access-provisioner")
+        kms.append(km)
+    for delay in (0.0, 0.3):  # the Hub answering at once, and a slow Hub (all wait on one flight)
+        hub.delay = delay
+        per_renewal = []
+        for i in range(renewals):
+            hub.lifetime = 100  # what the kernels hold: less than they will ask for
+            await broker.get(force=True)
+            hub.lifetime = 3600  # what the Hub hands out next
+            barrier = tmp / f"barrier-{delay}-{i}"
+            barrier.mkdir()
+            before = hub.fetches
+            code = BARRIER.format(folder=str(barrier), n=kernels)
+            outs = await asyncio.gather(*(run_code(km, code) for km in kms))
+            per_renewal.append(hub.fetches - before)
+            assert len(set(outs)) == 1, "the kernels got different tokens"
+        print(
+            f"{kernels} real kernels asking at once after expiry, Hub answering in "
+            f"+{delay * 1000:.0f} ms: Hub fetches per renewal {per_renewal} "
+            f"(mean {statistics.mean(per_renewal):.1f}, 1 expected)"
+        )
+    await asyncio.gather(*(km.shutdown_kernel(now=True) for km in kms))
+    await broker.stop()
     endpoint.stop()
     store.remove_all()
     hub.stop()
@@ -152,4 +172,7 @@ async def main(starts: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--starts", type=int, default=10)
-    asyncio.run(main(parser.parse_args().starts))
+    parser.add_argument("--kernels", type=int, default=10, help="kernels in the fan-in")
+    parser.add_argument("--renewals", type=int, default=3, help="fan-in rounds")
+    args = parser.parse_args()
+    asyncio.run(main(args.starts, args.kernels, args.renewals))

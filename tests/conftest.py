@@ -14,8 +14,10 @@ from jupyter_ai_access_testing import deployment
 from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.hub import HubProcess
 from jupyter_ai_access_testing.jwks_server import IssuerServer
+from jupyter_ai_access_testing.leaks import observe
 from jupyter_ai_access_testing.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
+from tornado.httpclient import HTTPClientError
 
 pytest_plugins = [
     "jupyter_ai_access_testing.pytest_plugin",
@@ -30,7 +32,43 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+@pytest.fixture
+def jp_fetch(jp_fetch):
+    """pytest-jupyter's jp_fetch, with every answer (errors too) handed to the leak check."""
+
+    async def fetch(*parts, **kwargs):
+        where = f"HTTP answer to {kwargs.get('method', 'GET')} /{'/'.join(parts)}"
+        try:
+            response = await jp_fetch(*parts, **kwargs)
+        except HTTPClientError as e:
+            if e.response is not None:
+                observe(f"{where} ({e.code})", e.response.body or b"")
+            raise
+        observe(where, response.body or b"")
+        return response
+
+    return fetch
+
+
 # ---------------------------------------------------------------- real Hubs shared by test modules
+
+
+@pytest.fixture(scope="session")
+def chain_hub_port() -> int:
+    """The port of the Hub that spawns real single-user servers (tests/test_chain.py)."""
+    from jupyter_ai_access.local_cognito.process import find_free_port
+
+    return find_free_port()
+
+
+@pytest.fixture(scope="session")
+def cognito_pool_description(cognito_pool_description, chain_hub_port) -> dict[str, Any]:
+    """The plugin's test pool, with the chain Hub's callback and logout URLs registered too."""
+    hub = f"http://127.0.0.1:{chain_hub_port}/hub"
+    client = next(c for c in cognito_pool_description["app_clients"] if c["name"] == "hub")
+    client["callback_urls"].append(f"{hub}/oauth_callback")
+    client["logout_urls"].append(f"{hub}/logout-complete")
+    return cognito_pool_description
 
 
 MISSING = TokenFactory.MISSING
@@ -197,6 +235,13 @@ def local_deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[
     """The README's deployment on free ports, with canary secrets, its log leak-checked."""
     folder = tmp_path_factory.mktemp("local-hub")
     with deployment.local_deployment(ROOT, folder, canaries, leak_watcher.watch_file) as hub:
+        # What the users' servers and the example registry write (notebooks, uploaded models);
+        # with one account per user the homes carry this run's account prefix.
+        leak_watcher.watch_tree(folder / "state" / "users")
+        leak_watcher.watch_tree(folder / "state" / "registry")
+        if hub["isolated"]:
+            for name in ("alice", "bob", "carol"):
+                leak_watcher.watch_tree(Path("/home") / f"{hub['account_prefix']}{name}")
         yield hub
 
 

@@ -14,12 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from jupyter_ai_access_testing import whatwg
 from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
 from jupyter_ai_access.errors import ConfigurationError, DiscoveryError
 from jupyter_ai_access.hub.authenticator import CognitoOAuthenticator
+from jupyter_ai_access.hub.handlers import safe_next_url
 
 MISSING = TokenFactory.MISSING
 HUB_CLIENT = "hubclient00000000000000000"
@@ -159,23 +161,51 @@ def test_logout_revokes_clears_tokens_and_ends_the_cognito_session(
     assert "signInFormPassword" in page.text
 
 
-@pytest.mark.parametrize(
-    "next_url",
-    [
-        "//evil.example",
-        "https://evil.example",
-        "/\\evil.example",
-        "%2F%2Fevil.example",
-        "https:/evil.example",
-        "/\t/evil.example",
-        "///evil.example",
-    ],
-)
-def test_next_never_leaves_the_hub(emulator_hub, browser, cognito_pool_description, next_url):
+#: ``next`` values that a browser would resolve off the Hub (or that must be refused anyway).
+OFF_SITE_NEXT = [
+    pytest.param("//evil.example", id="protocol-relative"),
+    pytest.param("https://evil.example", id="absolute"),
+    pytest.param("/\\evil.example", id="slash-backslash"),
+    pytest.param("/%5Cevil.example", id="slash-encoded-backslash"),
+    pytest.param("\\\\evil.example", id="two-backslashes"),
+    pytest.param("/\\/evil.example", id="slash-backslash-slash"),
+    pytest.param("%2F%2Fevil.example", id="encoded-slashes"),
+    pytest.param("https:/evil.example", id="scheme-one-slash"),
+    pytest.param("/\t/evil.example", id="tab"),
+    pytest.param("/\n/evil.example", id="newline"),
+    pytest.param("///evil.example", id="three-slashes"),
+    pytest.param("http:evil.example", id="scheme-no-slash"),
+]
+
+
+@pytest.mark.parametrize("next_url", OFF_SITE_NEXT)
+def test_safe_next_url_keeps_a_browser_on_the_hub(next_url):
+    """Judged by the browser's URL parser (WHATWG, through Node), not by urljoin."""
+    hub = "http://127.0.0.1:8000"
+    kept = safe_next_url(next_url)
+    if kept is not None:
+        assert whatwg.resolve(kept, f"{hub}/hub/oauth_callback?code=c&state=s")["origin"] == hub
+
+
+def test_safe_next_url_keeps_paths_on_the_hub():
+    assert safe_next_url("/hub/token") == "/hub/token"
+    assert safe_next_url("/user/bob/lab?reset") == "/user/bob/lab?reset"
+
+
+@pytest.mark.parametrize("next_url", OFF_SITE_NEXT)
+def test_next_never_leaves_the_hub(
+    emulator_hub, browser, local_cognito, cognito_pool_description, next_url
+):
     response = browser.login("bob", pw(cognito_pool_description, "bob"), next_url=next_url)
-    assert response.status_code == 200
-    for url in browser.visited:
-        assert "evil.example" not in httpx.URL(url).host
+    allowed = {emulator_hub.url, local_cognito.domain}
+    # HubBrowser resolves every Location as a browser does and records where it would go.
+    where = [whatwg.resolve(url)["origin"] for url in browser.visited]
+    assert set(where) <= allowed, where
+    callback = [r for r in browser.redirects if "/hub/oauth_callback?" in r[0]]
+    assert len(callback) == 1
+    assert whatwg.resolve(callback[0][2])["origin"] == emulator_hub.url
+    assert str(response.url).startswith(emulator_hub.url + "/")  # a page of the Hub, not a hop
+    assert browser.logged_in
 
 
 def test_next_inside_the_hub_is_honoured(emulator_hub, browser, cognito_pool_description):

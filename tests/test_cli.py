@@ -15,6 +15,7 @@ import pytest
 
 from jupyter_ai_access.errors import (
     ConfigurationError,
+    EmulatorStartError,
     NodeNotFoundError,
     NodePackagesMissingError,
 )
@@ -155,7 +156,7 @@ def test_bad_pool_file_is_reported_before_anything_starts(tmp_path):
 
 def test_port_in_use_is_a_clear_error(tmp_path, local_cognito):
     emulator = LocalCognito(port=local_cognito.port, state_dir=str(tmp_path / "s"))
-    with pytest.raises(Exception, match="could not listen") as info:
+    with pytest.raises(EmulatorStartError, match="could not listen") as info:
         emulator.start()
     assert "Choose another --port" in str(info.value)
 
@@ -167,10 +168,13 @@ def test_invalid_port_setting_names_the_trait():
 
 def test_node_packages_found_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_AI_ACCESS_NODE_MODULES", str(tmp_path))
-    with pytest.raises(NodePackagesMissingError):
+    assert LocalCognito().node_modules == str(tmp_path)
+    with pytest.raises(NodePackagesMissingError, match="oidc-provider is not installed"):
         LocalCognito().check_node_modules()
-    default = Path(LocalCognito(node_modules="").node_modules or ".")
-    assert default == Path(".") or default.name == "node_modules"
+    # Without the variable: the repository's node_modules (npm ci), found above the package.
+    monkeypatch.delenv("JUPYTER_AI_ACCESS_NODE_MODULES")
+    repository = Path(__file__).resolve().parent.parent / "node_modules"
+    assert LocalCognito().check_node_modules() == repository.resolve()  # a link is followed
 
 
 def test_generated_client_secrets_are_private_and_stable(tmp_path):

@@ -203,9 +203,21 @@ def test_replayed_id_token_fails_the_next_logins_nonce(id_verifier, factory):
         id_verifier.verify(token, nonce="second-login-nonce")
 
 
-def test_missing_sub_is_refused(verifier, factory):
+@pytest.mark.parametrize("sub", [MISSING, "", 5])
+def test_missing_or_empty_sub_is_refused(verifier, factory, sub):
     with pytest.raises(ClaimError, match="'sub'"):
-        verifier.verify(factory.mint("access", sub=MISSING))
+        verifier.verify(factory.mint("access", sub=sub))
+
+
+@pytest.mark.parametrize("kid", [7, "", None, ["hub-access-key"]])
+def test_kid_must_be_a_non_empty_string_and_costs_no_key_fetch(
+    verifier, factory, issuer_server, kid
+):
+    _, body, sig = factory.mint("access").split(".")
+    header = {"alg": "RS256", "kid": kid}
+    with pytest.raises(MalformedTokenError, match="no kid"):
+        verifier.verify(".".join([b64(json.dumps(header).encode()), body, sig]))
+    assert issuer_server.jwks_fetches == 0
 
 
 # ---------------------------------------------------------------- algorithms and signatures
@@ -295,6 +307,19 @@ def test_expired_token_is_refused(verifier, factory):
         verifier.verify(factory.mint("access", iat=now - 100, exp=now - 5))
 
 
+def test_iat_a_little_in_the_future_is_refused(verifier, factory):
+    now = int(factory.clock())
+    with pytest.raises(ClaimError, match="'iat'"):
+        verifier.verify(factory.mint("access", iat=now + 120, exp=now + 3600))
+
+
+def test_oversize_tokens_are_refused_before_any_parsing(verifier, factory, issuer_server):
+    token = factory.mint("access") + "A" * 20000
+    with pytest.raises(MalformedTokenError, match="longer than 16384 bytes"):
+        verifier.verify(token)
+    assert issuer_server.jwks_fetches == 0
+
+
 def test_leeway_accepts_slight_skew(issuer_server, factory):
     v = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id], leeway=10)
     now = int(factory.clock())
@@ -366,6 +391,20 @@ def test_configured_scopes_and_groups_are_enforced(issuer_server, factory):
         v.verify(factory.mint("access", scope="openid", cognito__groups=["ml-admins"]))
 
 
+def test_every_required_group_is_needed(issuer_server, factory):
+    v = CognitoTokenVerifier(
+        issuer=issuer_server.issuer,
+        client_ids=[factory.client_id],
+        required_groups=["ml-training", "ml-admins"],
+    )
+    for groups in (["ml-training"], ["ml-admins"], []):
+        with pytest.raises(GroupRequiredError):
+            v.verify(factory.mint("access", cognito__groups=groups))
+    assert v.verify(factory.mint("access", cognito__groups=["ml-admins", "ml-training"]))
+    with pytest.raises(GroupRequiredError):  # per-call groups add to the configured ones
+        v.verify(factory.mint("access", cognito__groups=["ml-admins", "ml-training"]), groups=["x"])
+
+
 def test_any_group(issuer_server, factory):
     v = CognitoTokenVerifier(
         issuer=issuer_server.issuer,
@@ -404,6 +443,79 @@ def test_any_group(issuer_server, factory):
 def test_malformed_tokens_are_refused(verifier, factory, mangle):
     with pytest.raises(InvalidTokenError):
         verifier.verify(mangle(factory.mint("access")))
+
+
+def signed(factory: TokenFactory, payload: str) -> str:
+    """A token signed by the pool's real key over exactly these payload bytes."""
+    key = factory.access_key
+    return jwt.api_jws.PyJWS().encode(
+        payload.encode(), key.private, algorithm=key.alg, headers={"kid": key.kid}
+    )
+
+
+def with_member(claims: dict[str, Any], raw: str) -> str:
+    """The claims as JSON with one more member written verbatim (duplicates, odd numbers)."""
+    return json.dumps(claims)[:-1] + ", " + raw + "}"
+
+
+DEEP = "[" * 1500 + "]" * 1500  # within max_token_bytes; deeper than json's recursion limit
+DEEP_HEADER = '{"alg": "RS256", "kid": "k", "x": ' + DEEP + "}"
+
+
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        pytest.param(
+            lambda f: ".".join([b64(DEEP_HEADER.encode()), b64(b"{}"), b64(b"x")]),
+            MalformedTokenError,
+            id="deep-nesting-in-header-unsigned",
+        ),
+        pytest.param(
+            lambda f: ".".join(
+                [b64(b'{"alg": "RS256", "kid": "k"}'), b64(DEEP.encode()), b64(b"x")]
+            ),
+            MalformedTokenError,
+            id="deep-nesting-in-payload-unsigned",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access"), '"sub": "someone-else"')),
+            MalformedTokenError,
+            id="duplicate-member",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access", exp=MISSING), '"exp": Infinity')),
+            MalformedTokenError,
+            id="exp-Infinity-literal",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access", iat=MISSING), '"iat": NaN')),
+            MalformedTokenError,
+            id="iat-NaN-literal",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access", exp=MISSING), '"exp": 1e400')),
+            ClaimError,
+            id="exp-overflows-to-infinity",
+        ),
+        pytest.param(
+            lambda f: signed(
+                f, with_member(f.claims("access", exp=MISSING), '"exp": ' + "9" * 400)
+            ),
+            ClaimError,
+            id="exp-integer-too-large-for-a-float",
+        ),
+        pytest.param(
+            lambda f: signed(f, with_member(f.claims("access", nbf=MISSING), '"nbf": -1e400')),
+            ClaimError,
+            id="nbf-minus-infinity",
+        ),
+    ],
+)
+def test_hostile_json_ends_in_the_verifiers_own_error(verifier, factory, make, error):
+    """Found by attacking the verifier (issue #17): these escaped as RecursionError or
+    OverflowError, or were accepted (a token with exp Infinity never expired)."""
+    with pytest.raises(error):
+        verifier.verify(make(factory))
 
 
 def test_non_canonical_base64url_is_refused(verifier, factory):

@@ -10,14 +10,16 @@ Imports only the standard library and PyJWT (with ``cryptography``) at import ti
 What is enforced (``../shared/security-cases.md``, "Resource-side verification"):
 
 - strict compact JWS: exactly three base64url segments without padding and in canonical form,
-  JSON objects, at most ``max_token_bytes``;
+  strict JSON objects (no ``NaN``/``Infinity``, no duplicate members; too deep a nesting is
+  refused), at most ``max_token_bytes``;
 - the algorithm is fixed by configuration (RS256); ``alg`` in the header must equal it, so
   ``none``, HS256 (also keyed with the public key) and ES256 are refused; the key is chosen by
   ``kid`` from the configured issuer's JWKS only; ``jku``, ``x5u``, ``jwk`` and ``x5c`` in the
   header are ignored; any ``crit`` is refused (no extension is understood);
 - exact ``iss``; ``token_use``; access tokens: ``client_id`` in the allow-list (``aud`` is not
   meaningful on Cognito access tokens and is not checked); ID tokens: ``aud`` in the allow-list;
-  ``exp`` and ``iat`` required numbers (``iat`` not in the future), ``nbf`` honoured, with leeway;
+  ``exp`` and ``iat`` required finite numbers (``iat`` not in the future), ``nbf`` honoured, with
+  leeway;
   ``sub`` a non-empty string; ``scope`` a string matched scope by scope (no prefixes);
   ``cognito:groups`` a list of strings; all types checked strictly (``true`` is not a number);
 - optional deny-list of ``origin_jti`` values, checked on every call, cached or not.

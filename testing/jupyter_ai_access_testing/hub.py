@@ -3,7 +3,7 @@
 :class:`HubProcess` writes a ``jupyterhub_config.py`` into a folder, starts ``jupyterhub`` on free
 loopback ports with the project's configurable-http-proxy, waits until the API answers, and stops
 it. Its log goes to ``<folder>/hub.log``. A service token with ``admin:auth_state`` lets tests look
-at users, groups and auth_state through the REST API.
+at users, groups and auth_state through the REST API (and start and stop servers).
 
 :class:`HubBrowser` walks login flows like a browser: it follows redirects across the Hub and the
 IdP (bounded), signs in on the hosted page when one is shown, and keeps cookies.
@@ -24,6 +24,9 @@ from urllib.parse import urljoin
 import httpx
 
 from jupyter_ai_access.local_cognito.process import find_free_port, stop_process
+from jupyter_ai_access.net import is_loopback
+
+from . import leaks, whatwg
 
 __all__ = ["HubBrowser", "HubProcess", "find_chp"]
 
@@ -78,14 +81,24 @@ c.JupyterHub.redirect_to_server = False
 c.JupyterHub.log_level = "DEBUG"
 c.JupyterHub.services = [{{"name": "test-admin", "api_token": {self.admin_token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
-    "scopes": ["admin:users", "admin:auth_state", "admin:groups", "read:users", "list:users",
-               "tokens"]}}]
+    "scopes": ["admin:users", "admin:auth_state", "admin:groups", "admin:servers", "read:users",
+               "list:users", "tokens"]}}]
 '''
         self.config_file.write_text(base + "\n" + self.user_config, encoding="utf-8")
+
+    def watch_for_leaks(self) -> None:
+        """Have the running leak check search the Hub's log and the files in its folder.
+
+        The log holds the output of the Hub and of everything it spawns (proxy, single-user
+        servers, their kernels); the folder the database. The config file is the test's own.
+        """
+        leaks.watch_file(self.log_file)
+        leaks.watch_tree(self.folder, exclude={self.log_file.name, self.config_file.name})
 
     def start(self, timeout: float = 60.0) -> HubProcess:
         """Start the Hub and wait until its API answers (bounded)."""
         self.write_config()
+        self.watch_for_leaks()
         log = self.log_file.open("ab")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
@@ -113,6 +126,7 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
     def run_to_exit(self, timeout: float = 60.0) -> tuple[int, str]:
         """Start the Hub expecting it to refuse to start; return (exit status, its log)."""
         self.write_config()
+        self.watch_for_leaks()
         result = subprocess.run(
             [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
             cwd=self.folder,
@@ -167,13 +181,22 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
 
 
 class HubBrowser:
-    """Follows redirects across the Hub and the IdP like a browser, signing in when asked."""
+    """Follows redirects across the Hub and the IdP like a browser, signing in when asked.
+
+    Every ``Location`` is resolved with the browser's URL parser (:mod:`.whatwg`), so a redirect
+    that a browser would take off-site is seen as off-site. Redirects to hosts other than
+    loopback are recorded (``visited``, ``redirects``) but never requested.
+    """
 
     def __init__(self, hub_url: str, *, max_hops: int = 20) -> None:
         self.hub_url = hub_url
         self.max_hops = max_hops
-        self.http = httpx.Client(follow_redirects=False, timeout=15)
+        self.http = httpx.Client(
+            follow_redirects=False, timeout=15, event_hooks={"response": [self._seen]}
+        )
         self.visited: list[str] = []
+        #: (the answering URL, its raw Location header, where a browser goes) for every redirect.
+        self.redirects: list[tuple[str, str, str]] = []
 
     def close(self) -> None:
         """Close the client."""
@@ -184,6 +207,17 @@ class HubBrowser:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @staticmethod
+    def _seen(response: httpx.Response) -> None:
+        """Hand every answer to the leak check (no page a browser sees may hold a secret)."""
+        response.read()
+        url = response.request.url
+        leaks.observe(
+            f"HTTP answer {response.status_code} to {response.request.method} "
+            f"{url.scheme}://{url.netloc.decode()}{url.path}",
+            response.content,
+        )
 
     def go(
         self,
@@ -199,7 +233,13 @@ class HubBrowser:
         for _ in range(self.max_hops):
             self.visited.append(str(response.url))
             if response.status_code in (301, 302, 303, 307, 308):
-                location = urljoin(str(response.url), response.headers["location"])
+                raw = response.headers["location"]
+                target = whatwg.resolve(raw, str(response.url))
+                location = str(target["href"])
+                self.redirects.append((str(response.url), raw, location))
+                if not is_loopback(target["hostname"]):
+                    self.visited.append(location)  # a browser would go there; we do not
+                    return response
                 if stop_at and location.startswith(stop_at):
                     return response
                 response = self.http.get(location)

@@ -2,7 +2,8 @@
 
 What a browser does, without the browser: create a kernel with ``POST api/kernels`` (cookie +
 XSRF header), connect to ``api/kernels/<id>/channels``, send ``execute_request`` messages and
-collect the outputs of each cell. Used by the end-to-end tests against the local Hub.
+collect the outputs of each cell (every output is handed to the running leak check). Used by the
+end-to-end tests against the local Hub and the chain tests.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from . import leaks
 
 __all__ = ["ServerKernel"]
 
@@ -110,6 +113,8 @@ class ServerKernel:
                     return
 
         await asyncio.wait_for(collect(), timeout)
+        for name in ("stdout", "stderr", "result", "error"):
+            leaks.observe(f"kernel output ({name}) of {self.server_url}", out[name] or "")
         return out
 
     async def run_notebook(self, notebook: dict[str, Any]) -> list[dict[str, Any]]:

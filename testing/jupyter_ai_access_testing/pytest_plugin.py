@@ -9,16 +9,20 @@ Enable with ``pytest_plugins = ["jupyter_ai_access_testing.pytest_plugin"]``.
 - ``local_cognito`` (session): the emulator running that description on a free loopback port.
 - ``token_factory`` (session): a :class:`TokenFactory` with keys generated for this session.
 - ``issuer_server``: a loopback issuer (discovery + JWKS of ``token_factory``), reset per test.
-- the leak check (autouse): after each test, every log record of the test (any level) and what
-  the emulator logged meanwhile are searched for the canary and registered secrets; a hit fails
-  the test, naming what leaked but not its value.
+- ``leak_watcher`` (session) and the leak check (autouse): after each test, everything the
+  :class:`~.leaks.LeakWatcher` collected meanwhile is searched for the canary and registered
+  secrets: every log record of every logger in this process (any level the logger lets through;
+  traitlets application loggers included), the log files of the Hub, of what it spawns and of
+  the emulator, changed files in watched folders (the Hub's database), HTTP answers and kernel
+  outputs the test helpers hand in; and, on the teardown report, the test's captured stdout and
+  stderr (which holds what kernels of in-process servers print). A hit fails the test, naming
+  what leaked and where, never the value.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,73 +31,74 @@ from jupyter_ai_access.local_cognito.process import LocalCognito, RunningPool
 
 from .canary import CanaryRegistry
 from .jwks_server import IssuerServer
+from .leaks import LeakWatcher
 from .tokens import TokenFactory
 
 __all__ = ["LeakWatcher"]
 
-
-class LeakWatcher(logging.Handler):
-    """Keeps every formatted log record so that the leak check can search them."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.NOTSET)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.records: list[str] = []
-        self.files: dict[Path, int] = {}  # watched log files -> offset already checked
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record)
-        except Exception:
-            text = str(record.msg)
-        self.records.append(text)
-
-    def watch_file(self, path: Path) -> None:
-        """Also search a log file written by a child process (from its current end)."""
-        self.files.setdefault(path, path.stat().st_size if path.exists() else 0)
-
-    def take(self) -> list[tuple[str, str]]:
-        """Everything new since the last call, as (where, text) pairs."""
-        found = [("log records", "\n".join(self.records))]
-        self.records.clear()
-        for path, offset in list(self.files.items()):
-            if path.exists():
-                with path.open("rb") as f:
-                    f.seek(offset)
-                    data = f.read()
-                self.files[path] = offset + len(data)
-                found.append((str(path), data.decode("utf-8", "replace")))
-        return found
+_CANARIES = pytest.StashKey[CanaryRegistry]()
 
 
 @pytest.fixture(scope="session")
-def canaries() -> CanaryRegistry:
+def canaries(pytestconfig: pytest.Config) -> CanaryRegistry:
     """The canary registry of this test session."""
-    return CanaryRegistry()
+    registry = CanaryRegistry()
+    pytestconfig.stash[_CANARIES] = registry
+    return registry
 
 
 @pytest.fixture(scope="session")
 def leak_watcher() -> Iterator[LeakWatcher]:
-    watcher = LeakWatcher()
+    """The session's :class:`LeakWatcher`: every log record of every logger, root at DEBUG."""
+    watcher = LeakWatcher().install()
     root = logging.getLogger()
     old_level = root.level
-    root.addHandler(watcher)
     root.setLevel(logging.DEBUG)
     yield watcher
-    root.removeHandler(watcher)
     root.setLevel(old_level)
+    watcher.uninstall()
+
+
+def _report(leaks: list[tuple[str, list[str]]]) -> str:
+    detail = "; ".join(f"{', '.join(names)} in {where}" for where, names in leaks)
+    return f"secret leaked: {detail}"
 
 
 @pytest.fixture(autouse=True)
 def _no_secret_leaks(leak_watcher: LeakWatcher, canaries: CanaryRegistry) -> Iterator[None]:
-    """Fail the test when a canary or registered secret shows up in any captured log."""
+    """Fail the test when a canary or registered secret shows up in anything watched."""
     leak_watcher.take()  # what came before this test is not its fault
     yield
     leaks = [(where, canaries.find(text)) for where, text in leak_watcher.take()]
     leaks = [(where, names) for where, names in leaks if names]
     if leaks:
-        detail = "; ".join(f"{', '.join(names)} in {where}" for where, names in leaks)
-        pytest.fail(f"secret leaked into logs: {detail}", pytrace=False)
+        pytest.fail(_report(leaks), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail a test whose captured stdout/stderr (its own, and its kernels') holds a secret.
+
+    Looks at the teardown report, which carries what was captured in every phase. With pytest's
+    default ``--capture=fd`` that includes child processes that inherited the test process's
+    stdout and stderr: the kernels of in-process Jupyter servers. (``-s`` turns capture off.)
+    """
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    registry = item.config.stash.get(_CANARIES, None)
+    if report.when != "teardown" or registry is None:
+        return
+    leaks = [
+        (title, names)
+        for title, text in report.sections
+        if title.startswith(("Captured stdout", "Captured stderr"))
+        for names in [registry.find(text)]
+        if names
+    ]
+    if leaks:
+        message = _report(leaks)
+        report.outcome = "failed"
+        report.longrepr = f"{report.longrepr}\n{message}" if report.longrepr else message
 
 
 @pytest.fixture(scope="session")
