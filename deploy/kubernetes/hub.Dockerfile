@@ -1,0 +1,23 @@
+# The hub image: the Zero to JupyterHub chart's own hub image plus jupyter_ai_access[hub].
+#
+# Build from the repository root (the build context; .dockerignore lets only the package in):
+#   docker build -f deploy/kubernetes/hub.Dockerfile --build-arg CHART_VERSION=<chart version> \
+#     -t registry.example.org/ml-platform/jupyter-ai-access-hub:0.1.0 .
+#
+# CHART_VERSION must be the version of the jupyterhub Helm chart you install: the chart's
+# jupyterhub_config.py and its hub image (KubeSpawner, pycurl, the Postgres driver) go together.
+# The [hub] extra pins JupyterHub 6.1.x and oauthenticator 17.4.x (the versions this package
+# is tested with): pip upgrades them in the image when the chart ships older ones.
+ARG CHART_VERSION=4.3.1
+FROM quay.io/jupyterhub/k8s-hub:${CHART_VERSION}
+
+USER 0
+COPY pyproject.toml README.md LICENSE /tmp/jupyter-ai-access/
+COPY jupyter_ai_access /tmp/jupyter-ai-access/jupyter_ai_access
+COPY jupyter-config /tmp/jupyter-ai-access/jupyter-config
+RUN python3 -m pip install --no-cache-dir "/tmp/jupyter-ai-access[hub]" \
+    && rm -rf /tmp/jupyter-ai-access \
+    && python3 -c "from importlib.metadata import entry_points as e; e(group='jupyterhub.authenticators')['cognito'].load()"
+
+# The chart runs the hub as 1000:1000 (hub.containerSecurityContext); so does the base image.
+USER 1000:1000
