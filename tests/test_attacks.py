@@ -120,7 +120,8 @@ async def test_logout_reaches_running_kernels_new_kernels_and_the_registry(deplo
     spawn(deployment, "alice")
     k1, k2 = await kernel(deployment, "alice"), await kernel(deployment, "alice")
     try:
-        token = await run(k1, "from jupyter_ai_access.client import get_token; print(get_token())")
+        # the test reads alice's token from the Hub (as an admin), not from kernel output
+        token = deployment["hub"].user("alice")["auth_state"]["access_token"]
         canaries.register(token, "alice's access token")
         assert (await probe(k2))["token"] is True
         assert registry_status(deployment, token) == 200
@@ -243,7 +244,8 @@ async def test_deleting_a_user_ends_their_session_at_the_registry(deployment, ca
     login(deployment, "bob").close()
     spawn(deployment, "bob")
     bob = await kernel(deployment, "bob")
-    token = await run(bob, "from jupyter_ai_access.client import get_token; print(get_token())")
+    assert (await probe(bob))["token"] is True
+    token = deployment["hub"].user("bob")["auth_state"]["access_token"]
     canaries.register(token, "bob's access token")
     await bob.shutdown()
     assert registry_status(deployment, token) == 200
