@@ -12,11 +12,13 @@ from typing import ClassVar
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool
+from traitlets import Bool, Float
 
 from .broker import TokenBroker
 from .endpoint import KernelTokenEndpoint
+from .events import ServerEvents
 from .provisioner import AIAccessProvisioner, Delivery
+from .state import StatusChanges
 from .status import InfoHandler, StatusHandler, StatusPageHandler
 from .store import KernelTokenStore
 
@@ -39,9 +41,19 @@ class AIAccessApp(ExtensionApp):
         their own keep it. Default: True.""",
     )
 
+    status_wait_max = Float(
+        120.0,
+        config=True,
+        help="""Longest time (s) a request to /ai-access/api/status?wait= is held open waiting for
+        a change of the token state (the JupyterLab status-bar item holds one per open tab).
+        Default: 120.""",
+    )
+
     broker: TokenBroker
     store: KernelTokenStore
     endpoint: KernelTokenEndpoint
+    events: ServerEvents
+    status_changes: StatusChanges
 
     def initialize_settings(self) -> None:
         """Create the broker, the token store and the loopback endpoint."""
@@ -49,14 +61,16 @@ class AIAccessApp(ExtensionApp):
         self.store = KernelTokenStore(parent=self)
         assert self.serverapp is not None
         self.store.prepare(contents_root=self.serverapp.root_dir)
-        self.endpoint = KernelTokenEndpoint(self.broker, self.store)
+        self.broker.listeners.append(self.store.update)
+        self.events = ServerEvents(self.serverapp.event_logger, self.broker, self.store, self.log)
+        self.status_changes = StatusChanges(self.broker)
+        self.endpoint = KernelTokenEndpoint(self.broker, self.store, self.events)
         self.endpoint.start()
         self.store.endpoint_url = self.endpoint.url
         self.store.login_url = self.broker.login_url
-        self.broker.listeners.append(self.store.update)
         self.settings["jupyter_ai_access"] = self
         AIAccessApp.active = self
-        AIAccessProvisioner.delivery = Delivery(self.broker, self.store)
+        AIAccessProvisioner.delivery = Delivery(self.broker, self.store, self.events)
         if self.use_provisioner:
             # The factory is a singleton that may exist before this server's config reaches it
             # (another extension can create it first), so set the default here.
@@ -81,6 +95,8 @@ class AIAccessApp(ExtensionApp):
         """Stop renewing, close the endpoint, remove every kernel folder."""
         await self.broker.stop()
         self.endpoint.stop()
+        self.status_changes.close()
+        self.events.close()
         self.store.remove_all()
         if AIAccessApp.active is self:
             AIAccessApp.active = None

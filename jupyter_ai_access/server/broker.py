@@ -7,7 +7,9 @@
 - keeps serving a still-valid token while the Hub is unreachable; after expiry it raises
   :class:`~jupyter_ai_access.errors.TokensUnavailableError`, and when the session is over
   :class:`~jupyter_ai_access.errors.SessionEndedError` (with the login URL);
-- tells listeners (the kernels' token files) about every new token set.
+- tells listeners (the kernels' token files) about every new token set, and observers (the
+  status API's long-poll, the audit events of :mod:`.events`) about every change of state:
+  ``observer(kind, detail)`` with kind ``installed``, ``failed`` or ``ended``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from traitlets import Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import SessionEndedError, TokensUnavailableError
-from ..protocol import ERROR_LOGIN_REQUIRED, TOKENS_SCOPE, HubTokens, fingerprint, hub_tokens_url
+from ..protocol import (
+    ERROR_IDP_UNAVAILABLE,
+    ERROR_LOGIN_REQUIRED,
+    TOKENS_SCOPE,
+    HubTokens,
+    fingerprint,
+    hub_tokens_url,
+)
 from ..retry import Backoff, SingleFlight
 
 __all__ = ["TokenBroker", "TokenSet"]
@@ -44,6 +53,7 @@ class TokenSet:
     username: str
     groups: tuple[str, ...]
     scope: tuple[str, ...]
+    cognito_username: str | None = None
 
     @property
     def expires_at(self) -> float:
@@ -123,8 +133,11 @@ class TokenBroker(LoggingConfigurable):
         self.watching = False  # set by the session watch while it runs
         self.last_renewal: float | None = None
         self.last_error: str | None = None
+        self.last_failure: str | None = None  # kind of the last failure (see _failed)
         self.session_ended: SessionEndedError | None = None
         self.listeners: list[Callable[[TokenSet | None], None]] = []
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        self.version = 0  # bumped at every change an observer hears of
         self._flight: SingleFlight[TokenSet] = SingleFlight()
         self._task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -180,6 +193,8 @@ class TokenBroker(LoggingConfigurable):
                 "(TokenBroker.hub_api_url, api_token and user are empty)."
             )
         url = hub_tokens_url(self.hub_api_url, self.user)
+        started = time.monotonic()
+        via = "watch" if wait else "fetch"
         if wait:
             url += "?" + urlencode({"wait": f"{wait:g}", "have": have})
         else:
@@ -194,7 +209,12 @@ class TokenBroker(LoggingConfigurable):
         try:
             response = await self._client().fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as e:
-            self._failed(f"JupyterHub cannot be reached ({type(e).__name__})")
+            self._failed(
+                f"JupyterHub cannot be reached ({type(e).__name__})",
+                result="hub_unreachable",
+                via=via,
+                started=started,
+            )
             raise TokensUnavailableError(
                 "JupyterHub cannot be reached to renew your tokens; retrying."
             ) from None
@@ -214,24 +234,34 @@ class TokenBroker(LoggingConfigurable):
                 username=answer.get("username", self.user),
                 groups=tuple(answer.get("groups", ())),
                 scope=tuple(answer.get("scope", ())),
+                cognito_username=answer.get("cognito_username"),
             )
-            self._installed(tokens)
+            self._installed(tokens, via=via, started=started)
             return tokens
         message = str(body.get("message") or f"JupyterHub answered HTTP {response.code}")
         if response.code == 401 and body.get("error") == ERROR_LOGIN_REQUIRED:
             ended = SessionEndedError(message, self.login_url or str(body.get("login_url", "")))
-            self._ended(ended)
+            self._ended(ended, via=via, started=started)
             raise ended
         if response.code in (401, 403, 404):
-            self._failed(f"JupyterHub refused the token request (HTTP {response.code})")
+            self._failed(
+                f"JupyterHub refused the token request (HTTP {response.code})",
+                result="refused",
+                via=via,
+                started=started,
+            )
             raise TokensUnavailableError(
                 f"JupyterHub refused the token request (HTTP {response.code}): the server's "
                 f"role needs the scope {TOKENS_SCOPE}!user."
             )
-        self._failed(message)
+        cognito = body.get("error") == ERROR_IDP_UNAVAILABLE
+        result = "cognito_unreachable" if cognito else "hub_error"
+        self._failed(message, result=result, via=via, started=started)
         raise TokensUnavailableError(message)
 
-    def _installed(self, tokens: TokenSet) -> None:
+    def _installed(
+        self, tokens: TokenSet, via: str = "fetch", started: float | None = None
+    ) -> None:
         if self.tokens == tokens and self.session_ended is None:
             return  # the watch's unchanged answer
         self.tokens = tokens
@@ -244,18 +274,42 @@ class TokenBroker(LoggingConfigurable):
             tokens.expires_at - self.clock(),
         )
         self._notify(tokens)
+        self._observe("installed", via, started, result="ok", tokens=tokens)
         self.wake()
 
-    def _failed(self, reason: str) -> None:
+    def _failed(
+        self,
+        reason: str,
+        result: str = "hub_error",
+        via: str = "fetch",
+        started: float | None = None,
+    ) -> None:
         self.last_error = reason
+        self.last_failure = result  # cognito_unreachable, hub_unreachable, hub_error, refused
         self.log.warning("Could not renew tokens: %s", reason)
+        self._observe("failed", via, started, result=result, reason=reason)
 
-    def _ended(self, error: SessionEndedError) -> None:
+    def _ended(
+        self, error: SessionEndedError, via: str = "fetch", started: float | None = None
+    ) -> None:
+        first = self.session_ended is None
         self.last_error = str(error)
         self.session_ended = error
         self.tokens = None
         self.log.warning("The JupyterHub session of %s has ended; tokens withdrawn", self.user)
         self._notify(None)
+        self._observe("ended", via, started, result="session_ended", first=first, error=error)
+
+    def _observe(self, kind: str, via: str, started: float | None, **detail: Any) -> None:
+        """Tell the observers of a change (``duration`` only for plain fetches, in seconds)."""
+        self.version += 1
+        duration = time.monotonic() - started if started is not None and via == "fetch" else None
+        detail.update(via=via, duration=duration)
+        for observer in list(self.observers):
+            try:
+                observer(kind, detail)
+            except Exception:  # an observer's failure must not stop token delivery
+                self.log.exception("Token broker observer failed")
 
     def _notify(self, tokens: TokenSet | None) -> None:
         for listener in list(self.listeners):

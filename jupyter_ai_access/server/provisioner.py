@@ -16,6 +16,7 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from ..errors import TokenDeliveryError
 from .broker import TokenBroker
+from .events import ServerEvents
 from .store import KernelTokenStore
 
 __all__ = ["AIAccessProvisioner", "Delivery"]
@@ -27,6 +28,7 @@ class Delivery:
 
     broker: TokenBroker
     store: KernelTokenStore
+    events: ServerEvents | None = None
 
 
 class AIAccessProvisioner(LocalProvisioner):
@@ -50,6 +52,8 @@ class AIAccessProvisioner(LocalProvisioner):
                 self.log.warning("Kernel %s starts without tokens: %s", self.kernel_id, e)
         env = dict(kwargs.get("env") or os.environ)
         env.update(store.add_kernel(self.kernel_id, tokens))
+        if tokens is not None and delivery.events is not None:
+            delivery.events.delivered(self.kernel_id, tokens, via="launch")
         if store.remove_hub_token:
             env.pop("JUPYTERHUB_API_TOKEN", None)
             env.pop("JPY_API_TOKEN", None)
