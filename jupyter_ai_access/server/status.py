@@ -108,6 +108,7 @@ class StatusHandler(APIHandler):
         if not (math.isfinite(wait) and wait >= 0) or (since and not since.isdigit()):
             raise web.HTTPError(400, "wait must be seconds >= 0 and since a version number")
         self.set_header("Cache-Control", "no-store")
+        _follow(app)
         if wait and since:
             timeout = min(wait, app.status_wait_max)
             changes_at = token_state(app.broker, time.time())[1]
@@ -128,6 +129,13 @@ STATE_LABELS = {
 }
 
 
+def _follow(app: Any) -> None:
+    """Someone looks at the status (a Lab is open): the broker fetches and renews from now on,
+    as it does once a kernel starts (idempotent)."""
+    if app.broker.enabled:
+        app.broker.start()
+
+
 def _when(timestamp: float | None) -> str:
     if not timestamp:
         return "never"
@@ -145,7 +153,9 @@ class StatusPageHandler(JupyterHandler):
     @authorized
     def get(self) -> None:
         """Render the status page."""
-        m = status_model(self.settings["jupyter_ai_access"])
+        app = self.settings["jupyter_ai_access"]
+        _follow(app)
+        m = status_model(app)
         rows = [
             ("User", m["user"] or "—"),
             ("State", STATE_LABELS.get(m["state"], m["state"])),
