@@ -102,8 +102,9 @@ class TokensAPIHandler(APIHandler):
             if not wait or left <= 0 or changed:
                 break
             await auth.session_events.wait(user_name, left)
-        if status == 200 and (not wait or changed):
-            state = await self.find_user(user_name).get_auth_state() or {}
+        user = self.find_user(user_name)
+        if status == 200 and (not wait or changed) and user is not None:
+            state = await user.get_auth_state() or {}
             auth.audit.tokens_handed(user_name, self.current_user, self._mode, state)
         self.set_status(status)
         self.finish(dict(body))
