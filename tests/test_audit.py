@@ -3,7 +3,8 @@
 Logins, refreshes, logouts and token-endpoint requests go through a real JupyterHub; the tests
 read the audit lines (logger ``jupyter_ai_access.audit``, forwarded into the Hub's log) and
 scrape ``/hub/metrics`` as a service holding ``read:metrics``. Counters only grow and the Hub is
-shared by the session, so each test compares against a scrape taken before it acted. Every audit
+shared by the session, so each test compares against a scrape taken before it acted; user
+names carry the prefix "au-" (a name logs in with one identity per Hub). Every audit
 line and every label of our metrics goes through the canary check, and no label holds a name.
 """
 
@@ -88,8 +89,8 @@ def sha(value: str) -> str:
 
 def test_logins_allowed_and_refused_are_counted_with_their_reason(fake_hub, idp, audit):
     before = scrape(fake_hub)
-    assert login(fake_hub, idp, "olga").logged_in
-    assert not login(fake_hub, idp, "pat", groups=[]).logged_in  # outside the allowed groups
+    assert login(fake_hub, idp, "au-olga").logged_in
+    assert not login(fake_hub, idp, "au-pat", groups=[]).logged_in  # outside the allowed groups
     idp.answer_with(lambda form, auth: (200, idp.tokens("quinn", nonce="not-this-login")))
     assert not login(fake_hub, idp, None).logged_in
     idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))
@@ -101,8 +102,8 @@ def test_logins_allowed_and_refused_are_counted_with_their_reason(fake_hub, idp,
     assert delta(before, after, "logins_total", result="refused", reason="code_refused") == 1
     records = [(r["result"], r["reason"], r["user"]) for r in audit.records("login")]
     assert records == [
-        ("allowed", "none", "olga"),
-        ("refused", "not_allowed", "pat"),  # named: its tokens were verified
+        ("allowed", "none", "au-olga"),
+        ("refused", "not_allowed", "au-pat"),  # named: its tokens were verified
         ("refused", "token_invalid", None),  # not named: nothing verified says who
         ("refused", "code_refused", None),
     ]
@@ -118,14 +119,14 @@ def due(hub: HubProcess, idp: Any, user: str) -> HubBrowser:
 
 def test_refreshes_by_result_with_their_latency_and_the_session_they_end(fake_hub, idp, audit):
     before = scrape(fake_hub)
-    ok = due(fake_hub, idp, "sam")
-    idp.answer_with(lambda form, auth: (200, idp.tokens("sam", lifetime=3600)))
+    ok = due(fake_hub, idp, "au-sam")
+    idp.answer_with(lambda form, auth: (200, idp.tokens("au-sam", lifetime=3600)))
     assert ok.go("/hub/home").status_code == 200
-    down = due(fake_hub, idp, "tess")
+    down = due(fake_hub, idp, "au-tess")
     idp.answer_with(lambda form, auth: (503, {"message": "down"}))
     assert down.go("/hub/home").status_code == 200
-    ended = due(fake_hub, idp, "uma")
-    origin_jti = fake_hub.user("uma")["auth_state"]["origin_jti"]
+    ended = due(fake_hub, idp, "au-uma")
+    origin_jti = fake_hub.user("au-uma")["auth_state"]["origin_jti"]
     idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))
     ended.http.get(f"{fake_hub.url}/hub/home")
     after = scrape(fake_hub)
@@ -137,30 +138,32 @@ def test_refreshes_by_result_with_their_latency_and_the_session_they_end(fake_hu
     assert delta(before, after, "session_ends_total", cause="invalid_grant") == 1
     refreshes = {r["user"]: r for r in audit.records("refresh")}
     assert {u: r["result"] for u, r in refreshes.items()} == {
-        "sam": "ok",
-        "tess": "idp_unavailable",
-        "uma": "invalid_grant",
+        "au-sam": "ok",
+        "au-tess": "idp_unavailable",
+        "au-uma": "invalid_grant",
     }
     assert all(r["duration_seconds"] > 0 for r in refreshes.values())
     (session,) = audit.records("session_ended")
-    assert session["user"] == "uma" and session["cause"] == "invalid_grant"
+    assert session["user"] == "au-uma" and session["cause"] == "invalid_grant"
     assert session["origin_jti_sha256"] == sha(origin_jti)  # the revocation feed's entry
-    assert [(r["user"], r["result"]) for r in audit.records("revocation")] == [("uma", "skipped")]
+    assert [(r["user"], r["result"]) for r in audit.records("revocation")] == [
+        ("au-uma", "skipped")
+    ]
     for b in (ok, down, ended):
         b.close()
 
 
 def test_token_endpoint_answers_handouts_logout_and_revocation(fake_hub, idp, audit, canaries):
     before = scrape(fake_hub)
-    browser = login(fake_hub, idp, "vera")
-    token = server_token(fake_hub, "vera", canaries)
-    state = fake_hub.user("vera")["auth_state"]
+    browser = login(fake_hub, idp, "au-vera")
+    token = server_token(fake_hub, "au-vera", canaries)
+    state = fake_hub.user("au-vera")["auth_state"]
     url = f"{fake_hub.url}/hub/api/ai-access/users/{{}}/tokens"
     headers = {"Authorization": f"token {token}"}
-    assert httpx.get(url.format("vera"), headers=headers, timeout=10).status_code == 200
-    assert httpx.get(url.format("olga"), headers=headers, timeout=10).status_code == 404
+    assert httpx.get(url.format("au-vera"), headers=headers, timeout=10).status_code == 200
+    assert httpx.get(url.format("au-olga"), headers=headers, timeout=10).status_code == 404
     browser.go("/hub/logout")
-    assert httpx.get(url.format("vera"), headers=headers, timeout=10).status_code == 401
+    assert httpx.get(url.format("au-vera"), headers=headers, timeout=10).status_code == 401
     after = scrape(fake_hub)
     assert delta(before, after, "token_requests_total", answer="tokens", mode="fetch") == 1
     assert delta(before, after, "token_requests_total", answer="not_found", mode="fetch") == 1
@@ -171,20 +174,22 @@ def test_token_endpoint_answers_handouts_logout_and_revocation(fake_hub, idp, au
     assert handed == {
         "ts": handed["ts"],
         "event": "tokens_handed",
-        "user": "vera",
-        "requester": "vera",  # the server's token belongs to its user
+        "user": "au-vera",
+        "requester": "au-vera",  # the server's token belongs to its user
         "requester_kind": "user",
         "mode": "fetch",
         "expires_at": state["access_token_expires_at"],
         "origin_jti_sha256": sha(state["origin_jti"]),
     }
-    assert [(r["user"], r["result"]) for r in audit.records("revocation")] == [("vera", "revoked")]
+    assert [(r["user"], r["result"]) for r in audit.records("revocation")] == [
+        ("au-vera", "revoked")
+    ]
     assert [r["cause"] for r in audit.records("session_ended")] == ["logout"]
     browser.close()
 
 
 def test_no_metric_label_holds_a_name_a_token_or_a_secret(fake_hub, idp, canaries):
-    login(fake_hub, idp, "wanda").close()
+    login(fake_hub, idp, "au-wanda").close()
     users = {u["name"] for u in fake_hub.api("GET", "/users").json()}
     allowed = {
         "result": metrics.REFRESH_RESULTS | {"allowed", "refused"},
