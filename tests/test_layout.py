@@ -175,6 +175,17 @@ def test_the_wheel_holds_the_runtime_only(wheel):
     assert shared, "the server extension's auto-enable file is missing"
 
 
+def test_the_wheel_ships_the_prebuilt_lab_extension_and_the_event_schemas(wheel):
+    names = wheel.namelist()
+    lab = [n for n in names if "/share/jupyter/labextensions/jupyter-ai-access/" in n]
+    assert any(n.endswith("/jupyter-ai-access/package.json") for n in lab), lab
+    assert any(n.endswith("/jupyter-ai-access/install.json") for n in lab), lab
+    assert any("/static/remoteEntry." in n for n in lab), lab
+    assert not [n for n in names if "node_modules" in n or n.endswith(".ts")]
+    schemas = [n for n in names if n.startswith("jupyter_ai_access/server/event_schemas/")]
+    assert len(schemas) == 5 and all(n.endswith("/v1.yaml") for n in schemas)
+
+
 def test_the_wheel_ships_no_demo_password(wheel):
     pool = json.loads(wheel.read("jupyter_ai_access/local_cognito/demo-pool.json"))
     assert all("password" not in user for user in pool["users"])

@@ -15,6 +15,9 @@ USER 0
 COPY pyproject.toml README.md LICENSE /tmp/jupyter-ai-access/
 COPY jupyter_ai_access /tmp/jupyter-ai-access/jupyter_ai_access
 COPY jupyter-config /tmp/jupyter-ai-access/jupyter-config
+# the JupyterLab extension, prebuilt by scripts/bootstrap (no Node in the image)
+COPY build/labextension /tmp/jupyter-ai-access/build/labextension
+COPY labextension/install.json /tmp/jupyter-ai-access/labextension/install.json
 RUN python3 -m pip install --no-cache-dir "/tmp/jupyter-ai-access[hub]" \
     && rm -rf /tmp/jupyter-ai-access \
     && python3 -c "from importlib.metadata import entry_points as e; e(group='jupyterhub.authenticators')['cognito'].load()"

@@ -13,6 +13,9 @@ FROM ${BASE_IMAGE}
 COPY --chown=${NB_UID}:${NB_GID} pyproject.toml README.md LICENSE /tmp/jupyter-ai-access/
 COPY --chown=${NB_UID}:${NB_GID} jupyter_ai_access /tmp/jupyter-ai-access/jupyter_ai_access
 COPY --chown=${NB_UID}:${NB_GID} jupyter-config /tmp/jupyter-ai-access/jupyter-config
+# the JupyterLab extension, prebuilt by scripts/bootstrap (no Node in the image)
+COPY --chown=${NB_UID}:${NB_GID} build/labextension /tmp/jupyter-ai-access/build/labextension
+COPY --chown=${NB_UID}:${NB_GID} labextension/install.json /tmp/jupyter-ai-access/labextension/install.json
 RUN pip install --no-cache-dir "/tmp/jupyter-ai-access[server]" \
     && rm -rf /tmp/jupyter-ai-access \
     && python -c "from jupyter_core.paths import jupyter_config_path as p; from jupyter_server.extension.config import ExtensionConfigManager as M; assert M(read_config_path=p()).enabled('jupyter_ai_access')" \

@@ -31,8 +31,8 @@ import time
 from typing import Any
 
 from jupyterhub.utils import url_path_join
-from tornado import web
 
+from .audit import RefusedLogin
 from .cognito import TokenResponse, VerifiedClaims
 from .handlers import (
     CognitoCallbackHandler,
@@ -75,8 +75,9 @@ class CognitoOAuthenticator(CognitoRefresh):
     def user_info_to_username(self, user_info: dict[str, Any]) -> str:
         """Username from ``username_claim``; ``email`` only when ``email_verified`` is true."""
         if self.username_claim == "email" and user_info.get("email_verified") is not True:
-            raise web.HTTPError(
+            raise RefusedLogin(
                 403,
+                "email_unverified",
                 "Your email address is not verified in Amazon Cognito, so "
                 "it cannot be your username here. Verify it and log in again.",
             )
@@ -85,8 +86,9 @@ class CognitoOAuthenticator(CognitoRefresh):
         else:
             username = user_info.get(self.username_claim)
         if not isinstance(username, str) or not username:
-            raise web.HTTPError(
+            raise RefusedLogin(
                 403,
+                "no_username",
                 f"The ID token has no {self.username_claim!s} to use as a "
                 "username; ask an administrator to check username_claim.",
             )
@@ -134,7 +136,7 @@ class CognitoOAuthenticator(CognitoRefresh):
             "Ask an administrator to add you to a group, or sign in as someone else."
         )
         self.log.info("Refused login of %s: not in an allowed group", username)
-        error = web.HTTPError(403, "Not in an allowed group")
+        error = RefusedLogin(403, "not_allowed", "Not in an allowed group")
         error.jupyterhub_message = message  # type: ignore[attr-defined]
         logout = url_path_join(getattr(self.parent, "base_url", "/") or "/", "hub/logout")
         error.jupyterhub_html_message = (  # type: ignore[attr-defined]
@@ -152,8 +154,9 @@ class CognitoOAuthenticator(CognitoRefresh):
             self.log.warning(
                 "Refused login as %s: the name is bound to another Cognito identity", name
             )
-            raise web.HTTPError(
+            raise RefusedLogin(
                 403,
+                "identity_conflict",
                 f"The name {name!r} belongs to another account. Ask an "
                 "administrator if you think this is wrong.",
             )

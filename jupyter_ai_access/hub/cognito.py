@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from tornado import web
 from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from ..errors import (
@@ -28,6 +27,7 @@ from ..errors import (
 from ..resource.oidc import JWKSCache, fetch_discovery
 from ..resource.verify import CognitoTokenVerifier
 from ._compat import deserialize_state
+from .audit import RefusedLogin
 from .settings import CognitoSettings
 
 __all__ = ["CognitoClient", "TokenResponse", "VerifiedClaims"]
@@ -106,29 +106,40 @@ class CognitoClient(CognitoSettings):
             state = handler.get_state_cookie()
             nonce = deserialize_state(state).get("nonce") if state else None
             if not nonce:
-                raise web.HTTPError(400, "The login's nonce is missing: start the login again.")
+                raise RefusedLogin(
+                    400, "nonce_missing", "The login's nonce is missing: start the login again."
+                )
             token_info.verified = await self._verify_tokens(token_info, nonce=nonce)
+            handler.verified_claims = token_info.verified  # names a refused user in the audit
             return token_info
         except LoginRequiredError:
-            raise web.HTTPError(
+            raise RefusedLogin(
                 400,
+                "code_refused",
                 "Amazon Cognito refused the sign-in code (invalid_grant): it was used "
                 "already or has expired. Start the login again.",
             ) from None
         except TokenEndpointError as e:
-            raise web.HTTPError(403, f"Amazon Cognito refused the login ({e.error}).") from None
+            raise RefusedLogin(
+                403, "token_endpoint_refused", f"Amazon Cognito refused the login ({e.error})."
+            ) from None
         except IdPUnavailableError as e:
             self.log.error("Cognito token endpoint unavailable during login: %s", e)
-            raise web.HTTPError(
-                503, "Amazon Cognito cannot be reached right now. Try again in a minute."
+            raise RefusedLogin(
+                503,
+                "idp_unavailable",
+                "Amazon Cognito cannot be reached right now. Try again in a minute.",
             ) from None
         except TokenError as e:
             self.log.warning("Refused a login: the ID or access token failed verification: %s", e)
-            raise web.HTTPError(403, f"The sign-in could not be verified ({e}).") from None
+            raise RefusedLogin(
+                403, "token_invalid", f"The sign-in could not be verified ({e})."
+            ) from None
         except IdentityProviderError as e:
             self.log.error("Cognito keys unavailable during login: %s", e)
-            raise web.HTTPError(
+            raise RefusedLogin(
                 503,
+                "idp_unavailable",
                 "Amazon Cognito's signing keys cannot be fetched right now. Try again in a minute.",
             ) from None
 

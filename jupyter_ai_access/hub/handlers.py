@@ -87,11 +87,32 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
 class CognitoCallbackHandler(_ScrubbedSummary, OAuthCallbackHandler):
     """The OAuth callback: oauthenticator's checks, plus a sanitised ``next``."""
 
+    verified_claims: Any = None  # set by CognitoClient.get_token_info once verified
+
+    async def get(self) -> None:
+        """oauthenticator's callback, with every refusal in the audit records and metrics."""
+        try:
+            await super().get()
+        except web.HTTPError as e:
+            not_allowed = e.log_message == self.authenticator.custom_403_message
+            self.authenticator.audit.login_refused(e, self._subject(), not_allowed=not_allowed)
+            raise
+
+    def _subject(self) -> str | None:
+        """Who tried, once Cognito's tokens were verified (None before that)."""
+        if self.verified_claims is None:
+            return None
+        try:
+            return str(self.authenticator.user_info_to_username(dict(self.verified_claims.id)))
+        except Exception:  # no name to give: the record says who only when it knows
+            return None
+
     async def login_user(self, data: Any = None) -> Any:
         """Log in, then wake the user's servers: their kernels get the new session's tokens."""
         user = await super().login_user(data)
         if user is not None:
             self.authenticator.session_events.changed(user.name)
+            self.authenticator.audit.login_allowed(user.name, user.admin)
         return user
 
     def get_next_url(self, user: Any = None) -> str:

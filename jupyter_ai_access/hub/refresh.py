@@ -26,6 +26,7 @@ from tornado import web
 from ..errors import IdentityProviderError, LoginRequiredError, TokenEndpointError, TokenError
 from ..retry import Backoff, SingleFlight
 from ._compat import commit_user, token_to_auth_model
+from .audit import HubAudit
 from .cognito import CognitoClient
 from .sealing import RefreshTokenSeal
 from .sessions import EndedSessions, SessionEvents
@@ -44,6 +45,7 @@ class CognitoRefresh(CognitoClient):
         self._seal: RefreshTokenSeal | None = None
         self.session_events = SessionEvents()
         self.ended_sessions = EndedSessions()
+        self.audit = HubAudit(self.log, to_hub_log=self.audit_to_hub_log)
 
     @property
     def seal(self) -> RefreshTokenSeal:
@@ -62,8 +64,9 @@ class CognitoRefresh(CognitoClient):
         self, user: Any, auth_state: dict[str, Any], reason: str, *, revoke: bool
     ) -> None:
         """End the user's session everywhere: tokens dropped, servers woken, feed updated."""
+        revoked = None
         if revoke:
-            await self.revoke(self.seal.unseal(auth_state.get("refresh_token")))
+            revoked = await self.revoke(self.seal.unseal(auth_state.get("refresh_token")))
         self.ended_sessions.add(
             auth_state.get("origin_jti"), auth_state.get("access_token_expires_at")
         )
@@ -73,6 +76,7 @@ class CognitoRefresh(CognitoClient):
         self.log.info(
             "Session of %s ended (%s): its servers' tokens are withdrawn", user.name, reason
         )
+        self.audit.session_ended(user.name, reason, auth_state.get("origin_jti"), revoked)
 
     # ---------------------------------------------------------------- refresh
     def needs_refresh(self, auth_state: dict[str, Any], now: float | None = None) -> bool:
@@ -110,8 +114,10 @@ class CognitoRefresh(CognitoClient):
         if now < self._retry_at.get(user.name, 0.0):
             return True
         refresh_token = self.seal.unseal(auth_state["refresh_token"])
+        started = time.monotonic()
         if not refresh_token:
             self.log.warning("The sealed refresh token of %s cannot be opened", user.name)
+            self.audit.refresh(user.name, "unreadable", started)
             await self.end_session(user, auth_state, "refresh token unreadable", revoke=False)
             return False
         try:
@@ -124,9 +130,12 @@ class CognitoRefresh(CognitoClient):
             auth_model = await token_to_auth_model(self, token_info)
         except LoginRequiredError:
             self.log.info("Refresh token of %s refused (invalid_grant): login required", user.name)
+            self.audit.refresh(user.name, "invalid_grant", started)
             await self.end_session(user, auth_state, "invalid_grant", revoke=False)
             return False
         except (IdentityProviderError, TokenEndpointError) as e:
+            failure = "refused" if isinstance(e, TokenEndpointError) else "idp_unavailable"
+            self.audit.refresh(user.name, failure, started)
             backoff = self._refresh_backoff.setdefault(
                 user.name, Backoff(5.0, max(5.0, self.refresh_retry_max))
             )
@@ -143,12 +152,14 @@ class CognitoRefresh(CognitoClient):
             return True
         except (TokenError, web.HTTPError) as e:
             self.log.warning("Refreshed tokens of %s failed verification: %s", user.name, e)
+            self.audit.refresh(user.name, "token_invalid", started)
             await self.end_session(user, auth_state, "refreshed tokens refused", revoke=True)
             return False
         self._retry_at.pop(user.name, None)
         self._refresh_backoff.pop(user.name, None)
         if auth_model["auth_state"]["sub"] != auth_state.get("sub"):
             self.log.warning("Refresh for %s returned another identity: login required", user.name)
+            self.audit.refresh(user.name, "identity_changed", started)
             await self.end_session(user, auth_state, "identity changed", revoke=True)
             return False
         name = auth_model["name"]
@@ -156,6 +167,7 @@ class CognitoRefresh(CognitoClient):
             name, auth_model
         ):
             self.log.info("%s is no longer in an allowed group: access removed", user.name)
+            self.audit.refresh(user.name, "not_allowed", started)
             await self._demote(user, auth_model, auth_state)
             return False
         # Persist before the per-user lock is released: JupyterHub saves the model only after
@@ -163,6 +175,7 @@ class CognitoRefresh(CognitoClient):
         await user.save_auth_state(auth_model["auth_state"])
         self.session_events.changed(user.name)
         self.log.info("Refreshed Cognito tokens of %s", user.name)
+        self.audit.refresh(user.name, "ok", started)
         return auth_model
 
     async def _demote(

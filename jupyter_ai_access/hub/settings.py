@@ -141,6 +141,13 @@ class CognitoSettings(GenericOAuthenticator):
         reconnects after this long: 10,000 servers make 10,000 / session_wait_max requests per
         second. Default: 300.""",
     )
+    audit_to_hub_log = Bool(
+        True,
+        config=True,
+        help="""Also write the audit records (logger "jupyter_ai_access.audit", one JSON object
+        per line) to the Hub's own log. Turn off when a handler of that logger ships them
+        elsewhere and the Hub's log should not repeat them. Default: True.""",
+    )
     scope = List(
         Unicode(),
         ["openid", "email", "profile"],

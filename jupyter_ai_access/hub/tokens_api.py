@@ -98,11 +98,25 @@ class TokensAPIHandler(APIHandler):
         while True:
             status, body = await self._answer(user_name, refresh=not wait)
             left = deadline - time.monotonic()
-            if not wait or left <= 0 or _fingerprint(status, body) != have:
+            changed = _fingerprint(status, body) != have
+            if not wait or left <= 0 or changed:
                 break
             await auth.session_events.wait(user_name, left)
+        user = self.find_user(user_name)
+        if status == 200 and (not wait or changed) and user is not None:
+            state = await user.get_auth_state() or {}
+            auth.audit.tokens_handed(user_name, self.current_user, self._mode, state)
         self.set_status(status)
         self.finish(dict(body))
+
+    @property
+    def _mode(self) -> str:
+        return "watch" if self.get_argument("wait", "") else "fetch"
+
+    def on_finish(self) -> None:
+        """Count the answer (every request, refusals included) in the metrics."""
+        self.authenticator.audit.token_request(self.get_status(), self._mode)
+        super().on_finish()
 
     async def _answer(self, user_name: str, *, refresh: bool) -> tuple[int, HubTokens | ErrorBody]:
         user = self.find_user(user_name)

@@ -5,7 +5,9 @@
 - :mod:`.store` — ``KernelTokenStore``: per-kernel token folders and secrets;
 - :mod:`.provisioner` — ``AIAccessProvisioner``: points each kernel at its folder and endpoint;
 - :mod:`.endpoint` — the loopback endpoint kernels call with their secret;
-- :mod:`.status` — ``/ai-access/api/info``, ``/ai-access/api/status``, ``/ai-access/status``.
+- :mod:`.status` — ``/ai-access/api/info``, ``/ai-access/api/status``, ``/ai-access/status``;
+- :mod:`.state` — the token state the JupyterLab item shows, and the status long-poll's waits;
+- :mod:`.events` — audit events on the server's event bus (schemas in ``event_schemas/``).
 
 Needs the ``server`` extra (jupyter-server, jupyter-client).
 """

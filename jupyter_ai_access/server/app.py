@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, CaselessStrEnum, Type
+from traitlets import Bool, CaselessStrEnum, Float, Type
 
 from ..protocol import AWS_CREDENTIALS_PATH
 from .aws import AWSCredentialBroker
@@ -26,10 +26,12 @@ from .aws_endpoint import AWSCredentialsHandler
 from .broker import TokenBroker
 from .domain_proxy import DomainProxyHandler
 from .endpoint import KernelTokenEndpoint
+from .events import ServerEvents
 from .provisioner import AIAccessProvisioner, Delivery
 from .standalone import StandaloneSource
 from .standalone_handlers import CallbackHandler, LoginHandler, LogoutHandler
 from .standalone_settings import COGNITO_ENV, PROXY_PATH
+from .state import StatusChanges
 from .status import InfoHandler, StatusHandler
 from .status_page import StatusPageHandler
 from .store import KernelTokenStore
@@ -68,12 +70,21 @@ class AIAccessApp(ExtensionApp):
         config=True,
         help="The class of the standalone token source. Default: StandaloneSource.",
     )
+    status_wait_max = Float(
+        120.0,
+        config=True,
+        help="""Longest time (s) a request to /ai-access/api/status?wait= is held open waiting for
+        a change of the token state (the JupyterLab status-bar item holds one per open tab).
+        Default: 120.""",
+    )
 
     broker: TokenBroker
     source: StandaloneSource | None = None
     store: KernelTokenStore
     endpoint: KernelTokenEndpoint
     aws: AWSCredentialBroker
+    events: ServerEvents
+    status_changes: StatusChanges
 
     def _link_jupyter_server_extension(self, serverapp: Any) -> None:
         """Before the other extensions link: terminals get our manager unless one is configured.
@@ -100,22 +111,24 @@ class AIAccessApp(ExtensionApp):
             self.broker.source = self.source
             self.broker.login_url = self.source.login_url
         self.store.prepare(contents_root=self.serverapp.root_dir)
+        self.broker.listeners.append(self.store.update)
+        self.events = ServerEvents(self.serverapp.event_logger, self.broker, self.store, self.log)
+        self.status_changes = StatusChanges(self.broker)
         self.aws = AWSCredentialBroker(
             self.broker, kernel_alive=lambda k: k in self.store.kernels, parent=self
         )
         self.aws.check()
-        self.endpoint = KernelTokenEndpoint(self.broker, self.store, self.aws)
+        self.endpoint = KernelTokenEndpoint(self.broker, self.store, self.aws, self.events)
         if self.aws.enabled:
             self.endpoint.add_handler(AWS_CREDENTIALS_PATH, AWSCredentialsHandler)
             self.broker.listeners.append(self.aws.on_tokens)
         self.endpoint.start()
         self.store.endpoint_url = self.endpoint.url
         self.store.login_url = self.broker.login_url
-        self.broker.listeners.append(self.store.update)
         self.settings["jupyter_ai_access"] = self
         AIAccessApp.active = self
         AIAccessProvisioner.delivery = Delivery(
-            self.broker, self.store, self.aws, self.endpoint.aws_url
+            self.broker, self.store, self.aws, self.endpoint.aws_url, self.events
         )
         if self.use_provisioner:
             # The factory is a singleton that may exist before this server's config reaches it
@@ -176,6 +189,8 @@ class AIAccessApp(ExtensionApp):
             await self.source.close()
         await self.aws.stop()
         self.endpoint.stop()
+        self.status_changes.close()
+        self.events.close()
         self.store.remove_all()
         if AIAccessApp.active is self:
             AIAccessApp.active = None

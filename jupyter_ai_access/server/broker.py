@@ -11,7 +11,9 @@ the broker asks it instead of the Hub, with the same caching, renewal and listen
 - keeps serving a still-valid token while the Hub is unreachable; after expiry it raises
   :class:`~jupyter_ai_access.errors.TokensUnavailableError`, and when the session is over
   :class:`~jupyter_ai_access.errors.SessionEndedError` (with the login URL);
-- tells listeners (the kernels' token files) about every new token set.
+- tells listeners (the kernels' token files) about every new token set, and observers (the
+  status API's long-poll, the audit events of :mod:`.events`) about every change of state:
+  ``observer(kind, detail)`` with kind ``installed``, ``failed`` or ``ended``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -31,43 +32,18 @@ from traitlets import Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import SessionEndedError, TokensUnavailableError
-from ..protocol import ERROR_LOGIN_REQUIRED, TOKENS_SCOPE, HubTokens, fingerprint, hub_tokens_url
+from ..protocol import (
+    ERROR_IDP_UNAVAILABLE,
+    ERROR_LOGIN_REQUIRED,
+    TOKENS_SCOPE,
+    HubTokens,
+    hub_tokens_url,
+)
 from ..retry import Backoff, SingleFlight
+from .tokenset import TokenSet, TokenSource
+from .watch import watch_forever
 
 __all__ = ["TokenBroker", "TokenSet", "TokenSource"]
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """The user's short-lived tokens (never a refresh token)."""
-
-    access_token: str = field(repr=False)
-    id_token: str = field(repr=False)
-    access_expires_at: float
-    id_expires_at: float
-    username: str
-    groups: tuple[str, ...]
-    scope: tuple[str, ...]
-
-    @property
-    def expires_at(self) -> float:
-        """When the first of the two tokens expires."""
-        return min(self.access_expires_at, self.id_expires_at)
-
-
-class TokenSource(Protocol):
-    """Where the broker gets tokens when not from the Hub (``server/standalone.py``)."""
-
-    @property
-    def enabled(self) -> bool:
-        """Whether the source is configured (token delivery is on)."""
-
-    @property
-    def login_url(self) -> str:
-        """The absolute URL where the user signs in (again)."""
-
-    async def fetch(self) -> TokenSet:
-        """Fresh tokens; raise SessionEndedError (sign in) or TokensUnavailableError (retry)."""
 
 
 class TokenBroker(LoggingConfigurable):
@@ -142,8 +118,11 @@ class TokenBroker(LoggingConfigurable):
         self.watching = False  # set by the session watch while it runs
         self.last_renewal: float | None = None
         self.last_error: str | None = None
+        self.last_failure: str | None = None  # kind of the last failure (see _failed)
         self.session_ended: SessionEndedError | None = None
         self.listeners: list[Callable[[TokenSet | None], None]] = []
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        self.version = 0  # bumped at every change an observer hears of
         self._flight: SingleFlight[TokenSet] = SingleFlight()
         self._task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -186,16 +165,6 @@ class TokenBroker(LoggingConfigurable):
             raise self.session_ended
         return await self._flight.run(self._request)
 
-    async def watch_once(self, wait: float) -> TokenSet:
-        """One session-watch request: returns when the Hub's answer differs from what we hold.
-
-        Raises :class:`SessionEndedError` when the session ended (tokens withdrawn at once) and
-        :class:`TokensUnavailableError` when the Hub cannot be reached.
-        """
-        self.watches += 1
-        held = self.tokens.access_token if self.tokens is not None else None
-        return await self._request(wait=wait, have=fingerprint(held))
-
     async def _request(self, wait: float = 0.0, have: str = "") -> TokenSet:
         if self.source is not None:
             return await self._from_source(self.source)
@@ -205,6 +174,8 @@ class TokenBroker(LoggingConfigurable):
                 "(TokenBroker.hub_api_url, api_token and user are empty)."
             )
         url = hub_tokens_url(self.hub_api_url, self.user)
+        started = time.monotonic()
+        via = "watch" if wait else "fetch"
         if wait:
             url += "?" + urlencode({"wait": f"{wait:g}", "have": have})
         else:
@@ -219,7 +190,12 @@ class TokenBroker(LoggingConfigurable):
         try:
             response = await self._client().fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as e:
-            self._failed(f"JupyterHub cannot be reached ({type(e).__name__})")
+            self._failed(
+                f"JupyterHub cannot be reached ({type(e).__name__})",
+                result="hub_unreachable",
+                via=via,
+                started=started,
+            )
             raise TokensUnavailableError(
                 "JupyterHub cannot be reached to renew your tokens; retrying."
             ) from None
@@ -239,21 +215,29 @@ class TokenBroker(LoggingConfigurable):
                 username=answer.get("username", self.user),
                 groups=tuple(answer.get("groups", ())),
                 scope=tuple(answer.get("scope", ())),
+                cognito_username=answer.get("cognito_username"),
             )
-            self._installed(tokens)
+            self._installed(tokens, via=via, started=started)
             return tokens
         message = str(body.get("message") or f"JupyterHub answered HTTP {response.code}")
         if response.code == 401 and body.get("error") == ERROR_LOGIN_REQUIRED:
             ended = SessionEndedError(message, self.login_url or str(body.get("login_url", "")))
-            self._ended(ended)
+            self._ended(ended, via=via, started=started)
             raise ended
         if response.code in (401, 403, 404):
-            self._failed(f"JupyterHub refused the token request (HTTP {response.code})")
+            self._failed(
+                f"JupyterHub refused the token request (HTTP {response.code})",
+                result="refused",
+                via=via,
+                started=started,
+            )
             raise TokensUnavailableError(
                 f"JupyterHub refused the token request (HTTP {response.code}): the server's "
                 f"role needs the scope {TOKENS_SCOPE}!user."
             )
-        self._failed(message)
+        cognito = body.get("error") == ERROR_IDP_UNAVAILABLE
+        result = "cognito_unreachable" if cognito else "hub_error"
+        self._failed(message, result=result, via=via, started=started)
         raise TokensUnavailableError(message)
 
     async def _from_source(self, source: TokenSource) -> TokenSet:
@@ -281,7 +265,9 @@ class TokenBroker(LoggingConfigurable):
         """A source ended the session (sign-out): every kernel's tokens are withdrawn."""
         self._ended(error)
 
-    def _installed(self, tokens: TokenSet) -> None:
+    def _installed(
+        self, tokens: TokenSet, via: str = "fetch", started: float | None = None
+    ) -> None:
         if self.tokens == tokens and self.session_ended is None:
             return  # the watch's unchanged answer
         self.tokens = tokens
@@ -294,13 +280,25 @@ class TokenBroker(LoggingConfigurable):
             tokens.expires_at - self.clock(),
         )
         self._notify(tokens)
+        self._observe("installed", via, started, result="ok", tokens=tokens)
         self.wake()
 
-    def _failed(self, reason: str) -> None:
+    def _failed(
+        self,
+        reason: str,
+        result: str = "hub_error",
+        via: str = "fetch",
+        started: float | None = None,
+    ) -> None:
         self.last_error = reason
+        self.last_failure = result  # cognito_unreachable, hub_unreachable, hub_error, refused
         self.log.warning("Could not renew tokens: %s", reason)
+        self._observe("failed", via, started, result=result, reason=reason)
 
-    def _ended(self, error: SessionEndedError) -> None:
+    def _ended(
+        self, error: SessionEndedError, via: str = "fetch", started: float | None = None
+    ) -> None:
+        first = self.session_ended is None
         self.last_error = str(error)
         self.session_ended = error
         self.tokens = None
@@ -310,6 +308,18 @@ class TokenBroker(LoggingConfigurable):
             self.user or "the user",
         )
         self._notify(None)
+        self._observe("ended", via, started, result="session_ended", first=first, error=error)
+
+    def _observe(self, kind: str, via: str, started: float | None, **detail: Any) -> None:
+        """Tell the observers of a change (``duration`` only for plain fetches, in seconds)."""
+        self.version += 1
+        duration = time.monotonic() - started if started is not None and via == "fetch" else None
+        detail.update(via=via, duration=duration)
+        for observer in list(self.observers):
+            try:
+                observer(kind, detail)
+            except Exception:  # an observer's failure must not stop token delivery
+                self.log.exception("Token broker observer failed")
 
     def _notify(self, tokens: TokenSet | None) -> None:
         for listener in list(self.listeners):
@@ -326,7 +336,7 @@ class TokenBroker(LoggingConfigurable):
             self._task = loop.create_task(self._renew_forever())
         watch = self.watch_wait > 0 and self.source is None  # the watch is the Hub's
         if watch and (self._watch_task is None or self._watch_task.done()):
-            self._watch_task = loop.create_task(self._watch_forever())
+            self._watch_task = loop.create_task(watch_forever(self))
 
     async def stop(self) -> None:
         """Stop the background renewal and the session watch."""
@@ -339,22 +349,6 @@ class TokenBroker(LoggingConfigurable):
         if self._http is not None:
             self._http.close()
             self._http = None
-
-    async def _watch_forever(self) -> None:
-        """Hold one long-poll on the Hub; a session change (logout, re-login) arrives at once."""
-        backoff = Backoff(1.0, max(1.0, self.max_backoff))
-        self.watching = True
-        try:
-            while True:
-                try:
-                    await self.watch_once(self.watch_wait)
-                    backoff.reset()
-                except SessionEndedError:
-                    backoff.reset()  # withdrawn; keep watching for the next login
-                except TokensUnavailableError:
-                    await asyncio.sleep(backoff.failed())
-        finally:
-            self.watching = False
 
     async def _renew_forever(self) -> None:
         backoff = Backoff(2.0, max(2.0, self.max_backoff))

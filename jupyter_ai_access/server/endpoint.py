@@ -44,7 +44,17 @@ class KernelRequestHandler(web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
 
-    def _refuse(self, status: int, error: str, message: str, **extra: Any) -> None:
+    def _refuse(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        reason: str = "refused",
+        kernel_id: str | None = None,
+        **extra: Any,
+    ) -> None:
+        if self.endpoint.events is not None:
+            self.endpoint.events.refused(reason, status, kernel_id)
         self.set_status(status)
         self.finish({"error": error, "message": message, **extra})
 
@@ -60,16 +70,18 @@ class KernelRequestHandler(web.RequestHandler):
         headers = self.request.headers
         allowed_hosts = {f"127.0.0.1:{self.endpoint.port}", f"localhost:{self.endpoint.port}"}
         if headers.get("Host") not in allowed_hosts:
-            self._refuse(403, "forbidden", "wrong Host: this endpoint answers 127.0.0.1 only")
+            self._refuse(
+                403, "forbidden", "wrong Host: this endpoint answers 127.0.0.1 only", "wrong_host"
+            )
             return None
         if "Origin" in headers:
-            self._refuse(403, "forbidden", "browsers may not call this endpoint")
+            self._refuse(403, "forbidden", "browsers may not call this endpoint", "browser_origin")
             return None
         if any(
             name.lower().startswith("x-forwarded") or name.lower() == "forwarded"
             for name in headers
         ):
-            self._refuse(403, "forbidden", "proxied requests are refused")
+            self._refuse(403, "forbidden", "proxied requests are refused", "proxied")
             return None
         value = headers.get("Authorization", "").strip()
         scheme, _, secret = value.partition(" ")
@@ -82,45 +94,63 @@ class KernelRequestHandler(web.RequestHandler):
             else None
         )
         if kernel_id is None:
-            self._refuse(403, "forbidden", "not a live kernel's secret")
+            self._refuse(403, "forbidden", "not a live kernel's secret", "bad_secret")
         return kernel_id
 
 
 class _TokenHandler(KernelRequestHandler):
     async def get(self) -> None:
-        if self.kernel_id() is None:
+        kernel_id = self.kernel_id()
+        if kernel_id is None:
             return
         kind = self.get_query_argument("kind", "access")
         if kind not in ("access", "id"):
-            self._refuse(400, "invalid_request", "kind must be 'access' or 'id'")
+            self._refuse(
+                400,
+                "invalid_request",
+                "kind must be 'access' or 'id'",
+                "invalid_request",
+                kernel_id,
+            )
             return
         try:
             min_valid = float(self.get_query_argument("min_valid", "0"))
         except ValueError:
-            self._refuse(400, "invalid_request", "min_valid must be a number of seconds")
+            self._refuse(
+                400,
+                "invalid_request",
+                "min_valid must be a number of seconds",
+                "invalid_request",
+                kernel_id,
+            )
             return
         force = self.get_query_argument("force", "0") == "1"
         try:
             tokens = await self.endpoint.broker.get(min_valid=min_valid, force=force)
         except SessionEndedError as e:
-            self._refuse(401, ERROR_LOGIN_REQUIRED, str(e), login_url=e.login_url)
+            self._refuse(
+                401, ERROR_LOGIN_REQUIRED, str(e), "session_ended", kernel_id, login_url=e.login_url
+            )
             return
         except TokenDeliveryError as e:
-            self._refuse(503, ERROR_UNAVAILABLE, str(e))
+            self._refuse(503, ERROR_UNAVAILABLE, str(e), "unavailable", kernel_id)
             return
         token = tokens.access_token if kind == "access" else tokens.id_token
         expires = tokens.access_expires_at if kind == "access" else tokens.id_expires_at
         answer: KernelToken = {"token": token, "expires_at": expires, "kind": kind}
         self.finish(dict(answer))
+        if self.endpoint.events is not None:
+            self.endpoint.events.delivered(kernel_id, tokens, via="endpoint", kind=kind)
 
 
 class KernelTokenEndpoint:
     """A tiny tornado server on 127.0.0.1 that serves tokens to kernels holding a secret."""
 
-    def __init__(self, broker: Any, store: Any, aws: Any = None) -> None:
+    def __init__(self, broker: Any, store: Any, aws: Any = None, events: Any = None) -> None:
         self.broker = broker
         self.store = store
         self.aws = aws  # the AWSCredentialBroker, when kernels get AWS credentials
+        self.events = events  # a ServerEvents: refusals and deliveries are audited
         self.routes: list[tuple[str, type[KernelRequestHandler]]] = [("/token", _TokenHandler)]
         self.port = 0
         self._server: HTTPServer | None = None

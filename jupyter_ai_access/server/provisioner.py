@@ -18,6 +18,7 @@ from ..errors import TokenDeliveryError
 from ..protocol import KernelEnv
 from .aws import AWSCredentialBroker
 from .broker import TokenBroker
+from .events import ServerEvents
 from .store import KernelTokenStore
 
 __all__ = ["AIAccessProvisioner", "Delivery"]
@@ -47,6 +48,7 @@ class Delivery:
     store: KernelTokenStore
     aws: AWSCredentialBroker | None = None
     aws_url: str = ""
+    events: ServerEvents | None = None
 
 
 class AIAccessProvisioner(LocalProvisioner):
@@ -74,6 +76,8 @@ class AIAccessProvisioner(LocalProvisioner):
             env.pop(name, None)
         if delivery.aws is not None and delivery.aws.enabled:
             env.update(delivery.aws.kernel_env(delivery.aws_url, env[KernelEnv.SECRET_FILE]))
+        if tokens is not None and delivery.events is not None:
+            delivery.events.delivered(self.kernel_id, tokens, via="launch")
         if store.remove_hub_token:
             env.pop("JUPYTERHUB_API_TOKEN", None)
             env.pop("JPY_API_TOKEN", None)

@@ -102,7 +102,7 @@ class StatusPageHandler(JupyterHandler):
             if aws.get("last_error"):
                 rows.append(("AWS problem", html.escape(aws["last_error"])))
         table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-        state = m["state"]
+        state = m["headline"]
         action = ""
         if state in ("ended", "signed-out") and m["login_url"]:
             url = html.escape(m["login_url"])

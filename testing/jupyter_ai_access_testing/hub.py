@@ -82,7 +82,7 @@ c.JupyterHub.log_level = "DEBUG"
 c.JupyterHub.services = [{{"name": "test-admin", "api_token": {self.admin_token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
     "scopes": ["admin:users", "admin:auth_state", "admin:groups", "admin:servers", "read:users",
-               "list:users", "tokens"]}}]
+               "list:users", "tokens", "read:metrics"]}}]
 '''
         self.config_file.write_text(base + "\n" + self.user_config, encoding="utf-8")
 

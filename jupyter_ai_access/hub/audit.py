@@ -1,0 +1,170 @@
+"""The Hub's audit records: one JSON object per line on the logger ``jupyter_ai_access.audit``.
+
+JupyterHub has no event bus, so the Hub's side of the audit trail is structured log lines, each
+also counted in :mod:`.metrics`. Records (``event`` field) and their other fields:
+
+==================  ===========================================================================
+``login``           ``result`` (allowed, refused), ``reason``, ``user`` (when known), ``status``
+``refresh``         ``user``, ``result``, ``duration_seconds``
+``revocation``      ``user``, ``result`` (revoked, failed, skipped)
+``session_ended``   ``user``, ``cause``, ``origin_jti_sha256`` (the session on the revocation feed)
+``tokens_handed``   ``user``, ``requester``, ``requester_kind``, ``mode`` (fetch, watch),
+                    ``expires_at``, ``origin_jti_sha256``
+==================  ===========================================================================
+
+Every record has ``ts`` (seconds since the epoch) and ``event``. No field ever holds a token, a
+secret or text from a request; sessions are named by the SHA-256 of their ``origin_jti``. Route
+the logger like any other (a ``FileHandler`` with ``Formatter("%(message)s")`` writes JSON lines);
+with ``CognitoOAuthenticator.audit_to_hub_log`` (default) the lines also go to the Hub's log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any, Final
+
+from tornado import web
+
+from . import metrics
+
+__all__ = ["AUDIT_LOGGER", "HubAudit", "RefusedLogin", "session_cause"]
+
+#: The dedicated logger's name.
+AUDIT_LOGGER: Final = "jupyter_ai_access.audit"
+
+_CAUSES: Final = {
+    "logout": "logout",
+    "user deleted": "user_deleted",
+    "invalid_grant": "invalid_grant",
+    "left the allowed groups": "left_allowed_groups",
+    "identity changed": "identity_changed",
+    "refreshed tokens refused": "refresh_refused",
+    "refresh token unreadable": "refresh_token_unreadable",
+}
+#: oauthenticator's own refusals in the callback, by the start of their message.
+_OAUTH_REFUSALS: Final = (
+    ("OAuth state", "state_invalid"),
+    ("OAuth error", "idp_error"),
+    ("OAuth callback made without a code", "no_code"),
+)
+
+
+def session_cause(reason: str) -> str:
+    """The metric label for an ``end_session`` reason."""
+    return _CAUSES.get(reason, "other")
+
+
+def _sha256(value: Any) -> str | None:
+    return hashlib.sha256(value.encode()).hexdigest() if isinstance(value, str) and value else None
+
+
+class RefusedLogin(web.HTTPError):
+    """A refused login: the error page the browser sees, and the reason the audit names."""
+
+    def __init__(self, status_code: int, audit_reason: str, message: str) -> None:
+        super().__init__(status_code, message)
+        self.audit_reason = metrics.label(audit_reason, metrics.LOGIN_REASONS)
+
+
+class _ToHubLog(logging.Handler):
+    """Hands audit records to the Hub's own log handlers (JupyterHub's log does not propagate)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target: logging.Logger | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.target is not None:
+            self.target.handle(record)
+
+
+_FORWARD = _ToHubLog()
+
+
+class HubAudit:
+    """Writes the Hub's audit records and counts them in the Prometheus metrics."""
+
+    def __init__(self, hub_log: Any = None, *, to_hub_log: bool = True) -> None:
+        self.logger = logging.getLogger(AUDIT_LOGGER)
+        self.logger.setLevel(logging.INFO)
+        target = getattr(hub_log, "logger", hub_log)  # a LoggerAdapter's logger
+        if to_hub_log and isinstance(target, logging.Logger) and not target.propagate:
+            _FORWARD.target = target
+            if _FORWARD not in self.logger.handlers:
+                self.logger.addHandler(_FORWARD)
+        elif not to_hub_log and _FORWARD in self.logger.handlers:
+            self.logger.removeHandler(_FORWARD)
+
+    def record(self, event: str, **fields: Any) -> None:
+        """Write one audit line: ``{"ts": ..., "event": ..., **fields}``."""
+        self.logger.info(json.dumps({"ts": round(time.time(), 3), "event": event, **fields}))
+
+    # ---------------------------------------------------------------- logins
+    def login_allowed(self, user: str, admin: bool | None) -> None:
+        """A login went through."""
+        metrics.LOGINS.labels(result="allowed", reason="none").inc()
+        self.record("login", result="allowed", reason="none", user=user, admin=bool(admin))
+
+    def login_refused(self, error: Exception, user: str | None, *, not_allowed: bool) -> None:
+        """A login was refused: ``error`` is the ``web.HTTPError`` shown to the browser."""
+        reason = "not_allowed" if not_allowed else self.refusal_reason(error)
+        metrics.LOGINS.labels(result="refused", reason=reason).inc()
+        status = getattr(error, "status_code", None)
+        self.record("login", result="refused", reason=reason, user=user, status=status)
+
+    @staticmethod
+    def refusal_reason(error: Exception) -> str:
+        """The reason label of a refused login's error."""
+        if isinstance(error, RefusedLogin):
+            return error.audit_reason
+        message = str(getattr(error, "log_message", "") or "")
+        for prefix, name in _OAUTH_REFUSALS:
+            if message.startswith(prefix):
+                return name
+        return "other"
+
+    # ---------------------------------------------------------------- refresh and session end
+    def refresh(self, user: str, result: str, started: float) -> None:
+        """A refresh at Cognito ended with ``result`` (``started``: its ``time.monotonic()``)."""
+        result = metrics.label(result, metrics.REFRESH_RESULTS)
+        duration = time.monotonic() - started
+        metrics.REFRESHES.labels(result=result).inc()
+        metrics.REFRESH_SECONDS.labels(result=result).observe(duration)
+        self.record("refresh", user=user, result=result, duration_seconds=round(duration, 4))
+
+    def session_ended(self, user: str, reason: str, origin_jti: Any, revoked: bool | None) -> None:
+        """A session ended (``revoked``: None when revocation was not attempted)."""
+        cause = session_cause(reason)
+        metrics.SESSION_ENDS.labels(cause=cause).inc()
+        result = "skipped" if revoked is None else ("revoked" if revoked else "failed")
+        self.record("revocation", user=user, result=result)
+        self.record("session_ended", user=user, cause=cause, origin_jti_sha256=_sha256(origin_jti))
+
+    # ---------------------------------------------------------------- the token endpoint
+    def token_request(self, status: int, mode: str) -> None:
+        """Count one answer of the token endpoint."""
+        answers = {
+            200: "tokens",
+            400: "bad_request",
+            401: "login_required",
+            403: "forbidden",
+            404: "not_found",
+            503: "idp_unavailable",
+        }
+        answer = answers.get(status, "error" if status >= 500 else "other")
+        metrics.TOKEN_REQUESTS.labels(answer=answer, mode=mode).inc()
+
+    def tokens_handed(self, user: str, requester: Any, mode: str, auth_state: Any) -> None:
+        """Tokens went to a server (or service) that did not hold them yet."""
+        self.record(
+            "tokens_handed",
+            user=user,
+            requester=getattr(requester, "name", None),
+            requester_kind=getattr(requester, "kind", "user"),
+            mode=mode,
+            expires_at=auth_state.get("access_token_expires_at"),
+            origin_jti_sha256=_sha256(auth_state.get("origin_jti")),
+        )

@@ -1,0 +1,142 @@
+"""The JupyterLab extension, as a person sees it, in Debian's headless Chromium (Playwright).
+
+The README's deployment (the repository's jupyterhub_config.py on free ports, the emulator and
+the registry as Hub services) and the extension as the wheel installs it (prebuilt, from
+share/jupyter/labextensions). The status-bar item names the user and the state of the tokens;
+a logout in another tab turns it to "session ended" with a "Log in again" notification, whose
+action opens the login in a new tab; once signed in there, the item is fresh again without a
+reload. The Help menu and the command palette open the status page in a Lab tab.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import local_deployment
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from test_e2e import _chromium_installed, chromium, open_lab, screenshot  # noqa: F401
+
+ITEM = ".jp-AIAccess-status"
+
+
+@pytest.fixture(scope="module")
+def lab_hub(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
+    with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
+        yield hub
+
+
+async def item_in_state(page: Any, state: str, timeout: float = 30_000) -> Any:
+    """The status-bar item once it shows ``state`` (the server tells it: no reload)."""
+    await page.wait_for_selector(f'{ITEM}[data-state="{state}"]', timeout=timeout)
+    return page.locator(ITEM)
+
+
+async def click_past_dialogs(page: Any, target: Any, attempts: int = 10) -> None:
+    """Click ``target``, closing JupyterLab's own modal dialogs first: the logout revoked the
+    Lab's access too, and JupyterLab says so ("Forbidden") in dialogs that cover the page."""
+    seen: list[str] = []
+    for _ in range(attempts):
+        dialogs = page.locator(".jp-Dialog")
+        for _ in range(5):
+            if not await dialogs.count():
+                break
+            seen.append(await dialogs.first.inner_text())
+            await page.keyboard.press("Escape")
+            await page.wait_for_timeout(200)
+        try:
+            await target.click(timeout=3000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"could not click past JupyterLab's dialogs: {seen}")
+
+
+async def test_the_item_names_the_user_turns_ended_at_logout_and_fresh_after_login_again(
+    lab_hub, canaries
+):
+    hub = lab_hub
+    async with chromium() as browser:
+        page = await open_lab(browser, hub, "alice")
+        try:
+            item = await item_in_state(page, "fresh", timeout=60_000)
+            text = await item.inner_text()
+            assert text.startswith("alice · fresh · ") and re.search(r"\d+ (min|s|h)", text)
+            assert await item.evaluate("e => e.tagName") == "BUTTON"
+            label = await item.get_attribute("aria-label")
+            assert label.startswith("AI access: alice, tokens fresh, expire in ")
+            await page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            await screenshot(page, "lab-status-fresh")
+
+            other = await browser.new_page()  # log out in another tab
+            await other.goto(hub["url"] + "/hub/logout")
+            await other.wait_for_url(re.compile(r".*/hub/logout-complete"), timeout=30_000)
+            item = await item_in_state(page, "ended")
+            assert await item.inner_text() == "alice · session ended"
+            action = page.locator("button", has_text="Log in again")
+            await action.wait_for(timeout=10_000)
+            await screenshot(page, "lab-status-ended")
+            async with browser.expect_page() as opened:
+                await click_past_dialogs(page, action)
+            login = await opened.value
+            await login.wait_for_load_state()
+            # /hub/login?next=... goes straight to Cognito's sign-in page (auto_login)
+            await login.wait_for_selector("#signInFormUsername")
+            assert login.url.startswith(hub["cognito"] + "/login")
+            await login.fill("#signInFormUsername", "alice")
+            await login.fill("#signInFormPassword", hub["passwords"]["alice"])
+            await login.click("button[type=submit]")
+            await login.wait_for_url(re.compile(r".*/user/alice/ai-access/status"), timeout=60_000)
+            assert "fresh" in await login.inner_text("body")
+
+            item = await item_in_state(page, "fresh")  # the same Lab page, never reloaded
+            assert (await item.inner_text()).startswith("alice · fresh · ")
+            await page.locator("text=Logged in again: your tokens are fresh.").wait_for()
+            assert canaries.find(await page.content()) == []
+        except Exception:
+            await screenshot(page, "failure-lab-status")
+            raise
+
+
+async def test_help_menu_and_palette_open_the_status_page_in_a_lab_tab(lab_hub, canaries):
+    async with chromium() as browser:
+        page = await open_lab(browser, lab_hub, "bob")
+        try:
+            await item_in_state(page, "fresh", timeout=60_000)
+            await page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)  # Lab settled
+            await page.click('.lm-MenuBar-itemLabel:text-is("Help")')
+            await page.click('.lm-Menu-itemLabel:text-is("AI Access: Token Status")')
+            # JupyterHub forbids framing the server: the page is shown from srcdoc
+            frame = page.frame_locator("#jp-AIAccess-status-page iframe")
+            await frame.locator("h1", has_text="Token status").wait_for(timeout=30_000)
+            body = await frame.locator("body").inner_text()
+            assert "bob" in body and "fresh" in body
+            assert canaries.find(body) == []
+            await screenshot(page, "lab-status-page")
+            # the status-bar item opens the same tab
+            await page.click('.lm-TabBar-tab:has-text("Token Status") .lm-TabBar-tabCloseIcon')
+            await page.click(ITEM)
+            await frame.locator("h1", has_text="Token status").wait_for(timeout=30_000)
+            # the command palette lists it (opened from the View menu: a key press could land
+            # in the page's frame)
+            await page.click('.lm-MenuBar-itemLabel:text-is("View")')
+            await page.click('.lm-Menu-item[data-command="apputils:activate-command-palette"]')
+            await page.locator(".lm-CommandPalette-input").fill("Token Status")
+            palette = page.locator(".lm-CommandPalette-itemLabel", has_text="Token Status")
+            await palette.first.wait_for(timeout=10_000)
+            status = await page.evaluate(  # as the item asks: with the Lab's XSRF token
+                """async () => {
+                    const xsrf = document.cookie.match(/_xsrf=([^;]+)/)[1];
+                    const r = await fetch('/user/bob/ai-access/api/status',
+                                          {headers: {'X-XSRFToken': xsrf}});
+                    return r.json();
+                }"""
+            )
+            assert status["state"] == "fresh" and status["cognito_username"] == "bob"
+            assert canaries.find(json.dumps(status)) == []
+        except Exception:
+            await screenshot(page, "failure-lab-help")
+            raise
