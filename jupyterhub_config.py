@@ -23,7 +23,7 @@ from pathlib import Path
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 from jupyter_ai_access.hub.settings import COGNITO_SETTINGS
 from jupyter_ai_access.local_cognito.deployment import (
-    check_ports, demo_ports, hub_urls, pool_for_hub,
+    check_ports, demo_ports, hub_urls, pool_for_hub, unreachable_by_others,
 )
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.local_cognito.pool import load_pool
@@ -173,6 +173,9 @@ configure_token_delivery(c, revocation_readers=["model-registry"])
 # private runtime folder). Run as anyone else it cannot, and says so: every server then runs as
 # you, and users can read each other's tokens (fine for trying it alone on a laptop).
 ISOLATED = os.getuid() == 0 and os.environ.get("JAIA_ISOLATION", "accounts") != "off"
+NOT_REACHABLE = unreachable_by_others([Path(sys.executable), HERE]) if ISOLATED else None
+if NOT_REACHABLE:
+    ISOLATED = False  # the per-user accounts could not run the servers from here
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
 c.Spawner.environment = {
@@ -187,10 +190,15 @@ else:
     c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "users" / "{username}")
     if os.getuid() == 0:
         c.Spawner.args = ["--allow-root"]  # JAIA_ISOLATION=off as root: servers run as root
+    why = (
+        f"per-user accounts cannot run the servers from this checkout: {NOT_REACHABLE}"
+        if NOT_REACHABLE
+        else "run the Hub as root for one account per user (README, Security)"
+    )
     print(
         "WARNING: users are NOT isolated: every user's server runs as this OS account "
         f"({os.environ.get('USER') or os.getuid()}), so any user's notebook can read every "
-        "other user's tokens. Run the Hub as root for one account per user (README, Security).",
+        f"other user's tokens; {why}.",
         file=sys.stderr,
     )
 

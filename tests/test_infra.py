@@ -82,14 +82,15 @@ def run(mocks: Mocks, description: dict | None = None, **over: Any) -> tuple[dic
             output = pulumi.Output.from_input(value)
             resolved[name] = await output.future()
             secret_flags[name] = await output.is_secret()
-        # Let the registrations no export depends on (groups, role policies) finish: pump the
-        # loop until no resource has been added for a while (bounded).
+        # Let the registrations no export depends on (groups, role policies) finish: wait until
+        # no resource has been added for half a second (registrations run on Pulumi's threads,
+        # slower on a loaded machine), at most 30 s.
         quiet, seen = 0, len(mocks.resources)
-        for _ in range(5000):
-            await asyncio.sleep(0)
+        for _ in range(3000):
+            await asyncio.sleep(0.01)
             quiet = quiet + 1 if len(mocks.resources) == seen else 0
             seen = len(mocks.resources)
-            if quiet >= 200:
+            if quiet >= 50:
                 break
 
     # On the loop Pulumi's outputs live on (the same helper @pulumi.runtime.test uses).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,7 +21,14 @@ from typing import Any
 from ..files import write_private_file
 from .pool import load_pool
 
-__all__ = ["DEMO_PORTS", "check_ports", "demo_ports", "hub_urls", "pool_for_hub"]
+__all__ = [
+    "DEMO_PORTS",
+    "check_ports",
+    "demo_ports",
+    "hub_urls",
+    "pool_for_hub",
+    "unreachable_by_others",
+]
 
 #: What the local deployment binds: name -> (environment variable, default port).
 DEMO_PORTS = {
@@ -59,6 +67,23 @@ def check_ports(ports: Mapping[str, tuple[int, str]], host: str = "127.0.0.1") -
                     f"jupyter_ai_access: port {port} ({what}) is already in use on {host}: "
                     f"stop what uses it, or choose another port with {variable}=<port>"
                 )
+
+
+def unreachable_by_others(paths: Iterable[Path]) -> str | None:
+    """Why another account could not run the servers from here, or None when it could.
+
+    Each user's server runs under its own account and needs the interpreter and the checkout:
+    every folder above them must be searchable by others (no 0700 home or temporary folder).
+    """
+    for path in paths:
+        target = path.resolve()
+        for folder in [target, *target.parents]:
+            mode = folder.stat().st_mode
+            if folder.is_dir() and not mode & stat.S_IXOTH:
+                return f"{folder} (mode {stat.S_IMODE(mode):o}) cannot be entered by other accounts"
+            if folder == target and folder.is_file() and not mode & stat.S_IROTH:
+                return f"{folder} cannot be read by other accounts"
+    return None
 
 
 def hub_urls(port: int, public_url: str = "") -> list[str]:

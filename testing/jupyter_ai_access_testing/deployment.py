@@ -102,12 +102,20 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             "state": folder / "state",
             "client_id": hub_client["client_id"],
             "secret": hub_client["client_secret"],
-            "isolated": os.getuid() == 0 and os.environ.get("JAIA_ISOLATION") != "off",
+            "isolated": _isolated(hub),
             "account_prefix": prefix,
         }
     finally:
         hub.stop(timeout=30)
         _remove_accounts(prefix)
+
+
+def _isolated(hub: HubProcess) -> bool:
+    """What the configuration decided (it prints it at start): one account per user or not."""
+    for line in hub.log_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("{") and '"isolated"' in line:
+            return bool(json.loads(line).get("isolated"))
+    return False
 
 
 def _wait_for_services(hub: HubProcess, *ports: int) -> None:
