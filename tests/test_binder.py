@@ -88,7 +88,10 @@ def binder_lab(tmp_path_factory, leak_watcher) -> Iterator[LabProcess]:
         for k, v in os.environ.items()
         if not k.startswith(("JUPYTER_AI_ACCESS_", "JUPYTERHUB_", "COGNITO_", "VIRTUAL_ENV"))
     }
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    # The overlaid packages' scripts (jupyter, used by the Lab extension's build when postBuild
+    # installs the package) come after the fresh environment's own, as they would be in it.
+    scripts = Path(sys.executable).parent
+    env["PATH"] = os.pathsep.join([str(venv / "bin"), str(scripts), env.get("PATH", "")])
     env["HOME"] = str(folder / "home")
     (folder / "home").mkdir()
     build_log = folder / "build.log"
