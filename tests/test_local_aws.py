@@ -4,7 +4,10 @@ moto's server with IAM enforcement on checks signatures, actions, resource patte
 explicit denies of the caller's role policies. It does not substitute policy variables (own
 prefixes are refused), evaluate request condition keys such as ``s3:prefix`` (any prefix can be
 listed), validate web identity tokens or evaluate trust policies for them: the tests below pin
-each of those facts, and check the documents themselves where moto cannot.
+each of those facts (as of moto 5.2.6, the version in constraints.txt), and check the documents
+themselves where moto cannot. moto 5.2 also names S3 actions after the API operation
+(``s3:ListObjectsV2``, ``s3:HeadObject``) where IAM uses ``s3:ListBucket`` and ``s3:GetObject``;
+the emulator translates them as AWS does (``local_aws.emulator.S3_IAM_ACTIONS``).
 """
 
 from __future__ import annotations
@@ -131,9 +134,23 @@ def test_moto_does_not_substitute_policy_variables_so_own_prefixes_are_refused(l
     assert put(trainer, local_aws, "users/bob/notes.txt") == "AccessDenied"
 
 
+def test_s3_operations_are_authorized_under_the_iam_actions_aws_uses(local_aws):
+    # ListObjectsV2 is s3:ListBucket and HeadObject is s3:GetObject at AWS: s3fs and pandas list
+    # and HEAD before they read. moto 5.2.6 alone refuses both for every policy written for AWS.
+    s3 = signed_in_as(local_aws, "ml-training", "bob").client("s3", endpoint_url=local_aws.endpoint)
+    bucket, key = local_aws.info["bucket"], local_aws.info["dataset_key"]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=local_aws.info["datasets_prefix"])
+    assert [o["Key"] for o in listed["Contents"]] == [key]
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    assert put(signed_in_as(local_aws, "ml-training", "bob"), local_aws, "models/bob/m") == (
+        "AccessDenied"
+    )
+
+
 def test_moto_ignores_the_s3_prefix_condition_of_list_bucket(local_aws):
     # AWS lists only datasets/, models/ and the caller's own users/<id>/ (the condition); moto
-    # evaluates no request condition keys, so any prefix can be listed in the emulator.
+    # 5.2.6 evaluates only StringEquals conditions (StringLike is skipped as unsupported), so any
+    # prefix can be listed in the emulator.
     s3 = signed_in_as(local_aws, "ml-training", "bob").client("s3", endpoint_url=local_aws.endpoint)
     listed = s3.list_objects_v2(Bucket=local_aws.info["bucket"], Prefix="users/")
     assert listed["ResponseMetadata"]["HTTPStatusCode"] == 200

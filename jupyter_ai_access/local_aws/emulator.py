@@ -14,7 +14,9 @@ moto only exempts ``GetId``, so the two are exempted here as AWS does. What moto
 neither does this emulator): validate the web identity token, evaluate trust policies for it,
 substitute policy variables (``${...}`` never matches: per-person prefixes are refused), evaluate
 request condition keys (``s3:prefix``: any prefix can be listed), issue identity-pool credentials
-that its own IAM accepts. Requires ``moto[server]`` and ``boto3`` (the ``demo`` extra).
+that its own IAM accepts. S3 requests are checked under the IAM action AWS uses for them
+(:data:`S3_IAM_ACTIONS`), which moto 5.2 does not do. Requires ``moto[server]`` and ``boto3``
+(the ``demo`` extra).
 """
 
 from __future__ import annotations
@@ -36,6 +38,24 @@ ACCOUNT = "123456789012"  # moto's default account
 DATASET_KEY = "demo.csv"
 _UNSIGNED = {"AssumeRoleWithWebIdentity"}
 _UNSIGNED_TARGETS = ["AWSCognitoIdentityService.GetCredentialsForIdentity"]
+#: S3 operations that IAM authorizes under another action's name (AWS's "Actions, resources and
+#: condition keys for Amazon S3"). moto 5.2 checks the operation's own name (s3:ListObjectsV2,
+#: s3:HeadObject), which no policy written for AWS allows; translated here as AWS does.
+S3_IAM_ACTIONS = {
+    "ListObjects": "ListBucket",
+    "ListObjectsV2": "ListBucket",
+    "HeadBucket": "ListBucket",
+    "ListObjectVersions": "ListBucketVersions",
+    "ListMultipartUploads": "ListBucketMultipartUploads",
+    "HeadObject": "GetObject",
+    "GetObjectAttributes": "GetObject",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+    "DeleteObjects": "DeleteObject",
+    "AbortMultipartUpload": "AbortMultipartUpload",
+    "ListParts": "ListMultipartUploadParts",
+}
 
 
 def dataset_csv(rows: int = 200) -> str:
@@ -114,6 +134,19 @@ def _exempt_unsigned_public_calls() -> None:
     ActionAuthenticatorMixin._authenticate_and_authorize_action = check  # type: ignore[method-assign]
 
 
+def _authorize_s3_operations_as_iam_actions() -> None:
+    """Check S3 requests against the IAM action AWS uses for them (:data:`S3_IAM_ACTIONS`)."""
+    from moto.iam import access_control
+
+    class S3Request(access_control.S3IAMRequest):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            service, _, operation = self._action.partition(":")
+            self._action = f"{service}:{S3_IAM_ACTIONS.get(operation, operation)}"
+
+    access_control.S3IAMRequest = S3Request  # type: ignore[misc]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m jupyter_ai_access.local_aws")
@@ -133,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("werkzeug", "moto", "botocore", "boto3", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)  # request lines carry signed URLs
     _exempt_unsigned_public_calls()
+    _authorize_s3_operations_as_iam_actions()
     settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
     moto_app = DomainDispatcherApplication(create_backend_app)
     ready: dict[str, Any] = {}
