@@ -23,7 +23,7 @@ from pathlib import Path
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 from jupyter_ai_access.hub.settings import COGNITO_SETTINGS
 from jupyter_ai_access.local_cognito.deployment import (
-    check_ports, demo_ports, hub_urls, pool_for_hub, unreachable_by_others,
+    check_ports, demo_ports, hub_urls, isolate_users, pool_for_hub,
 )
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.local_cognito.pool import load_pool
@@ -170,12 +170,12 @@ configure_token_delivery(c, revocation_readers=["model-registry"])
 # A kernel runs arbitrary code as its OS user: users who must not see each other's tokens need
 # separate OS accounts. Run as root (containers, CI), the demo gives each Cognito user a system
 # account of their own (jaia-<name>, created on first login; home 0700, token folders in a
-# private runtime folder). Run as anyone else it cannot, and says so: every server then runs as
-# you, and users can read each other's tokens (fine for trying it alone on a laptop).
-ISOLATED = os.getuid() == 0 and os.environ.get("JAIA_ISOLATION", "accounts") != "off"
-NOT_REACHABLE = unreachable_by_others([Path(sys.executable), HERE]) if ISOLATED else None
-if NOT_REACHABLE:
-    ISOLATED = False  # the per-user accounts could not run the servers from here
+# private runtime folder), or refuses to start when those accounts could not run the servers
+# from this checkout (a 0700 folder above it): it never falls back to running users' code as
+# root. JAIA_ISOLATION=off says so on purpose (every server then runs as this account, as root
+# too). Run as anyone else it cannot isolate, and says so: every server runs as you, and users
+# can read each other's tokens (fine for trying it alone on a laptop).
+ISOLATED = isolate_users(os.environ, root=os.getuid() == 0, paths=[Path(sys.executable), HERE])
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
 c.Spawner.environment = {
@@ -189,12 +189,10 @@ else:
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "users" / "{username}")
     if os.getuid() == 0:
-        c.Spawner.args = ["--allow-root"]  # JAIA_ISOLATION=off as root: servers run as root
-    why = (
-        f"per-user accounts cannot run the servers from this checkout: {NOT_REACHABLE}"
-        if NOT_REACHABLE
-        else "run the Hub as root for one account per user (README, Security)"
-    )
+        c.Spawner.args = ["--allow-root"]  # JAIA_ISOLATION=off as root, said explicitly
+        why = "JAIA_ISOLATION=off: every user's notebook runs as root on this machine"
+    else:
+        why = "run the Hub as root for one account per user (README, Security)"
     print(
         "WARNING: users are NOT isolated: every user's server runs as this OS account "
         f"({os.environ.get('USER') or os.getuid()}), so any user's notebook can read every "

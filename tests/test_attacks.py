@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import local_deployment
+from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.hub import HubBrowser
 from jupyter_ai_access_testing.notebooks import ServerKernel
 
@@ -164,9 +165,9 @@ def two_users(deployment) -> dict[str, Any]:
 
 async def test_bobs_kernel_cannot_read_alices_tokens_environment_or_the_hub(two_users):
     if not two_users["isolated"]:
-        pytest.skip(
-            "the deployment runs every server as one account (not root, or a 0700 folder above "
-            "this checkout): it says so at start, and there is no isolation to attack"
+        skip_or_fail(
+            "the deployment runs every server as one account (the Hub is not root): it says so "
+            "at start, and there is no isolation to attack"
         )
     alice, bob = await kernel(two_users, "alice"), await kernel(two_users, "bob")
     try:

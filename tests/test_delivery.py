@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.leaks import observe
 from tornado import web
@@ -604,7 +605,7 @@ def test_token_dir_owned_by_someone_else_or_a_link_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def other_user() -> str:
     if os.geteuid() != 0:
-        pytest.skip("creating a second OS user needs root (CI runs as root)")
+        skip_or_fail("creating a second OS user needs root (CI runs as root)")
     name = "jaiaother"
     subprocess.run(
         ["useradd", "--no-create-home", "--shell", "/bin/sh", name],

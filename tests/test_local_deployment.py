@@ -22,7 +22,7 @@ import pytest
 from jupyter_ai_access_testing.deployment import _remove_accounts
 from jupyter_ai_access_testing.hub import HubBrowser
 
-from jupyter_ai_access.local_cognito.deployment import DEMO_PORTS
+from jupyter_ai_access.local_cognito.deployment import DEMO_PORTS, isolate_users
 from jupyter_ai_access.local_cognito.process import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,3 +149,69 @@ def test_a_taken_port_stops_start_up_with_one_line_naming_its_variable(demo_env,
     assert f"port {port}" in last and f"{variable}=<port>" in last
     assert "Traceback" not in result.stderr
     assert not (Path(demo_env["JAIA_STATE_DIR"]) / "jupyterhub.sqlite").exists()
+
+
+# ---------------------------------------------------------------- isolation fails closed
+@pytest.mark.parametrize(
+    ("environ", "root", "expected"),
+    [
+        pytest.param({}, True, True, id="root-isolates"),
+        pytest.param({}, False, False, id="not-root-cannot"),
+        pytest.param({"JAIA_ISOLATION": "off"}, True, False, id="off-said-explicitly"),
+        pytest.param({"JAIA_ISOLATION": "accounts"}, True, True, id="accounts-said"),
+    ],
+)
+def test_isolation_is_what_the_operator_said(environ, root, expected):
+    # this checkout is reachable by other accounts (./run-tests makes sure, see there)
+    assert isolate_users(environ, root=root, paths=[ROOT]) is expected
+
+
+def test_as_root_a_folder_the_accounts_cannot_enter_refuses_instead_of_running_users_as_root(
+    tmp_path,
+):
+    locked = tmp_path / "locked"
+    (locked / "checkout").mkdir(parents=True)
+    locked.chmod(0o700)
+    with pytest.raises(SystemExit) as refused:
+        isolate_users({}, root=True, paths=[locked / "checkout"])
+    message = str(refused.value)
+    assert f"{locked} (mode 700) cannot be entered" in message
+    assert f"chmod o+x {locked}" in message and "JAIA_ISOLATION=off" in message
+    # said explicitly, the operator gets what they asked for
+    assert isolate_users({"JAIA_ISOLATION": "off"}, root=True, paths=[locked / "checkout"]) is False
+
+
+def test_a_misspelled_isolation_mode_is_refused(tmp_path):
+    with pytest.raises(SystemExit) as refused:
+        isolate_users({"JAIA_ISOLATION": "of"}, root=True, paths=[tmp_path])
+    assert str(refused.value) == (
+        "jupyter_ai_access: JAIA_ISOLATION='of' is not one of accounts, off"
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the Hub refuses only when run as root")
+def test_the_hub_as_root_refuses_to_start_from_a_folder_the_accounts_cannot_enter(
+    demo_env, tmp_path
+):
+    # The README's configuration, run from a checkout under a 0700 folder (a clone in /root or
+    # in `mktemp -d`): one line naming the folder and the fixes; no server, no --allow-root.
+    locked = tmp_path / "locked"
+    checkout = locked / "checkout"
+    checkout.mkdir(parents=True)
+    (checkout / "jupyterhub_config.py").write_text((ROOT / "jupyterhub_config.py").read_text())
+    locked.chmod(0o700)
+    demo_env["JAIA_POOL_FILE"] = str(ROOT / "jupyter_ai_access/local_cognito/demo-pool.json")
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/jupyterhub"), "-f", str(checkout / "jupyterhub_config.py")],
+        env=demo_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "refusing to start as root" in last and f"chmod o+x {locked}" in last, result.stderr
+    assert not (Path(demo_env["JAIA_STATE_DIR"]) / "jupyterhub.sqlite").exists()
+    assert port_free(int(demo_env["JAIA_HUB_PORT"]))  # nothing was started

@@ -26,9 +26,13 @@ __all__ = [
     "check_ports",
     "demo_ports",
     "hub_urls",
+    "isolate_users",
     "pool_for_hub",
     "unreachable_by_others",
 ]
+
+#: ``JAIA_ISOLATION``: "accounts" (one system account per user; needs root) or "off".
+ISOLATION_MODES = ("accounts", "off")
 
 #: What the local deployment binds: name -> (environment variable, default port).
 DEMO_PORTS = {
@@ -75,15 +79,47 @@ def unreachable_by_others(paths: Iterable[Path]) -> str | None:
     Each user's server runs under its own account and needs the interpreter and the checkout:
     every folder above them must be searchable by others (no 0700 home or temporary folder).
     """
+    found = _first_unreachable(paths)
+    return found[1] if found else None
+
+
+def _first_unreachable(paths: Iterable[Path]) -> tuple[Path, str] | None:
     for path in paths:
         target = path.resolve()
         for folder in [target, *target.parents]:
             mode = folder.stat().st_mode
             if folder.is_dir() and not mode & stat.S_IXOTH:
-                return f"{folder} (mode {stat.S_IMODE(mode):o}) cannot be entered by other accounts"
+                why = f"{folder} (mode {stat.S_IMODE(mode):o}) cannot be entered by other accounts"
+                return folder, why
             if folder == target and folder.is_file() and not mode & stat.S_IROTH:
-                return f"{folder} cannot be read by other accounts"
+                return folder, f"{folder} cannot be read by other accounts"
     return None
+
+
+def isolate_users(environ: Mapping[str, str], *, root: bool, paths: Iterable[Path]) -> bool:
+    """Whether the demo gives every user a system account of their own (``JAIA_ISOLATION``).
+
+    Fails closed: run as root, it isolates users or refuses to start (one line naming the folder
+    that keeps the accounts out and the fix), and runs users' servers as root only when the
+    operator says ``JAIA_ISOLATION=off``. Not run as root, it cannot isolate: False.
+    """
+    mode = environ.get("JAIA_ISOLATION", "accounts")
+    if mode not in ISOLATION_MODES:
+        sys.exit(
+            f"jupyter_ai_access: JAIA_ISOLATION={mode!r} is not one of {', '.join(ISOLATION_MODES)}"
+        )
+    if mode == "off" or not root:
+        return False
+    found = _first_unreachable(paths)
+    if found:
+        folder, why = found
+        sys.exit(
+            f"jupyter_ai_access: refusing to start as root: {why}, so the per-user accounts "
+            f"could not run the servers. Move the checkout to a folder every account can enter, "
+            f"or let them enter this one (chmod o+x {folder}); or, to run every user's server as "
+            "root (each notebook is a root shell), set JAIA_ISOLATION=off"
+        )
+    return True
 
 
 def hub_urls(port: int, public_url: str = "") -> list[str]:
