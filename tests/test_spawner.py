@@ -13,6 +13,8 @@ deployment (a real Hub as root, users logging in through the emulator's page, re
 
 from __future__ import annotations
 
+import contextlib
+import html
 import json
 import os
 import pwd
@@ -25,9 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import ROOT, local_deployment
-from test_attacks import kernel, login, run, spawn
+from jupyter_ai_access_testing.hub import HubBrowser
+from test_attacks import kernel, login, run
 from traitlets import TraitError
 
 from jupyter_ai_access.errors import AccountConflictError, ConfigurationError
@@ -208,6 +212,20 @@ def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, A
         yield hub
 
 
+def spawn(deployment: dict[str, Any], name: str) -> None:
+    """Start the server and wait until it is ready."""
+    hub = deployment["hub"]
+    with contextlib.suppress(httpx.TimeoutException):  # answered after slow_spawn_timeout (10 s)
+        hub.api("POST", f"/users/{name}/server")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        server = ((hub.user(name, auth_state=False) or {}).get("servers") or {}).get("")
+        if server and server.get("ready"):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{name}'s server did not start: {hub.log_tail()}")
+
+
 def stop(deployment: dict[str, Any], name: str) -> None:
     hub = deployment["hub"]
     hub.api("DELETE", f"/users/{name}/server")
@@ -220,7 +238,8 @@ def stop(deployment: dict[str, Any], name: str) -> None:
 def refused_spawn(deployment: dict[str, Any], name: str) -> str:
     """Ask for the server, which must fail; return the Hub's message about it."""
     hub = deployment["hub"]
-    hub.api("POST", f"/users/{name}/server")
+    with contextlib.suppress(httpx.TimeoutException):
+        hub.api("POST", f"/users/{name}/server")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         server = ((hub.user(name, auth_state=False) or {}).get("servers") or {}).get("")
@@ -312,7 +331,10 @@ async def test_a_spawn_whose_identity_differs_from_the_accounts_record_is_refuse
 async def test_a_spawn_for_an_account_the_spawner_did_not_make_is_refused(deployment):
     account = deployment["account_prefix"] + "alice"
     subprocess.run(["useradd", "--no-create-home", account], check=True, capture_output=True)
-    login(deployment, "alice").close()
+    with HubBrowser(deployment["url"]) as browser:  # the Hub starts her server at login
+        page = browser.login("alice", deployment["passwords"]["alice"])
+    assert page.status_code == 409
+    assert f"the system account {account}: it exists but was not made" in html.unescape(page.text)
     message = refused_spawn(deployment, "alice")
     assert f"Cannot start a server as the system account {account}" in message, message
     assert "was not made by AccountPerUserSpawner" in message

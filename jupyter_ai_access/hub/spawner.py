@@ -33,6 +33,7 @@ from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import maybe_future
+from tornado import web
 from traitlets import List, TraitError, Unicode, validate
 
 from ..errors import AccountConflictError, ConfigurationError
@@ -113,7 +114,9 @@ class AccountPerUserSpawner(LocalProcessSpawner):
             entry, created = claim_account(bindings, account, self.user.name, sub, self.home_root)
         except AccountConflictError as e:
             self.log.warning("Refused to spawn %s: %s", self.user.name, e)
-            raise
+            refused = web.HTTPError(409, "%s", e)  # shown on the spawn page and in progress
+            refused.jupyterhub_message = str(e)  # type: ignore[attr-defined]
+            raise refused from e
         if created:
             self.log.info("Created the system account %s for %s", account, self.user.name)
         uid, gid = entry.pw_uid, entry.pw_gid
