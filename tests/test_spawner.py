@@ -330,7 +330,7 @@ async def test_a_spawn_whose_identity_differs_from_the_accounts_record_is_refuse
 
 async def test_a_spawn_for_an_account_the_spawner_did_not_make_is_refused(deployment):
     account = deployment["account_prefix"] + "alice"
-    subprocess.run(["useradd", "--no-create-home", account], check=True, capture_output=True)
+    subprocess.run(["useradd", "--create-home", account], check=True, capture_output=True)
     with HubBrowser(deployment["url"]) as browser:  # the Hub starts her server at login
         page = browser.login("alice", deployment["passwords"]["alice"])
     assert page.status_code == 409
