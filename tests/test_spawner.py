@@ -128,6 +128,19 @@ def test_an_account_is_bound_to_its_user_and_sub_and_a_mismatch_is_refused(accou
 
 
 @root_only
+def test_an_account_made_before_the_first_login_is_bound_by_it(accounts):
+    bindings, home_root = accounts["bindings"], accounts["home_root"]
+    account = accounts["prefix"] + "dave"
+    entry, _ = claim_account(bindings, account, "dave", None, home_root)  # no auth_state yet
+    again, created = claim_account(bindings, account, "dave", "sub-d", home_root)
+    assert not created and again.pw_uid == entry.pw_uid
+    assert bindings.get(account).sub == "sub-d"
+    for sub in (None, "sub-other"):  # from then on, that identity only
+        with pytest.raises(AccountConflictError):
+            claim_account(bindings, account, "dave", sub, home_root)
+
+
+@root_only
 def test_an_account_not_made_by_the_spawner_is_refused(accounts):
     account = accounts["prefix"] + "root"
     subprocess.run(["useradd", "--no-create-home", account], check=True, capture_output=True)

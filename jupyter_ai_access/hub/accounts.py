@@ -9,7 +9,9 @@ Every account the spawner makes is bound, in a root-owned record (one 0600 JSON 
 ``AccountPerUserSpawner.bindings_dir``, written before ``useradd``), to the Hub user name, the
 Cognito ``sub`` and the uid. A spawn is refused when the record names someone else, when the
 account exists without a record (not made by the spawner, e.g. a system account), when its uid
-changed, or when a home folder is waiting where a new account's home would go.
+changed, or when a home folder is waiting where a new account's home would go. A record made
+without a ``sub`` (an admin started the server before the user's first login) is bound by the
+first identity that spawns, as JupyterHub's name is bound by the first login.
 """
 
 from __future__ import annotations
@@ -133,11 +135,14 @@ class AccountBindings:
         """Record a new binding; FileExistsError when the account already has one."""
         self._write(binding, exclusive=True)
 
+    def replace(self, binding: Binding) -> Binding:
+        """Overwrite the record of ``binding.account`` (atomically)."""
+        self._write(binding, exclusive=False)
+        return binding
+
     def set_uid(self, binding: Binding, uid: int) -> Binding:
         """Record the uid useradd gave the account."""
-        bound = Binding(binding.account, binding.hub_user, binding.sub, uid)
-        self._write(bound, exclusive=False)
-        return bound
+        return self.replace(Binding(binding.account, binding.hub_user, binding.sub, uid))
 
     def path(self, account: str) -> Path:
         """Where the record of ``account`` is (for messages to administrators)."""
@@ -172,6 +177,10 @@ def claim_account(
     )
     binding = bindings.get(account)
     entry = _lookup(account)
+    if binding is not None and binding.hub_user == hub_user and binding.sub is None and sub:
+        # made before the user's first login (an admin started it): the first identity binds it,
+        # as the first login binds a Hub name
+        binding = bindings.replace(Binding(account, hub_user, sub, binding.uid))
     if binding is not None and (binding.hub_user, binding.sub) != (hub_user, sub):
         raise _refuse(
             account, "it was made for another JupyterHub user or Cognito identity", remove
