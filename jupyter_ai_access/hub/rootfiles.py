@@ -88,14 +88,15 @@ def place_file(dir_fd: int, name: str, source: str | Path, uid: int, gid: int) -
     An existing entry (a file, a link, anything) is left alone and False is returned.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
-    except (FileExistsError, IsADirectoryError):
-        return False
-    with os.fdopen(fd, "wb") as target, open(source, "rb") as data:
-        os.fchown(fd, uid, gid)
-        shutil.copyfileobj(data, target)
-        os.fchmod(fd, 0o644)
+    with open(source, "rb") as data:  # first: a missing source leaves no empty file behind
+        try:
+            fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+        except (FileExistsError, IsADirectoryError):
+            return False
+        with os.fdopen(fd, "wb") as target:
+            os.fchown(fd, uid, gid)
+            shutil.copyfileobj(data, target)
+            os.fchmod(fd, 0o644)
     return True
 
 
