@@ -205,6 +205,16 @@ def test_a_runtime_folder_left_by_another_owner_is_emptied(tmp_path):
     assert tmp_path.stat().st_uid == 0 and stat.S_IMODE(root.stat().st_mode) == 0o755
 
 
+def test_a_folder_replaced_by_a_link_is_refused_and_not_followed(tmp_path):
+    (tmp_path / "home").symlink_to(tmp_path / "elsewhere")  # dangling: mkdir would create it
+    with (
+        pytest.raises(ConfigurationError, match="is a link"),
+        open_dir(tmp_path / "home", "SimpleLocalProcessSpawner.home_dir_template", mode=0o755),
+    ):
+        pass
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_a_runtime_root_writable_by_others_is_refused(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()

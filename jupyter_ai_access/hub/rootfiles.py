@@ -39,7 +39,8 @@ def open_dir(path: str | Path, what: str, *, mode: int | None = None) -> Iterato
     (``AccountPerUserSpawner.runtime_root``).
     """
     if mode is not None:
-        Path(path).mkdir(mode=mode, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # a link or a file: refused just below
+            Path(path).mkdir(mode=mode, parents=True, exist_ok=True)
     try:
         fd = os.open(path, _DIR_FLAGS)
     except OSError as e:
