@@ -300,6 +300,7 @@ async def test_a_link_planted_in_the_home_never_leads_root_outside_it(deployment
     # nothing belongs to bob outside his home and runtime folder: system folders, the Python
     # every root process runs, the demo's state and checkout, the other homes
     places = ["/etc", "/usr", "/var", "/root", "/home", "/run", "/opt", sys.prefix, str(ROOT)]
+    places.append(str(outside))
     found = subprocess.run(
         [
             "find",
