@@ -185,6 +185,8 @@ if ISOLATED:
     c.JupyterHub.spawner_class = "jupyter_ai_access.hub.spawner.AccountPerUserSpawner"
     c.AccountPerUserSpawner.account_prefix = os.environ.get("JAIA_ACCOUNT_PREFIX", "jaia-")
     c.AccountPerUserSpawner.skeleton_files = [str(HERE / "examples/train.ipynb")]
+    # which Hub user and Cognito identity each account was made for (a mismatch is refused)
+    c.AccountPerUserSpawner.bindings_dir = str(STATE / "accounts")
 else:
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "users" / "{username}")
@@ -201,12 +203,12 @@ else:
     )
 
     def copy_example_notebook(spawner):  # noqa: ANN001, ANN201 - JupyterHub's hook signature
-        """Give every user the example notebook on their first start."""
+        """Give every user the example notebook when their home has no train.ipynb (nor a link)."""
+        from jupyter_ai_access.hub.rootfiles import open_dir, place_file
+
         home = Path(spawner.home_dir_template.format(username=spawner.user.name))
-        home.mkdir(parents=True, exist_ok=True)
-        target = home / "train.ipynb"
-        if not target.exists():
-            shutil.copyfile(HERE / "examples/train.ipynb", target)
+        with open_dir(home, "SimpleLocalProcessSpawner.home_dir_template", mode=0o755) as folder:
+            place_file(folder, "train.ipynb", HERE / "examples/train.ipynb", os.getuid(), os.getgid())
 
     c.Spawner.pre_spawn_hook = copy_example_notebook
 # c.Spawner.environment["JUPYTER_AI_ACCESS_..."]: see README, "Tokens in kernels"

@@ -4,7 +4,8 @@ Imports only the standard library, so resource servers can use it without Jupyte
 
     JupyterAIAccessError
     ├── ConfigurationError             a setting is missing, malformed or contradictory
-    │   └── PoolDescriptionError       the pool description file asks for something invalid
+    │   ├── PoolDescriptionError       the pool description file asks for something invalid
+    │   └── AccountConflictError       a user's system account belongs to someone else
     ├── LocalCognitoError              the local Cognito emulator cannot run
     │   ├── NodeNotFoundError          no usable Node.js executable
     │   ├── NodePackagesMissingError   oidc-provider (the emulator's Node packages) not installed
@@ -47,6 +48,7 @@ __all__ = [
     "AWSCredentialsError",
     "AWSRefusedError",
     "AWSUnavailableError",
+    "AccountConflictError",
     "BadSignatureError",
     "ClaimError",
     "ConfigurationError",
@@ -100,6 +102,13 @@ class PoolDescriptionError(ConfigurationError):
         self.entry = entry
         self.problem = problem
         super().__init__(f"{source}: {entry}: {problem}")
+
+
+class AccountConflictError(ConfigurationError):
+    """A Hub user's system account is bound to someone else, or was not made for them.
+
+    The spawn is refused; the message says which account and what an administrator can do.
+    """
 
 
 class LocalCognitoError(JupyterAIAccessError):

@@ -5,14 +5,19 @@ can read. With one OS account per person, another user's token folder (0700), th
 ``/proc/<pid>/environ`` (with the server's Hub API token) and the Hub's database, cookie secret
 and crypt key (0600/0700, owned by root) are out of reach.
 
-``AccountPerUserSpawner`` is JupyterHub's ``LocalProcessSpawner`` with two differences:
+``AccountPerUserSpawner`` is JupyterHub's ``LocalProcessSpawner`` with these differences:
 
 - the account is ``<account_prefix><name>`` (e.g. ``jaia-alice``), never the Cognito name itself:
-  a Cognito user called ``root`` or ``daemon`` must not become that account. Names that are not
-  valid account names, or too long, are folded and suffixed with a hash;
-- the account is created on first spawn (``useradd``, no password, no login shell), with a 0700
-  home and a private runtime folder ``<runtime_root>/<uid>`` (0700) given to the server as
-  ``XDG_RUNTIME_DIR``, where the extension keeps the kernels' token folders.
+  a Cognito user called ``root`` or ``daemon`` must not become that account. Other names are
+  folded and suffixed with a hash, collision-free (``accounts.account_name``);
+- the account is created on first spawn (``useradd``, no password, no login shell) and bound to
+  the Hub user and their Cognito ``sub`` in a root-owned record (``bindings_dir``): a spawn whose
+  user or identity differs from the record, or for an account the spawner did not make, is
+  refused;
+- its home is 0700; skeleton files are copied into it without following links (``rootfiles``);
+  its private runtime folder ``<runtime_root>/<account>`` (0700, emptied when it was not this
+  account's) is given to the server as ``XDG_RUNTIME_DIR``, where the extension keeps the
+  kernels' token folders.
 
 Needs root (the Hub's OS account must be able to create accounts and switch to them), and a
 Python that every account can run (not one under a 0700 home such as ``/root``).
@@ -21,39 +26,21 @@ Python that every account can run (not one under a 0700 home such as ``/root``).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import pwd
-import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import maybe_future
-from traitlets import List, Unicode
+from tornado import web
+from traitlets import List, TraitError, Unicode, validate
 
-from ..errors import ConfigurationError
+from ..errors import AccountConflictError, ConfigurationError
+from .accounts import AccountBindings, account_name, claim_account, prefix_problem
+from .rootfiles import open_dir, open_home, place_file, private_runtime_dir, remove_owned_by
 
 __all__ = ["AccountPerUserSpawner", "account_name"]
-
-_VALID = re.compile(r"^[a-z_][a-z0-9_-]*$")
-
-
-def account_name(prefix: str, name: str) -> str:
-    """The system account for JupyterHub user ``name``: ``prefix + name``, folded when needed."""
-    folded = re.sub(r"[^a-z0-9_-]", "-", name.lower())
-    candidate = prefix + folded
-    if folded != name or len(candidate) > 32:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-        candidate = f"{(prefix + folded)[: 32 - 9]}-{digest}"
-    if not _VALID.match(candidate):
-        raise ConfigurationError(
-            f"AccountPerUserSpawner.account_prefix {prefix!r} gives the invalid account name "
-            f"{candidate!r}: use lowercase letters, digits, '-' or '_'"
-        )
-    return candidate
 
 
 class AccountPerUserSpawner(LocalProcessSpawner):
@@ -63,26 +50,45 @@ class AccountPerUserSpawner(LocalProcessSpawner):
         "jaia-",
         config=True,
         help="""Prefix of the system accounts (jaia-<username>), so that a Cognito name never
-        becomes an existing account. Default: "jaia-".""",
+        becomes an existing account. Not empty; lowercase letters, digits, '-' and '_', at most
+        22 characters. Default: "jaia-".""",
     )
     home_root = Unicode(
         "/home",
         config=True,
-        help="Where the accounts' home folders (0700) are created. Default: /home.",
+        help="""Where the accounts' home folders (0700) are created; must belong to root and be
+        writable by root only. Default: /home.""",
     )
     runtime_root = Unicode(
         "/run/jupyter-ai-access",
         config=True,
-        help="""Parent of each account's private runtime folder <runtime_root>/<uid> (0700,
-        owned by the account), passed to the server as XDG_RUNTIME_DIR: the kernels' token
-        folders live there. Default: /run/jupyter-ai-access.""",
+        help="""Parent (root-owned, 0755; created if missing) of each account's private runtime
+        folder <runtime_root>/<account> (0700, owned by the account), passed to the server as
+        XDG_RUNTIME_DIR: the kernels' token folders live there. Default: /run/jupyter-ai-access.""",
+    )
+    bindings_dir = Unicode(
+        "jupyter-ai-access-accounts",
+        config=True,
+        help="""Folder (root-owned, 0700; created if missing) of the records binding each
+        account to the Hub user and Cognito sub it was made for (<account>.json). Keep it as
+        long as the accounts: without its record an existing account is refused. A relative
+        path is taken from the Hub's working folder (where jupyterhub.sqlite is by default).
+        Default: jupyter-ai-access-accounts.""",
     )
     skeleton_files = List(
         Unicode(),
         config=True,
-        help="""Files copied into a new home folder (owned by the account), e.g. an example
-        notebook. Default: none.""",
+        help="""Files copied into the home folder (owned by the account) when no entry of that
+        name is there, e.g. an example notebook. Default: none.""",
     )
+
+    @validate("account_prefix")
+    def _valid_prefix(self, proposal: dict[str, Any]) -> str:
+        prefix = str(proposal["value"])
+        problem = prefix_problem(prefix)
+        if problem:
+            raise TraitError(f"{self.__class__.__name__}.account_prefix {prefix!r} {problem}")
+        return prefix
 
     @property
     def account(self) -> str:
@@ -96,47 +102,35 @@ class AccountPerUserSpawner(LocalProcessSpawner):
                 "AccountPerUserSpawner needs the Hub to run as root (to create accounts and "
                 "switch to them); use SimpleLocalProcessSpawner otherwise (no isolation)"
             )
-        await asyncio.to_thread(self._ensure_account)
+        auth_state = await self.user.get_auth_state()
+        sub = (auth_state or {}).get("sub")
+        await asyncio.to_thread(self._ensure_account, sub)
         return await maybe_future(super().run_pre_spawn_hook())
 
-    def _ensure_account(self) -> None:
+    def _ensure_account(self, sub: str | None) -> None:
         account = self.account
+        bindings = AccountBindings(Path(self.bindings_dir).absolute())
         try:
-            entry = pwd.getpwnam(account)
-        except KeyError:
-            home = Path(self.home_root) / account
-            subprocess.run(
-                [
-                    shutil.which("useradd") or "/usr/sbin/useradd",
-                    "--create-home",
-                    "--home-dir",
-                    str(home),
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    "--user-group",
-                    "--comment",
-                    "jupyter_ai_access user",
-                    account,
-                ],
-                check=True,
-                capture_output=True,
-            )
-            entry = pwd.getpwnam(account)
+            entry, created = claim_account(bindings, account, self.user.name, sub, self.home_root)
+        except AccountConflictError as e:
+            self.log.warning("Refused to spawn %s: %s", self.user.name, e)
+            refused = web.HTTPError(409, "%s", e)  # shown on the spawn page and in progress
+            refused.jupyterhub_message = str(e)  # type: ignore[attr-defined]
+            raise refused from e
+        if created:
             self.log.info("Created the system account %s for %s", account, self.user.name)
-        home = Path(entry.pw_dir)
-        home.chmod(0o700)
-        for source in self.skeleton_files:
-            target = home / Path(source).name
-            if not target.exists():
-                shutil.copyfile(source, target)
-                os.chown(target, entry.pw_uid, entry.pw_gid)
-        runtime = self._runtime_dir(entry)
-        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chown(runtime, entry.pw_uid, entry.pw_gid)
-        runtime.chmod(0o700)
-
-    def _runtime_dir(self, entry: pwd.struct_passwd) -> Path:
-        return Path(self.runtime_root) / str(entry.pw_uid)
+        uid, gid = entry.pw_uid, entry.pw_gid
+        with open_home(entry.pw_dir, uid) as home:
+            os.fchmod(home, 0o700)
+            for source in self.skeleton_files:
+                place_file(home, Path(source).name, source, uid, gid)
+        with open_dir(
+            self.runtime_root, f"{self.__class__.__name__}.runtime_root", mode=0o755
+        ) as root:
+            if created:  # a reused uid inherits nothing a removed account left here
+                for name in remove_owned_by(root, uid):
+                    self.log.info("Removed %s/%s (left by an old account)", self.runtime_root, name)
+            private_runtime_dir(root, account, uid, gid)
 
     def make_preexec_fn(self, name: str) -> Any:
         """Switch to the user's account (not to an account named like the Cognito user)."""
@@ -148,7 +142,7 @@ class AccountPerUserSpawner(LocalProcessSpawner):
         env["USER"] = self.account
         env["HOME"] = entry.pw_dir
         env["SHELL"] = "/bin/sh"
-        env["XDG_RUNTIME_DIR"] = str(self._runtime_dir(entry))
+        env["XDG_RUNTIME_DIR"] = str(Path(self.runtime_root) / self.account)
         return env
 
     async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:
