@@ -10,7 +10,9 @@ moto's WSGI application and does what AWS does at those places:
   ``aud`` = the pool's app client, ``exp``); one identity per ``sub``; the role comes from the
   token as with a ``Token`` role mapping and ``AmbiguousRoleResolution = Deny``: ``CustomRoleArn``
   only when it is one of the token's ``cognito:roles``, else ``cognito:preferred_role``. The
-  credentials are moto's own (its STS), so its IAM enforces the role's policies. The emulated
+  credentials are moto's own (its STS), so its IAM enforces the role's policies; their session is
+  named after ``cognito:username`` so ARNs say who (Cognito names every session
+  ``CognitoIdentityCredentials``). The emulated
   user pool puts no role claims in its tokens: they are derived from ``cognito:groups`` and the
   description, as Cognito derives them from the groups' ``role_arn``. ``GetOpenIdToken`` (the
   classic flow) is refused.
@@ -34,11 +36,11 @@ from urllib.parse import parse_qs
 
 from ..errors import JupyterAIAccessError
 from ..resource.verify import CognitoTokenVerifier
+from ..server.aws_exchange import role_session_name
 
 __all__ = ["OPERATOR_HEADER", "IdentityFront", "identity_pool_id_for", "login_provider_for"]
 
 OPERATOR_HEADER = "X-Local-AWS-Operator"
-SESSION_NAME = "CognitoIdentityCredentials"  # the session name Cognito gives its credentials
 _TARGET = "AWSCognitoIdentityService."
 _STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 Start = Callable[..., Any]
@@ -177,7 +179,9 @@ class IdentityFront:
                 if role
                 else "no role for the login's groups (AmbiguousRoleResolution: Deny)",
             )
-        issued = self.issue(role, SESSION_NAME, 3600)
+        issued = self.issue(
+            role, role_session_name(str(request["_claims"].get("cognito:username") or sub)), 3600
+        )
         return json.dumps(
             {
                 "IdentityId": identity,
