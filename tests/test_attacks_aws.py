@@ -3,8 +3,8 @@
 The demo's local AWS (moto behind :mod:`jupyter_ai_access.local_aws.identity`) gives each user
 their group's role through the identity pool. bob (``ml-training``) runs, in his own kernel, what
 an attacker's notebook would to get the publishers' role with his own ID token: STS
-``AssumeRoleWithWebIdentity`` and the identity pool with ``CustomRoleArn``, then a write under
-``models/``; and he reads moto's management API (every credential it issued). All refused;
+``AssumeRoleWithWebIdentity``, the identity pool with ``CustomRoleArn``, ``AssumeRole`` with his
+own credentials, each followed by a write under ``models/``; and he reads moto's management API (every credential it issued). All refused;
 alice (``ml-publishers``) still publishes.
 """
 
@@ -64,7 +64,13 @@ try:  # 3. his own credentials (the server's exchange): his group's role
 except botocore.exceptions.ClientError as e:
     out["own"] = e.response["Error"]["Code"]
 
-try:  # 4. moto's management API: every key pair it issued
+try:  # 4. his own credentials, signing an AssumeRole of the publishers' role
+    c = boto3.client("sts").assume_role(RoleArn=publishers, RoleSessionName="bob")["Credentials"]
+    out["assume_role"] = publish((c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]))
+except botocore.exceptions.ClientError as e:
+    out["assume_role"] = e.response["Error"]["Code"]
+
+try:  # 5. moto's management API: every key pair it issued
     url = os.environ["AWS_ENDPOINT_URL"] + "/moto-api/data.json"
     with urllib.request.urlopen(url, timeout=10) as r:
         out["moto_api"] = r.status
@@ -108,6 +114,7 @@ async def test_a_trainer_cannot_take_the_publishers_role_nor_read_the_emulators_
         "identity_pool": "NotAuthorizedException",  # his token's groups do not hold that role
         "own_role": role.format("ml-training", "bob"),
         "own": "AccessDenied",  # his own role reads models/, does not write there
+        "assume_role": "AccessDenied",  # nor may it assume roles
         "moto_api": 403,
     }
     alice = await kernel(deployment, "alice")
