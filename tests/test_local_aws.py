@@ -4,7 +4,13 @@ moto's server with IAM enforcement on checks signatures, actions, resource patte
 explicit denies of the caller's role policies. It does not substitute policy variables (own
 prefixes are refused), evaluate request condition keys such as ``s3:prefix`` (any prefix can be
 listed), validate web identity tokens or evaluate trust policies for them: the tests below pin
-each of those facts, and check the documents themselves where moto cannot.
+each of those facts (on the ``local_aws`` fixture: moto alone, no issuer given), and check the
+documents themselves where moto cannot.
+
+As the demo runs it (``--exchange=identity_pool --issuer=...``), the local AWS checks in front of
+moto what AWS checks (``local_aws/identity.py``): ID tokens against the user pool's keys, the
+identity pool's role choice by group, trust policies for STS; and it closes moto's management
+API to all but the operator. The last tests pin those.
 """
 
 from __future__ import annotations
