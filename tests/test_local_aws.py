@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import httpx
 import pytest
 from conftest import ROOT
 from jupyter_ai_access_testing.local_aws import LocalAWS
@@ -286,3 +287,39 @@ def test_sts_refuses_a_user_pool_token_for_roles_that_trust_the_identity_pool(
             IdentityId="us-east-1:x",
             Logins={login_provider_for("us-east-1", pool_aws.issuer): token},
         )
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["lower-case-action", "action-in-query-and-body", "json-target", "snake-case-action"],
+)
+def test_sts_refuses_the_publishers_role_however_the_request_is_spelled(
+    pool_aws, issuer_server, variant
+):
+    # moto matches action names loosely and reads the query string, the form and JSON targets
+    token = issuer_server.factory.mint("id", cognito__groups=["ml-training"])
+    role = pool_aws.role("ml-publishers")
+    form = {"Version": "2011-06-15", "RoleArn": role, "RoleSessionName": "bob"}
+    form["WebIdentityToken"] = token
+    url, headers, params = pool_aws.endpoint + "/", {}, {}
+    body: Any = {**form, "Action": "assumeRoleWithWebIdentity"}
+    if variant == "snake-case-action":
+        body["Action"] = "assume_role_with_web_identity"
+    elif variant == "action-in-query-and-body":
+        params = {"Action": "AssumeRoleWithWebIdentity", "RoleArn": role}
+        body = {**form, "Action": "GetCallerIdentity"}
+    elif variant == "json-target":
+        headers = {
+            "X-Amz-Target": "AWSSecurityTokenServiceV20110615.AssumeRoleWithWebIdentity",
+            "Content-Type": "application/x-amz-json-1.0",
+        }
+        body = json.dumps(form)
+    answer = httpx.post(
+        url,
+        params=params,
+        headers=headers,
+        timeout=10,
+        **({"content": body} if isinstance(body, str) else {"data": body}),
+    )
+    assert "SecretAccessKey" not in answer.text, variant
+    assert answer.status_code in (400, 403)

@@ -41,8 +41,10 @@ from ..server.aws_exchange import role_session_name
 __all__ = ["OPERATOR_HEADER", "IdentityFront", "identity_pool_id_for", "login_provider_for"]
 
 OPERATOR_HEADER = "X-Local-AWS-Operator"
-_TARGET = "AWSCognitoIdentityService."
 _STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+_COGNITO = {  # the unsigned identity-pool operations, as moto would dispatch them
+    _op.lower(): _op for _op in ("GetId", "GetCredentialsForIdentity", "GetOpenIdToken")
+}
 Start = Callable[..., Any]
 Issue = Callable[[str, str, int], Any]  # (role ARN, session name, seconds) -> moto AssumedRole
 
@@ -108,13 +110,13 @@ class IdentityFront:
             start_response("403 Forbidden", [("Content-Type", "text/plain")])
             return [body]
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        operation = _norm(target.rpartition(".")[2])  # moto dispatches case-insensitively
         try:
-            if self.verifier is not None and target.startswith(_TARGET):
-                answer = self._cognito(target[len(_TARGET) :], _body(environ))
-                if answer is not None:
-                    return _reply(start_response, "200 OK", "application/x-amz-json-1.1", answer)
-            elif self.verifier is not None and not target:
-                self._check_web_identity(environ)
+            if self.verifier is not None and operation in _COGNITO:
+                answer = self._cognito(_COGNITO[operation], _body(environ))
+                return _reply(start_response, "200 OK", "application/x-amz-json-1.1", answer)
+            if self.verifier is not None:
+                self._check_web_identity(environ, operation)
         except _Refused as e:
             if target:
                 body = json.dumps({"__type": e.code, "message": e.message}).encode()
@@ -148,16 +150,14 @@ class IdentityFront:
         return [self.group_roles[g] for g in mine], (self.group_roles[mine[0]] if mine else "")
 
     # ---------------------------------------------------------------- cognito-identity
-    def _cognito(self, operation: str, body: bytes) -> bytes | None:
-        if operation not in ("GetId", "GetCredentialsForIdentity", "GetOpenIdToken"):
-            return None  # the rest needs signed requests: moto's IAM refuses users' roles
+    def _cognito(self, operation: str, body: bytes) -> bytes:
         try:
             request = json.loads(body or b"{}")
         except ValueError:
             raise _Refused(400, "InvalidParameterException", "body is not JSON") from None
         if not isinstance(request, dict):
             raise _Refused(400, "InvalidParameterException", "body is not a JSON object")
-        if operation == "GetOpenIdToken":
+        if operation != "GetId" and operation != "GetCredentialsForIdentity":
             raise _Refused(400, "InvalidParameterException", "Basic (classic) flow is disabled")
         sub = self._login(request)
         if operation == "GetId":
@@ -203,17 +203,32 @@ class IdentityFront:
         return str(claims["sub"])
 
     # ---------------------------------------------------------------- STS
-    def _check_web_identity(self, environ: dict[str, Any]) -> None:
+    def _check_web_identity(self, environ: dict[str, Any], operation: str) -> None:
+        """Refuse ``AssumeRoleWithWebIdentity`` (query, form or JSON) that the trust refuses."""
         form = parse_qs(str(environ.get("QUERY_STRING", "")))
-        if "application/x-www-form-urlencoded" in str(environ.get("CONTENT_TYPE", "")):
-            form.update(parse_qs(_body(environ).decode("utf-8", "replace")))
-        if form.get("Action") != ["AssumeRoleWithWebIdentity"]:
+        body = _body(environ)
+        if "form-urlencoded" in str(environ.get("CONTENT_TYPE", "")):
+            for key, values in parse_qs(body.decode("utf-8", "replace")).items():
+                form.setdefault(key, []).extend(values)
+        asked = {operation} | {_norm(a) for a in form.get("Action", [])}
+        if "assumerolewithwebidentity" not in asked:
             return
-        role = (form.get("RoleArn") or [""])[0]
+        roles, tokens = form.get("RoleArn", []), form.get("WebIdentityToken", [])
+        if operation:
+            try:
+                data = json.loads(body or b"{}")
+            except ValueError:
+                data = {}
+            if isinstance(data, dict):
+                roles.append(str(data.get("RoleArn", "")))
+                tokens.append(str(data.get("WebIdentityToken", "")))
+        if len(set(roles)) != 1 or len(set(tokens)) != 1:
+            raise _Refused(400, "InvalidParameterValue", "one RoleArn and one WebIdentityToken")
+        role, token = roles[0], tokens[0]
         trust = self.trust_of(role)
         if trust is None:
             raise _Refused(403, "AccessDenied", f"Not authorized to assume {role}")
-        claims = self._claims((form.get("WebIdentityToken") or [""])[0], "InvalidIdentityToken")
+        claims = self._claims(token, "InvalidIdentityToken")
         host = self.issuer.split("://", 1)[-1]
         for statement in _list(trust.get("Statement")):
             federated = (statement.get("Principal") or {}).get("Federated")
@@ -244,6 +259,11 @@ def _conditions_hold(condition: Mapping[str, Any], claims: Mapping[str, Any], *h
             if str(claims.get(claim)) not in [str(w) for w in _list(wanted)]:
                 return False
     return True
+
+
+def _norm(action: str) -> str:
+    """An action name as moto matches it (``assume_role…``, ``assumeRole…``: the same)."""
+    return action.replace("_", "").replace("-", "").lower()
 
 
 def _list(value: Any) -> list[Any]:
