@@ -130,14 +130,22 @@ services.append({
 
 # ------------------------------------------------------------------ AWS credentials in kernels
 # A local AWS (moto's server on loopback, IAM enforcement on) holding the demo bucket, one role per
-# group and its S3 policy, all made from the pool description's "aws" section. Each user's server
-# exchanges the user's ID token for their role's credentials (STS AssumeRoleWithWebIdentity,
-# unsigned) and serves them to botocore in kernels: plain boto3, the AWS CLI and s3fs work.
+# group and its S3 policy, all made from the pool description's "aws" section, and a Cognito
+# identity pool for the user pool. Each user's server exchanges the user's ID token for their
+# group's role (identity pool, enhanced flow: GetId + GetCredentialsForIdentity, unsigned) and
+# serves the credentials to botocore in kernels: plain boto3, the AWS CLI and s3fs work. As on
+# AWS, the roles trust the identity pool only, and the identity pool (the local AWS checks the ID
+# token against the user pool's keys) grants a role only to members of its group: a trainer's
+# kernel cannot get the publishers' role with its own token. Its management API (/moto-api/,
+# every credential it issued) answers only $JAIA_LOCAL_AWS_OPERATOR_SECRET (default: random).
 # With a real Cognito pool, point these at real AWS instead (README, "AWS credentials in kernels").
 aws_environment = {}
 if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
+    import secrets
+
     from jupyter_ai_access.local_aws.access import aws_access
-    from jupyter_ai_access.local_aws.emulator import ACCOUNT
+    from jupyter_ai_access.local_aws.emulator import ACCOUNT, OPERATOR_SECRET_ENV
+    from jupyter_ai_access.local_aws.identity import identity_pool_id_for
 
     access = aws_access(pool, str(POOL_FILE))
     services.append({
@@ -145,14 +153,22 @@ if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
         "command": [
             sys.executable, "-m", "jupyter_ai_access.local_aws", f"--pool={POOL_FILE}",
             f"--port={AWS_PORT}", f"--client-id={client.client_id}",
+            "--exchange=identity_pool", f"--issuer={issuer}",
         ],
+        "environment": {  # the environment, not the command line: `ps` shows command lines
+            OPERATOR_SECRET_ENV: os.environ.get(OPERATOR_SECRET_ENV) or secrets.token_urlsafe(32),
+        },
     })
     aws_environment = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{AWS_PORT}",  # the server's STS and kernels' boto3
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{AWS_PORT}",  # the server's exchange, kernels' boto3
         "AWS_REGION": pool.region,
         "AI_ACCESS_BUCKET": access.bucket,
-        "JUPYTER_AI_ACCESS_AWS_EXCHANGE": "web_identity",
-        # the first group (in this order) that a user belongs to picks the role
+        "JUPYTER_AI_ACCESS_AWS_EXCHANGE": "identity_pool",
+        "AWS_COGNITO_IDENTITY_POOL_ID": identity_pool_id_for(
+            pool.region, pool.user_pool_id, client.client_id
+        ),
+        # the first group (in this order) that a user belongs to picks the role (CustomRoleArn);
+        # the identity pool grants it only to that group's members
         "JUPYTER_AI_ACCESS_AWS_GROUP_ROLES": json.dumps({
             group: f"arn:aws:iam::{ACCOUNT}:role/{access.role_name(group)}"
             for group in access.group_access

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import ROOT
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.local_aws import LocalAWS
 from test_delivery import run, start_kernel
@@ -345,18 +346,70 @@ async def test_aws_path_refuses_what_the_token_path_refuses(ext, case, status):
 
 
 # ---------------------------------------------------------------- the identity pool flow
-async def test_identity_pool_enhanced_flow(ext, local_aws, monkeypatch):
+@pytest.fixture
+def pool_aws(tmp_path, issuer_server, leak_watcher) -> Iterator[LocalAWS]:
+    """The local AWS as the demo runs it: roles trust the identity pool, ID tokens verified."""
+    log = tmp_path / "pool-aws.log"
+    aws = LocalAWS(
+        ROOT / "jupyter_ai_access/local_cognito/demo-pool.json",
+        issuer_server.factory.client_id,
+        log,
+        exchange="identity_pool",
+        issuer=issuer_server.issuer,
+    ).start()
+    leak_watcher.watch_file(log)
+    yield aws
+    aws.stop()
+
+
+async def identity_pool_answer(ext: AIAccessApp, pool_aws: LocalAWS) -> tuple[int, dict[str, Any]]:
     ext.aws.exchange = "identity_pool"
-    ext.aws.identity_pool_id = local_aws.info["identity_pool_id"]
-    ext.aws.cognito_identity_endpoint_url = local_aws.endpoint
-    ext.aws.renew_before = 30  # moto's identity-pool credentials live 90 s
+    ext.aws.identity_pool_id = pool_aws.info["identity_pool_id"]
+    ext.aws.cognito_identity_endpoint_url = pool_aws.endpoint
     tokens = await ext.broker.get()
     secret = Path(ext.store.add_kernel("k", tokens)[KernelEnv.SECRET_FILE]).read_text()
     client = AsyncHTTPClient(force_instance=True)
-    response = await client.fetch(ext.endpoint.aws_url, headers={"Authorization": secret})
+    response = await client.fetch(
+        ext.endpoint.aws_url, headers={"Authorization": secret}, raise_error=False
+    )
     client.close()
-    assert json.loads(response.body)["AccessKeyId"]
+    return response.code, json.loads(response.body)
+
+
+@pytest.mark.parametrize(
+    ("groups", "role"),
+    [
+        pytest.param(["ml-training"], "ml-training", id="trainer"),
+        pytest.param(["ml-training", "ml-publishers"], "ml-publishers", id="publisher"),
+    ],
+)
+async def test_identity_pool_enhanced_flow(
+    jp_serverapp, ext, pool_aws, fake_hub_tokens, monkeypatch, groups, role
+):
+    fake_hub_tokens.groups = groups
+    ext.aws.group_roles = {g: pool_aws.role(g) for g in ("ml-publishers", "ml-training")}
+    status, _ = await identity_pool_answer(ext, pool_aws)
+    assert status == 200
     assert ext.aws.credentials is not None
     assert ext.aws.credentials.principal.startswith("us-east-1:")  # the identity id
     assert ext.aws.login_provider == ""  # no pool configured: taken from the token's issuer
-    assert os.environ.get("AWS_ENDPOINT_URL") == local_aws.endpoint
+    monkeypatch.setenv("AWS_ENDPOINT_URL", pool_aws.endpoint)  # the kernel's boto3 goes there
+    kernel_id = await start_kernel(jp_serverapp)
+    who = json.loads(await run(jp_serverapp, kernel_id, IDENTITY))
+    assert who == {
+        "arn": f"arn:aws:sts::123456789012:assumed-role/jupyter-ai-access-demo-{role}/alice",
+        "method": "container-role",
+    }
+    assert ext.aws.exchanges == 1
+
+
+async def test_identity_pool_refuses_a_role_of_a_group_the_user_is_not_in(
+    ext, pool_aws, fake_hub_tokens
+):
+    fake_hub_tokens.groups = ["ml-training"]
+    ext.aws.custom_role_arn = pool_aws.role("ml-publishers")  # a server configured to ask for it
+    status, body = await identity_pool_answer(ext, pool_aws)
+    assert status == 502 and body["error"] == "aws_refused"  # AWS said no: a setting to fix
+    assert "NotAuthorizedException" in body["message"]
+    assert "cognito:roles do not include" in body["message"]
+    assert ext.aws.credentials is None

@@ -4,22 +4,33 @@ moto's server with IAM enforcement on checks signatures, actions, resource patte
 explicit denies of the caller's role policies. It does not substitute policy variables (own
 prefixes are refused), evaluate request condition keys such as ``s3:prefix`` (any prefix can be
 listed), validate web identity tokens or evaluate trust policies for them: the tests below pin
-each of those facts (as of moto 5.2.6, the version in constraints.txt), and check the documents
-themselves where moto cannot. moto 5.2 also names S3 actions after the API operation
-(``s3:ListObjectsV2``, ``s3:HeadObject``) where IAM uses ``s3:ListBucket`` and ``s3:GetObject``;
-the emulator translates them as AWS does (``local_aws.emulator.S3_IAM_ACTIONS``).
+each of those facts (on the ``local_aws`` fixture: moto 5.2.6 alone, the version in
+constraints.txt, no issuer given), and check the documents themselves where moto cannot. moto 5.2
+also names S3 actions after the API operation (``s3:ListObjectsV2``, ``s3:HeadObject``) where IAM
+uses ``s3:ListBucket`` and ``s3:GetObject``; the emulator translates them as AWS does
+(``local_aws.emulator.S3_IAM_ACTIONS``).
+
+As the demo runs it (``--exchange=identity_pool --issuer=...``), the local AWS checks in front of
+moto what AWS checks (``local_aws/identity.py``): ID tokens against the user pool's keys, the
+identity pool's role choice by group, trust policies for STS; and it closes moto's management
+API to all but the operator. The last tests pin those.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import botocore.exceptions
+import httpx
 import pytest
 from conftest import ROOT
+from jupyter_ai_access_testing.local_aws import LocalAWS
+from jupyter_ai_access_testing.tokens import SigningKey
 
 from jupyter_ai_access.local_aws.access import (
     IDENTITY_POOL_PERSON,
@@ -27,6 +38,7 @@ from jupyter_ai_access.local_aws.access import (
     permission_policy,
     web_identity_trust,
 )
+from jupyter_ai_access.local_aws.identity import login_provider_for
 from jupyter_ai_access.local_cognito.pool import load_pool
 
 POOL = load_pool(ROOT / "jupyter_ai_access/local_cognito/demo-pool.json")
@@ -175,3 +187,156 @@ def test_web_identity_trust_sees_the_audience_only_so_groups_are_kept_apart_by_t
     assert trust["Statement"][0]["Condition"] == {"StringEquals": {"x:aud": "client"}}
     intruder = signed_in_as(local_aws, "ml-publishers", "bob")
     assert put(intruder, local_aws, "models/bob/m.json") == "ok"
+
+
+# ---------------------------------------------------------------- moto's management API
+def test_the_management_api_answers_the_operator_only(local_aws):
+    # /moto-api/data.json holds every key pair the emulator issued: anyone reading it could act
+    # as any role. Without this run's operator secret it is refused.
+    for secret in ("", "guessed", local_aws.operator_secret[:-1]):
+        status, body = local_aws.operator_get("/moto-api/data.json", secret)
+        assert status == 403 and b"SecretAccessKey" not in body
+    status, body = local_aws.operator_get("/moto-api/data.json")
+    assert status == 200 and b"sts" in body
+
+
+# ---------------------------------------------------------------- the identity pool (the demo)
+@pytest.fixture
+def pool_aws(tmp_path, issuer_server, leak_watcher) -> Iterator[LocalAWS]:
+    """The emulator as the demo runs it: roles trust the identity pool, ID tokens verified."""
+    quiet = [logging.getLogger(name) for name in ("botocore", "urllib3")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:  # this test's own boto3 would log the tokens it sends at DEBUG
+        logger.setLevel(logging.INFO)
+    log = tmp_path / "local-aws.log"
+    emulator = LocalAWS(
+        ROOT / "jupyter_ai_access/local_cognito/demo-pool.json",
+        issuer_server.factory.client_id,
+        log,
+        exchange="identity_pool",
+        issuer=issuer_server.issuer,
+    ).start()
+    leak_watcher.watch_file(log)
+    yield emulator
+    emulator.stop()
+    for logger, level in zip(quiet, levels, strict=True):
+        logger.setLevel(level)
+
+
+def unsigned(local_aws: LocalAWS, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=local_aws.endpoint,
+        region_name="us-east-1",
+        config=botocore.config.Config(signature_version=botocore.UNSIGNED),
+    )
+
+
+def identity_credentials(pool_aws: LocalAWS, id_token: str, role: str = "") -> Any:
+    """The enhanced flow as the server runs it; a Session, or the error code."""
+    ci = unsigned(pool_aws, "cognito-identity")
+    login = {login_provider_for("us-east-1", pool_aws.issuer): id_token}
+    try:
+        found = ci.get_id(IdentityPoolId=pool_aws.info["identity_pool_id"], Logins=login)
+        extra = {"CustomRoleArn": role} if role else {}
+        creds = ci.get_credentials_for_identity(
+            IdentityId=found["IdentityId"], Logins=login, **extra
+        )["Credentials"]
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name="us-east-1",
+    )
+
+
+def whoami(session: boto3.Session, local_aws: LocalAWS) -> str:
+    return str(session.client("sts", endpoint_url=local_aws.endpoint).get_caller_identity()["Arn"])
+
+
+def test_the_identity_pool_gives_each_group_its_role_and_no_other(pool_aws, issuer_server):
+    factory = issuer_server.factory
+    publisher = factory.mint("id", cognito__groups=["ml-training", "ml-publishers"])
+    trainer = factory.mint("id", cognito__groups=["ml-training"], **{"cognito:username": "bob"})
+    role = "arn:aws:sts::123456789012:assumed-role/jupyter-ai-access-demo-{}/"
+    # the preferred role (lowest precedence) when none is asked for; an asked role of a group
+    alice = identity_credentials(pool_aws, publisher)
+    assert whoami(alice, pool_aws) == role.format("ml-publishers") + "alice"
+    assert put(alice, pool_aws, "models/alice/m.json") == "ok"
+    asked = identity_credentials(pool_aws, publisher, pool_aws.role("ml-training"))
+    assert whoami(asked, pool_aws).startswith(role.format("ml-training"))
+    bob = identity_credentials(pool_aws, trainer)
+    assert whoami(bob, pool_aws) == role.format("ml-training") + "bob"
+    assert put(bob, pool_aws, "models/bob/m.json") == "AccessDenied"
+    # bob asks for the publishers' role: his token's groups do not hold it
+    assert identity_credentials(pool_aws, trainer, pool_aws.role("ml-publishers")) == (
+        "NotAuthorizedException"
+    )
+    # nobody's role for a user without a group that has one, or a token of another key
+    outsider = factory.mint("id", cognito__groups=[])
+    assert identity_credentials(pool_aws, outsider) == "InvalidIdentityPoolConfigurationException"
+    forged = factory.mint("id", key=SigningKey.rsa("id-key"), cognito__groups=["ml-publishers"])
+    assert identity_credentials(pool_aws, forged) == "NotAuthorizedException"
+
+
+def test_sts_refuses_a_user_pool_token_for_roles_that_trust_the_identity_pool(
+    pool_aws, issuer_server
+):
+    token = issuer_server.factory.mint("id", cognito__groups=["ml-publishers"])
+    sts = unsigned(pool_aws, "sts")
+    for group in ("ml-publishers", "ml-training"):
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            sts.assume_role_with_web_identity(
+                RoleArn=pool_aws.role(group), RoleSessionName="bob", WebIdentityToken=token
+            )
+        assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        sts.assume_role_with_web_identity(
+            RoleArn=pool_aws.role("ml-training"), RoleSessionName="bob", WebIdentityToken="x.y.z"
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidIdentityToken"
+    # the classic flow (GetOpenIdToken, then STS) is off
+    ci = unsigned(pool_aws, "cognito-identity")
+    with pytest.raises(botocore.exceptions.ClientError):
+        ci.get_open_id_token(
+            IdentityId="us-east-1:x",
+            Logins={login_provider_for("us-east-1", pool_aws.issuer): token},
+        )
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["lower-case-action", "action-in-query-and-body", "json-target", "snake-case-action"],
+)
+def test_sts_refuses_the_publishers_role_however_the_request_is_spelled(
+    pool_aws, issuer_server, variant
+):
+    # moto matches action names loosely and reads the query string, the form and JSON targets
+    token = issuer_server.factory.mint("id", cognito__groups=["ml-training"])
+    role = pool_aws.role("ml-publishers")
+    form = {"Version": "2011-06-15", "RoleArn": role, "RoleSessionName": "bob"}
+    form["WebIdentityToken"] = token
+    url, headers, params = pool_aws.endpoint + "/", {}, {}
+    body: Any = {**form, "Action": "assumeRoleWithWebIdentity"}
+    if variant == "snake-case-action":
+        body["Action"] = "assume_role_with_web_identity"
+    elif variant == "action-in-query-and-body":
+        params = {"Action": "AssumeRoleWithWebIdentity", "RoleArn": role}
+        body = {**form, "Action": "GetCallerIdentity"}
+    elif variant == "json-target":
+        headers = {
+            "X-Amz-Target": "AWSSecurityTokenServiceV20110615.AssumeRoleWithWebIdentity",
+            "Content-Type": "application/x-amz-json-1.0",
+        }
+        body = json.dumps(form)
+    answer = httpx.post(
+        url,
+        params=params,
+        headers=headers,
+        timeout=10,
+        **({"content": body} if isinstance(body, str) else {"data": body}),
+    )
+    assert "SecretAccessKey" not in answer.text, variant
+    assert answer.status_code in (400, 403)

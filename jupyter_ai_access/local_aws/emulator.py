@@ -1,21 +1,33 @@
 """A local AWS for the demo and the tests: moto's server on loopback, seeded from the pool.
 
-    python -m jupyter_ai_access.local_aws --pool=demo-pool.json --port=9230 --client-id=<hub client>
+    JAIA_LOCAL_AWS_OPERATOR_SECRET=<secret> python -m jupyter_ai_access.local_aws \
+        --pool=demo-pool.json --port=9230 --client-id=<hub client> \
+        --exchange=identity_pool --issuer=http://127.0.0.1:9229/<user pool id>
 
 It creates, from the description's ``aws`` section (:mod:`.access`): the IAM OIDC provider of the
 user pool, one role per group with its trust and least-privilege S3 policy, the bucket with a
-small data set, and an identity pool for the user pool. Then it switches IAM enforcement on
-(moto's ``INITIAL_NO_AUTH_ACTION_COUNT``): every later request must be signed by credentials it
-issued and is checked against the caller's role policies. ``GET /health`` answers 200 with the
-ids (roles, identity pool) once that is done.
+small data set, and an identity pool for the user pool (its id fixed by
+:func:`~.identity.identity_pool_id_for`). Then it switches IAM enforcement on (moto's
+``INITIAL_NO_AUTH_ACTION_COUNT``): every later request must be signed by credentials it issued
+and is checked against the caller's role policies. ``GET /health`` answers 200 with the ids
+(roles, identity pool) once that is done.
+
+``--exchange`` decides whom the roles trust, as ``infra/`` does on AWS: ``identity_pool`` (the
+demo) the identity pool only, ``web_identity`` the user pool's OIDC provider with the Hub's
+client as audience (any user may then assume any group's role, as on AWS). With ``--issuer``
+(the user pool's issuer; keys at ``--jwks-uri``, default ``<issuer>/.well-known/jwks.json``),
+:class:`~.identity.IdentityFront` verifies ID tokens and trust policies and serves the identity
+pool's role mapping by group in front of moto. Without it (some tests), moto's own behaviour
+stands: any web identity token gets any role. moto's management API (``/moto-api/``: all state,
+credentials included) answers only requests carrying the secret of
+``$JAIA_LOCAL_AWS_OPERATOR_SECRET`` in the ``X-Local-AWS-Operator`` header (none given: nobody).
 
 AWS serves ``AssumeRoleWithWebIdentity`` and ``GetCredentialsForIdentity`` without a signature;
 moto only exempts ``GetId``, so the two are exempted here as AWS does. What moto does not do (so
-neither does this emulator): validate the web identity token, evaluate trust policies for it,
-substitute policy variables (``${...}`` never matches: per-person prefixes are refused), evaluate
-request condition keys (``s3:prefix``: any prefix can be listed), issue identity-pool credentials
-that its own IAM accepts. S3 requests are checked under the IAM action AWS uses for them
-(:data:`S3_IAM_ACTIONS`), which moto 5.2 does not do. Requires ``moto[server]`` and ``boto3``
+neither does this emulator): substitute policy variables (``${...}`` never matches: per-person
+prefixes are refused), evaluate request condition keys. S3 requests are checked under the IAM
+action AWS uses for them (:data:`S3_IAM_ACTIONS`), which moto 5.2 does not do. Requires
+``moto[server]`` and ``boto3``
 (the ``demo`` extra).
 """
 
@@ -24,18 +36,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..local_cognito.pool import load_pool
-from .access import aws_access, permission_policy, web_identity_person, web_identity_trust
+from .access import (
+    IDENTITY_POOL_PERSON,
+    aws_access,
+    identity_pool_trust,
+    permission_policy,
+    web_identity_person,
+    web_identity_trust,
+)
+from .identity import IdentityFront, identity_pool_id_for
 
-__all__ = ["dataset_csv", "main", "seed"]
+__all__ = ["OPERATOR_SECRET_ENV", "dataset_csv", "main", "seed"]
 
 ACCOUNT = "123456789012"  # moto's default account
 DATASET_KEY = "demo.csv"
+OPERATOR_SECRET_ENV = "JAIA_LOCAL_AWS_OPERATOR_SECRET"  # never on the command line (ps shows it)
 _UNSIGNED = {"AssumeRoleWithWebIdentity"}
 _UNSIGNED_TARGETS = ["AWSCognitoIdentityService.GetCredentialsForIdentity"]
 #: S3 operations that IAM authorizes under another action's name (AWS's "Actions, resources and
@@ -68,7 +91,9 @@ def dataset_csv(rows: int = 200) -> str:
     return "\n".join(lines) + "\n"
 
 
-def seed(endpoint: str, pool_file: str, client_id: str) -> dict[str, Any]:
+def seed(
+    endpoint: str, pool_file: str, client_id: str, exchange: str = "web_identity"
+) -> dict[str, Any]:
     """Create the provider, roles, policies, bucket, data set and identity pool; return ids."""
     import boto3
 
@@ -87,14 +112,18 @@ def seed(endpoint: str, pool_file: str, client_id: str) -> dict[str, Any]:
     provider = iam.create_open_id_connect_provider(
         Url=f"https://{host}", ClientIDList=[client_id], ThumbprintList=["0" * 40]
     )["OpenIDConnectProviderArn"]
+    identity_pool = identity_pool_id_for(pool.region, pool.user_pool_id, client_id)
     roles: dict[str, str] = {}
     for group, level in access.group_access.items():
         name = access.role_name(group)
-        trust = web_identity_trust(provider, host, client_id)
+        if exchange == "identity_pool":
+            trust, person = identity_pool_trust(identity_pool), IDENTITY_POOL_PERSON
+        else:
+            trust, person = web_identity_trust(provider, host, client_id), web_identity_person(host)
         arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
             "Arn"
         ]
-        policy = permission_policy(access, level, web_identity_person(host))
+        policy = permission_policy(access, level, person)
         iam.put_role_policy(RoleName=name, PolicyName="s3", PolicyDocument=json.dumps(policy))
         roles[group] = arn
     s3.create_bucket(Bucket=access.bucket)
@@ -102,12 +131,14 @@ def seed(endpoint: str, pool_file: str, client_id: str) -> dict[str, Any]:
         Bucket=access.bucket, Key=access.datasets_prefix + DATASET_KEY, Body=dataset_csv()
     )
     identity = boto3.client("cognito-identity", **kwargs)
-    identity_pool = identity.create_identity_pool(
+    created = identity.create_identity_pool(
         IdentityPoolName="jupyter_ai_access_demo",
         AllowUnauthenticatedIdentities=False,
         CognitoIdentityProviders=[{"ProviderName": host, "ClientId": client_id}],
     )["IdentityPoolId"]
+    _rename_identity_pool(pool.region, created, identity_pool)
     return {
+        "exchange": exchange,
         "region": pool.region,
         "bucket": access.bucket,
         "datasets_prefix": access.datasets_prefix,
@@ -117,6 +148,47 @@ def seed(endpoint: str, pool_file: str, client_id: str) -> dict[str, Any]:
         "oidc_provider": provider,
         "identity_pool_id": identity_pool,
     }
+
+
+def _rename_identity_pool(region: str, created: str, fixed: str) -> None:
+    """Give moto's identity pool the fixed id (moto draws a random one)."""
+    from moto.cognitoidentity.models import cognitoidentity_backends
+
+    backend = cognitoidentity_backends[ACCOUNT][region]
+    pool = backend.identity_pools.pop(created)
+    pool.identity_pool_id = fixed
+    backend.identity_pools[fixed] = pool
+    backend.pools_identities[fixed] = {"IdentityPoolId": fixed, "Identities": []}
+    backend.pools_identities.pop(created, None)
+
+
+def _issue(region: str) -> Any:
+    """Credentials of a role from moto's STS (its IAM accepts them and enforces the role)."""
+    from moto.sts.models import sts_backends
+
+    def issue(role_arn: str, session_name: str, seconds: int) -> Any:
+        return sts_backends[ACCOUNT]["aws"].assume_role(
+            region_name=region,
+            role_session_name=session_name,
+            role_arn=role_arn,
+            policy="",
+            duration=seconds,
+            external_id="",
+        )
+
+    return issue
+
+
+def _trust_of(role_arn: str) -> dict[str, Any] | None:
+    """A role's trust policy from moto's IAM, or None when there is no such role."""
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[ACCOUNT]["global"].get_role_by_arn(role_arn)
+        trust = json.loads(role.assume_role_policy_document)
+    except Exception:  # unknown role or unreadable document: no trust
+        return None
+    return trust if isinstance(trust, dict) else None
 
 
 def _exempt_unsigned_public_calls() -> None:
@@ -147,6 +219,12 @@ def _authorize_s3_operations_as_iam_actions() -> None:
     access_control.S3IAMRequest = S3Request  # type: ignore[misc]
 
 
+def _by_precedence(groups: list[Any]) -> list[str]:
+    """Group names, lowest ``precedence`` first (Cognito's cognito:preferred_role order)."""
+    named = [g for g in groups if isinstance(g, dict) and "name" in g]
+    return [str(g["name"]) for g in sorted(named, key=lambda g: g.get("precedence", 1 << 30))]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m jupyter_ai_access.local_aws")
@@ -154,9 +232,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=9230, help="127.0.0.1 port (default 9230)")
     parser.add_argument("--client-id", required=True, help="the Hub's app client id (aud)")
     parser.add_argument(
+        "--exchange",
+        choices=["identity_pool", "web_identity"],
+        default="web_identity",
+        help="whom the roles trust: the identity pool or the user pool's OIDC provider",
+    )
+    parser.add_argument("--issuer", default="", help="the user pool's issuer: verify ID tokens")
+    parser.add_argument("--jwks-uri", default="", help="its keys (default <issuer>/.well-known/…)")
+    parser.add_argument(
         "--no-enforce", action="store_true", help="leave IAM enforcement off (tests)"
     )
     args = parser.parse_args(argv)
+    if args.exchange == "identity_pool" and not args.issuer:
+        parser.error("--exchange=identity_pool needs --issuer (the ID tokens' issuer)")
+    pool = load_pool(args.pool)
+    access = aws_access(pool, args.pool)
+    if access is None:
+        raise SystemExit(f"{args.pool}: no 'aws' section: nothing to emulate")
 
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
@@ -169,6 +261,23 @@ def main(argv: list[str] | None = None) -> int:
     _authorize_s3_operations_as_iam_actions()
     settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
     moto_app = DomainDispatcherApplication(create_backend_app)
+    host = f"cognito-idp.{pool.region}.amazonaws.com/{pool.user_pool_id}"
+    front = IdentityFront(
+        moto_app,
+        operator_secret=os.environ.pop(OPERATOR_SECRET_ENV, "") or secrets.token_urlsafe(32),
+        issue=_issue(pool.region),
+        trust_of=_trust_of,
+        issuer=args.issuer.rstrip("/"),
+        jwks_uri=args.jwks_uri,
+        client_id=args.client_id,
+        region=pool.region,
+        identity_pool_id=identity_pool_id_for(pool.region, pool.user_pool_id, args.client_id),
+        oidc_provider=f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}",
+        group_roles={
+            g: f"arn:aws:iam::{ACCOUNT}:role/{access.role_name(g)}" for g in access.group_access
+        },
+        group_order=_by_precedence(pool.raw.get("groups") or []),
+    )
     ready: dict[str, Any] = {}
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
@@ -176,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             status = "200 OK" if ready else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
             return [json.dumps(ready).encode()]
-        return moto_app(environ, start_response)
+        return front(environ, start_response)
 
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     import threading
@@ -184,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     endpoint = f"http://127.0.0.1:{server.server_port}"
-    ids = seed(endpoint, str(Path(args.pool)), args.client_id)
+    ids = seed(endpoint, str(Path(args.pool)), args.client_id, args.exchange)
     if not args.no_enforce:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         ActionAuthenticatorMixin.request_count = 0

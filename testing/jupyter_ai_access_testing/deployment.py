@@ -78,6 +78,8 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             "JAIA_AWS_PORT": str(aws_port),
             "JAIA_POOL_FILE": str(folder / "pool.json"),
             "JAIA_ACCOUNT_PREFIX": prefix,
+            # opens the local AWS's management API (/moto-api/) to the tests, as to an operator
+            "JAIA_LOCAL_AWS_OPERATOR_SECRET": secret("local-aws-operator"),
         },
     )
     # jupyterhub_config.py binds what JAIA_* say: the same free ports HubProcess picked
@@ -99,6 +101,7 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             "cognito": f"http://127.0.0.1:{cognito_port}",
             "registry": f"http://127.0.0.1:{registry_port}",
             "aws": f"http://127.0.0.1:{aws_port}",
+            "aws_operator_secret": hub.env["JAIA_LOCAL_AWS_OPERATOR_SECRET"],
             "state": folder / "state",
             "client_id": hub_client["client_id"],
             "secret": hub_client["client_secret"],

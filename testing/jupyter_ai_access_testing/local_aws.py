@@ -4,11 +4,17 @@
 free loopback port and waits until it has seeded the roles, policies, bucket and identity pool and
 switched IAM enforcement on; :attr:`LocalAWS.info` is its ``/health`` answer (role ARNs, bucket,
 identity pool id). Its output goes to a log file that the leak check can watch.
+
+``exchange="identity_pool"`` with ``issuer`` (and ``jwks_uri``) makes the roles trust the identity
+pool and the emulator verify ID tokens and choose roles by group; :attr:`LocalAWS.operator_secret`
+opens moto's management API (``/moto-api/``) through :meth:`LocalAWS.operator_get`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import sys
 import time
@@ -26,12 +32,22 @@ class LocalAWS:
     """moto's server seeded from a pool description, on 127.0.0.1."""
 
     def __init__(
-        self, pool_file: Path, client_id: str, log_file: Path, *, enforce: bool = True
+        self,
+        pool_file: Path,
+        client_id: str,
+        log_file: Path,
+        *,
+        enforce: bool = True,
+        exchange: str = "web_identity",
+        issuer: str = "",
+        jwks_uri: str = "",
     ) -> None:
         self.pool_file = pool_file
         self.client_id = client_id
         self.log_file = log_file
         self.enforce = enforce
+        self.exchange, self.issuer, self.jwks_uri = exchange, issuer, jwks_uri
+        self.operator_secret = secrets.token_urlsafe(24)
         self.port = find_free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.info: dict[str, Any] = {}
@@ -47,10 +63,16 @@ class LocalAWS:
             f"--port={self.port}",
             f"--client-id={self.client_id}",
         ]
+        command.append(f"--exchange={self.exchange}")
+        if self.issuer:
+            command.append(f"--issuer={self.issuer}")
+        if self.jwks_uri:
+            command.append(f"--jwks-uri={self.jwks_uri}")
         if not self.enforce:
             command.append("--no-enforce")
+        env = {**os.environ, "JAIA_LOCAL_AWS_OPERATOR_SECRET": self.operator_secret}
         with self.log_file.open("ab") as log:
-            self._proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -68,6 +90,18 @@ class LocalAWS:
     def role(self, group: str) -> str:
         """The ARN of a group's role."""
         return str(self.info["roles"][group])
+
+    def operator_get(self, path: str, secret: str | None = None) -> tuple[int, bytes]:
+        """GET ``path`` (e.g. ``/moto-api/data.json``) with the operator's secret header."""
+        request = urllib.request.Request(  # noqa: S310 - loopback http
+            self.endpoint + path,
+            headers={"X-Local-AWS-Operator": self.operator_secret if secret is None else secret},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
 
     def stop(self) -> None:
         """Stop the emulator."""
