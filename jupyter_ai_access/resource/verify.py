@@ -408,4 +408,5 @@ class CognitoTokenVerifier:
             got = claims.get("nonce")
             if type(got) is not str or not hmac.compare_digest(got.encode(), nonce.encode()):
                 raise ClaimError("nonce", "does not match this login")
-        return _json_copy(claims)
+        copied: dict[str, Any] = _json_copy(claims)
+        return copied
