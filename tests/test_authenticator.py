@@ -474,6 +474,47 @@ def test_group_removed_at_refresh_revokes_admin_then_access(fake_hub, idp):
     b.close()
 
 
+def test_leaving_the_allowed_groups_shows_within_recheck_interval_with_fresh_tokens(
+    tmp_path, idp, fake_factory, canaries, leak_watcher
+):
+    """Tokens valid for an hour: without the re-check the removal would show only ~55 min later."""
+    config = f"""
+c.JupyterHub.authenticator_class = "cognito"
+c.CognitoOAuthenticator.issuer = {idp.server.issuer!r}
+c.CognitoOAuthenticator.domain = "http://127.0.0.1:{idp.server.port}"
+c.CognitoOAuthenticator.client_id = {fake_factory.client_id!r}
+c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
+c.CognitoOAuthenticator.recheck_interval = 2
+c.Authenticator.auth_refresh_age = 1
+"""
+    hub = HubProcess(tmp_path, config, env={"COGNITO_CLIENT_SECRET": canaries.secret("s")})
+    leak_watcher.watch_file(hub.log_file)
+    idp.login_ok("olga", lifetime=3600)
+    hub.start()
+    try:
+        with HubBrowser(hub.url) as b:
+            assert b.login("x", "y").status_code == 200
+            state = hub.user("olga")["auth_state"]
+            assert state["access_token_expires_at"] - state["refreshed_at"] > 3000
+            # An admin removes olga from ml-training at Cognito: the next refresh says so.
+            idp.answer_with(lambda form, auth: (200, idp.tokens("olga", groups=[])))
+            time.sleep(2.5)  # past recheck_interval, nowhere near the tokens' expiry
+            response = b.http.get(f"{hub.url}/hub/home")
+            assert response.status_code == 302
+            assert "/hub/login" in response.headers["location"]
+            _, form = idp.server.token_requests[-1]
+            assert form["grant_type"] == "refresh_token"
+            assert "refresh_token" not in hub.user("olga")["auth_state"]
+            assert idp.server.revocations[-1]["token"] == idp.refresh_tokens[-2]
+    finally:
+        hub.stop()
+
+
+def test_recheck_interval_must_be_seconds():
+    with pytest.raises(ConfigurationError, match=r"CognitoOAuthenticator\.recheck_interval .*-1"):
+        CognitoOAuthenticator(recheck_interval=-1)
+
+
 def test_invalid_grant_at_refresh_requires_a_new_login(fake_hub, idp):
     b = login_then_due(fake_hub, idp, "kim")
     idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))

@@ -330,3 +330,82 @@ async def test_the_servers_token_in_a_kernel_reaches_no_refresh_token(server, tm
     status, body = answers[f"/ai-access/users/{USER}/tokens"]
     assert status == 200
     assert json.loads(body)["access_token"].count(".") == 2
+
+
+# ---------------------------------------------------------------- a removal at Cognito
+WATCHED = """
+from jupyter_ai_access.client import get_token
+from jupyter_ai_access.errors import SessionEndedError
+try:  # what the kernel holds (its token file): no request of its own reaches the Hub
+    get_token(min_valid=0)
+    print("TOKEN")
+except SessionEndedError:
+    print("ENDED")
+"""
+
+
+async def test_a_removal_at_cognito_reaches_the_kernels_within_the_recheck_interval(
+    tmp_path, idp, fake_factory, canaries, leak_watcher
+):
+    """Hour-long tokens, nobody at the browser: the server's session watch, reconnecting, makes
+    the Hub re-check the user at Cognito once ``recheck_interval`` has passed."""
+    user = "olga"
+    args = ["--TokenBroker.watch_wait=2", f"--KernelTokenStore.token_dir={tmp_path / 'tokens'}"]
+    if os.geteuid() == 0:
+        args.append("--allow-root")
+    config = (
+        f"""
+from pathlib import Path
+c.JupyterHub.authenticator_class = "cognito"
+c.CognitoOAuthenticator.issuer = {idp.server.issuer!r}
+c.CognitoOAuthenticator.domain = "http://127.0.0.1:{idp.server.port}"
+c.CognitoOAuthenticator.client_id = {fake_factory.client_id!r}
+c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
+c.CognitoOAuthenticator.recheck_interval = 3
+c.Authenticator.auth_refresh_age = 1
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 1}}  # POST .../server answers at once
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = {str(tmp_path / "users" / "{username}")!r}
+c.Spawner.cmd = [{sys.executable!r}, "-m", "jupyterhub.singleuser"]
+c.Spawner.args = {args!r}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+c.Spawner.pre_spawn_hook = lambda spawner: Path(
+    spawner.home_dir_template.format(username=spawner.user.name)
+).mkdir(parents=True, exist_ok=True)
+"""
+        + TOKEN_DELIVERY_CONFIG
+    )
+    hub = HubProcess(tmp_path / "hub", config, env={"COGNITO_CLIENT_SECRET": canaries.secret("s")})
+    leak_watcher.watch_file(hub.log_file)
+    idp.login_ok(user, lifetime=3600)
+    hub.start()
+    try:
+        with HubBrowser(hub.url) as browser:
+            assert browser.login("x", "y").status_code == 200
+            assert hub.api("POST", f"/users/{user}/server").status_code in (201, 202)
+            deadline = time.monotonic() + 120
+            while not (hub.user(user) or {}).get("servers", {}).get("", {}).get("ready"):
+                assert time.monotonic() < deadline, hub.log_tail()
+                time.sleep(0.25)
+            assert browser.go(f"/user/{user}/lab").status_code == 200
+            path = f"/user/{user}/"
+            cookies = {c.name: c.value for c in browser.http.cookies.jar if path.startswith(c.path)}
+            kernel = await ServerKernel(f"{hub.url}{path}", cookies).start()
+            try:
+                assert (await kernel.execute(WATCHED))["stdout"].strip() == "TOKEN"
+                # An admin removes olga from ml-training at Cognito; her tokens stay valid for
+                # an hour, and nobody uses the Hub in a browser.
+                idp.answer_with(lambda form, auth: (200, idp.tokens(user, groups=[])))
+                deadline = time.monotonic() + 60
+                while (await kernel.execute(WATCHED))["stdout"].strip() == "TOKEN":
+                    assert time.monotonic() < deadline, hub.log_tail()
+                    await asyncio.sleep(1)
+            finally:
+                await kernel.shutdown()
+            state = hub.user(user)["auth_state"]
+            assert "refresh_token" not in state and "access_token" not in state
+            assert idp.server.token_requests[-1][1]["grant_type"] == "refresh_token"
+    finally:
+        hub.api("DELETE", f"/users/{user}/server")
+        hub.stop()

@@ -197,8 +197,19 @@ async def test_sign_in_notebook_renewal_and_sign_out(lab, local_cognito, canarie
             assert second != first
             assert refresh_tokens(local_cognito) == [refresh]
 
-            # Sign-out: kernels refused at once, refresh token revoked, Cognito session ended.
-            await page.goto(f"{lab.url}/ai-access/logout")
+            # A GET of the sign-out URL (a link, an <img>) changes nothing: it points to the
+            # button.
+            answer = await page.goto(f"{lab.url}/ai-access/logout")
+            assert answer is not None and answer.status == 405
+            assert "Sign out button" in await page.inner_text("body")
+            assert lab.api("ai-access/api/status").json()["user"] == "alice"
+            still = (await kernel.execute(GET_TOKEN.format(force=True)))["stdout"]
+            assert still.startswith("TOKEN ")
+
+            # Sign-out (the status page's button, a POST with _xsrf): kernels refused at once,
+            # refresh token revoked, Cognito session ended.
+            await page.goto(f"{lab.url}/ai-access/status")
+            await page.click("#sign-out")
             await page.wait_for_url(re.compile(r".*/ai-access/status$"), timeout=30_000)
             body = await page.inner_text("body")
             assert "Not signed in to Amazon Cognito" in body
@@ -243,3 +254,22 @@ def test_the_sign_in_pages_need_the_servers_own_login(lab):
         assert answer.status_code in (302, 403), path
         assert "/login" in answer.headers.get("location", "/login"), path
         assert "cognito" not in answer.headers.get("location", "")
+
+
+def test_sign_out_is_a_post_with_the_xsrf_token(lab, local_cognito):
+    with httpx.Client(base_url=lab.url, follow_redirects=False, timeout=30) as browser:
+        assert browser.get(f"/lab?token={lab.token}").status_code in (200, 302)
+        xsrf = browser.cookies.get("_xsrf")
+        assert xsrf  # Jupyter's own XSRF cookie, as a page of this server sets it
+        page = browser.get("/ai-access/logout")
+        assert page.status_code == 405
+        assert page.headers["allow"] == "POST"
+        assert "Sign out button" in page.text and "/ai-access/status" in page.text
+        api = browser.get("/ai-access/logout", headers={"Accept": "application/json"})
+        assert api.status_code == 405
+        assert api.json()["error"] == "method_not_allowed"
+        forged = browser.post("/ai-access/logout", data={})  # another site's form: no _xsrf
+        assert forged.status_code == 403
+        signed_out = browser.post("/ai-access/logout", data={"_xsrf": xsrf})
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"].startswith(f"{local_cognito.domain}/logout?")

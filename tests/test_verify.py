@@ -552,6 +552,18 @@ def test_repeated_verification_uses_the_cache(verifier, factory, issuer_server):
     assert verifier.verify(token)["username"] == "alice"  # callers get copies
 
 
+def test_changing_returned_claims_changes_no_later_answer(verifier, factory):
+    token = factory.mint("access", cognito__groups=["ml-training"])
+    first = verifier.verify(token)  # the answer that filled the cache
+    first["cognito:groups"].append("ml-admins")
+    second = verifier.verify(token)  # from the cache
+    assert second["cognito:groups"] == ["ml-training"]
+    second["cognito:groups"].append("ml-admins")
+    with pytest.raises(GroupRequiredError):
+        verifier.verify(token, groups=["ml-admins"])
+    assert verifier.verify(token)["cognito:groups"] == ["ml-training"]
+
+
 def test_cached_token_expires_with_its_exp(issuer_server, factory):
     now = [float(factory.clock())]
     v = CognitoTokenVerifier(

@@ -1,7 +1,8 @@
 """Refreshing a user's Cognito tokens ahead of expiry, once per user, with backoff.
 
 - due when the access or ID token expires within ``refresh_margin`` (stored expiry times: no
-  expired token is decoded);
+  expired token is decoded), or when the last refresh is ``recheck_interval`` old (a removal
+  from the groups shows within that, not only at expiry);
 - one refresh per user at a time however many requests race (:class:`~jupyter_ai_access.retry.
   SingleFlight` keyed by user), persisted before the flight lands so waiters see the new tokens;
 - Cognito returns no refresh token → keep ours; rotation → store the new one;
@@ -80,13 +81,17 @@ class CognitoRefresh(CognitoClient):
 
     # ---------------------------------------------------------------- refresh
     def needs_refresh(self, auth_state: dict[str, Any], now: float | None = None) -> bool:
-        """True when the access or ID token expires within ``refresh_margin`` seconds."""
+        """True when a token expires within ``refresh_margin`` seconds, or the last refresh
+        (or login) is ``recheck_interval`` seconds old: the session is re-checked at Cognito."""
         now = time.time() if now is None else now
         soonest = min(
             auth_state.get("access_token_expires_at") or 0,
             auth_state.get("id_token_expires_at") or 0,
         )
-        return soonest - now <= self.refresh_margin
+        if soonest - now <= self.refresh_margin:
+            return True
+        checked = auth_state.get("refreshed_at") or 0
+        return bool(self.recheck_interval) and now - checked >= self.recheck_interval
 
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
         """Refresh the tokens ahead of expiry, once per user at a time.

@@ -85,6 +85,20 @@ class CognitoSettings(GenericOAuthenticator):
         help="""Refresh the tokens when the access or ID token expires within this many seconds.
         Must be shorter than the token lifetime. Default: 300.""",
     )
+    recheck_interval = Float(
+        300.0,
+        config=True,
+        help="""How often (s) the Hub re-checks a user's session with Cognito while the tokens
+        are still fresh: once this long has passed since the last refresh, the next one is due
+        (POST /oauth2/token, grant refresh_token), which shows a removal from the allowed or
+        admin groups, a disabled user or a revoked session (invalid_grant). It runs on the
+        user's next request to the Hub (their browser, or their server's session watch, which
+        reconnects every TokenBroker.watch_wait s while kernels exist), at most once per
+        auth_refresh_age. Each re-check counts in Cognito's UserAuthentication quota (120
+        requests per second per account and region by default): 10,000 active users cost
+        10,000 / recheck_interval requests per second (33 at 300 s). 0 re-checks only when the
+        tokens near expiry (refresh_margin), e.g. every 55 min with 1 h tokens. Default: 300.""",
+    )
     leeway = Float(
         30.0,
         config=True,
@@ -251,6 +265,16 @@ class CognitoSettings(GenericOAuthenticator):
         if self.idp_identifier:
             params["idp_identifier"] = self.idp_identifier
         return params
+
+    @validate("recheck_interval")
+    def _validate_recheck_interval(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if not 0 <= value < float("inf"):
+            raise ConfigurationError(
+                "CognitoOAuthenticator.recheck_interval must be a number of seconds >= 0 "
+                f"(0: re-check only near expiry), not {value!r}"
+            )
+        return value
 
     @validate("scope")
     def _validate_scope(self, proposal: Any) -> list[str]:

@@ -25,7 +25,9 @@ What is enforced (``../shared/security-cases.md``, "Resource-side verification")
 - optional deny-list of ``origin_jti`` values, checked on every call, cached or not.
 
 A verified token is cached under the SHA-256 of its text until its ``exp`` (bounded LRU), so
-verifying the same token again costs a hash and a dict lookup.
+verifying the same token again costs a hash, a dict lookup and a copy: every call returns its own
+deep copy of the claims, so a caller that changes them (``claims["cognito:groups"].append(...)``)
+changes nothing that a later call for the same token answers.
 
 Security caveats: a revoked Cognito token still verifies offline until ``exp`` unless its
 ``origin_jti`` is denied here. Keep access-token lifetimes short.
@@ -75,6 +77,15 @@ __all__ = [
 
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of decoded JSON (dicts, lists, scalars): the caller's own claims."""
+    if type(value) is dict:
+        return {k: _json_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_json_copy(v) for v in value]
+    return value
 
 
 def cognito_issuer(region: str, user_pool_id: str) -> str:
@@ -397,4 +408,5 @@ class CognitoTokenVerifier:
             got = claims.get("nonce")
             if type(got) is not str or not hmac.compare_digest(got.encode(), nonce.encode()):
                 raise ClaimError("nonce", "does not match this login")
-        return dict(claims)
+        copied: dict[str, Any] = _json_copy(claims)
+        return copied

@@ -19,6 +19,7 @@ from ..protocol import KernelEnv
 from .aws import AWSCredentialBroker
 from .broker import TokenBroker
 from .events import ServerEvents
+from .standalone_process import SECRET_ENV
 from .store import KernelTokenStore
 
 __all__ = ["AIAccessProvisioner", "Delivery"]
@@ -73,6 +74,8 @@ class AIAccessProvisioner(LocalProvisioner):
         env = dict(kwargs.get("env") or os.environ)
         env.update(store.add_kernel(self.kernel_id, tokens))
         for name in _AWS_INHERITED:  # the server's own AWS identity never reaches a kernel
+            env.pop(name, None)
+        for name in SECRET_ENV:  # nor the app client's secret, nor where it is kept
             env.pop(name, None)
         if delivery.aws is not None and delivery.aws.enabled:
             env.update(delivery.aws.kernel_env(delivery.aws_url, env[KernelEnv.SECRET_FILE]))

@@ -44,6 +44,7 @@ from ..oauth2 import MAX_ANSWER_BYTES, basic_auth, pkce_pair, token_answer
 from ..resource.oidc import JWKSCache, fetch_discovery
 from ..resource.verify import CognitoTokenVerifier
 from .broker import TokenBroker, TokenSet
+from .standalone_process import make_non_dumpable, scrub_secret_environment
 from .standalone_settings import StandaloneSettings
 
 __all__ = ["PendingLogin", "StandaloneSource"]
@@ -83,7 +84,7 @@ class StandaloneSource(StandaloneSettings):
         self.server_port = server_port  # the loopback callback under serve_domain
         self.connection_url = connection_url
         self.broker: TokenBroker | None = None
-        self._secret = self.client_secret  # reading it removes $COGNITO_CLIENT_SECRET from environ
+        self._secret = self._take_secret()
         self._refresh_token: str | None = None
         self._sub: str | None = None
         self._generation = 0  # bumped by every sign-in and sign-out: stale refreshes are dropped
@@ -94,6 +95,23 @@ class StandaloneSource(StandaloneSettings):
         self._verifiers: tuple[CognitoTokenVerifier, CognitoTokenVerifier] | None = None
         self._http: AsyncHTTPClient | None = None
         self.clock = time.time
+
+    def _take_secret(self) -> str:
+        """Read the client secret once; keep it and its path from kernels (environ, /proc)."""
+        _ = self.client_secret_file  # its default reads $COGNITO_CLIENT_SECRET_FILE: read it first
+        secret = self.client_secret
+        removed = scrub_secret_environment()
+        if removed:
+            self.log.info("Removed %s from the environment kernels inherit", ", ".join(removed))
+        if self.protect_process:
+            if make_non_dumpable():
+                self.log.info("This server is non-dumpable: kernels cannot read its memory")
+            else:
+                self.log.warning(
+                    "Could not make this server non-dumpable (not Linux?): processes of this "
+                    "account can read its memory, the client secret and the refresh token included"
+                )
+        return secret
 
     # ---------------------------------------------------------------- what the broker reads
     @property

@@ -11,13 +11,15 @@ cookie on Binder): nobody else can sign this server in as *their* Cognito user, 
   ignored); the cookie's ``state`` must equal the query's and is taken once; the code is exchanged
   and both tokens verified; errors are pages that say what to do, never token text. Jupyter's
   request log scrubs ``code`` and ``state`` from URLs;
-- logout: tokens withdrawn from every kernel, refresh token revoked, then Cognito's ``/logout``
-  (which returns to the status page, where the sign-in link is).
+- logout: a POST with Jupyter's ``_xsrf`` (the status page's Sign out button; a GET answers 405):
+  tokens withdrawn from every kernel, refresh token revoked, then Cognito's ``/logout`` (which
+  returns to the status page, where the sign-in link is).
 """
 
 from __future__ import annotations
 
 import hmac
+import html
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -153,19 +155,47 @@ class CallbackHandler(_Base):
 
 
 class LogoutHandler(_Base):
-    """``GET /ai-access/logout``: sign out of Cognito; kernels lose their tokens at once."""
+    """``POST /ai-access/logout`` (with Jupyter's ``_xsrf``): sign out; kernels lose their tokens.
+
+    A GET changes nothing (a link, an ``<img>`` or a prefetch must not sign anyone out): it
+    answers 405 and points to the Sign out button on the status page.
+    """
 
     @web.authenticated
     @authorized
-    async def get(self) -> None:
+    def get(self) -> None:
+        """Refuse: signing out is a POST, from the status page's button."""
+        status = f"{self.base_url}ai-access/status"
+        message = (
+            "Signing out is a POST with this server's _xsrf token: use the Sign out button on "
+            f"the token status page, {status}"
+        )
+        self.set_status(405)
+        self.set_header("Allow", "POST")
+        self.set_header("Cache-Control", "no-store")
+        if "application/json" in self.request.headers.get("Accept", ""):
+            self.finish({"error": "method_not_allowed", "message": message, "status_url": status})
+            return
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(
+            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            "<title>Sign out with the button</title></head><body><p>"
+            f'{html.escape(message)}: <a href="{html.escape(status)}">token status</a></p>'
+            "</body></html>"
+        )
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
         """Withdraw, revoke, then end the hosted-UI session through Cognito's /logout."""
         source = self.source
         await source.sign_out()
         self.set_header("Cache-Control", "no-store")
         status = f"{self.base_url}ai-access/status"
         if not source.end_cognito_session:
-            self.redirect(status)
+            self.redirect(status, status=303)
             return
         self.redirect(
-            source.logout_redirect(source.logout_uri or self._origin_url("ai-access/status"))
+            source.logout_redirect(source.logout_uri or self._origin_url("ai-access/status")),
+            status=303,
         )

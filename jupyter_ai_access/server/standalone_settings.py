@@ -68,8 +68,9 @@ class StandaloneSettings(LoggingConfigurable):
     client_secret = Unicode(
         config=True,
         help="""The app client's secret; empty for a public client (PKCE only). Default:
-        $COGNITO_CLIENT_SECRET (read once, then removed from the server's environment so that
-        kernels and terminals never inherit it), else the file client_secret_file.""",
+        $COGNITO_CLIENT_SECRET, else the file client_secret_file. Read once at start; then
+        $COGNITO_CLIENT_SECRET and $COGNITO_CLIENT_SECRET_FILE are removed from the server's
+        environment so that kernels and terminals never inherit the secret or its path.""",
     )
     client_secret_file = Unicode(
         config=True,
@@ -113,6 +114,15 @@ class StandaloneSettings(LoggingConfigurable):
         <base_url>{PROXY_PATH}/ — for a local Cognito emulator on loopback that the browser
         cannot reach (Binder). domain must then be a loopback URL whose path is
         <base_url>{PROXY_PATH} (the emulator's --base-path). Default: False.""",
+    )
+    protect_process = Bool(
+        True,
+        config=True,
+        help="""Make the server process non-dumpable at start (Linux prctl PR_SET_DUMPABLE 0), so
+        that its kernels, which run as the same OS account, cannot read the client secret or the
+        refresh token through /proc/<server pid>/environ or /proc/<server pid>/mem, nor ptrace
+        it. Turn off only to attach a debugger or profiler (py-spy) as the same account.
+        Default: True.""",
     )
     leeway = Float(
         30.0, config=True, help="Seconds of clock skew tolerated on exp and iat. Default: 30."

@@ -50,7 +50,7 @@ table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.45em .6em;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:500;width:14em}
 .btn{display:inline-block;margin-top:.6em;padding:.35em .9em;border-radius:2px;
-background:var(--brand);color:var(--bg);text-decoration:none}
+background:var(--brand);color:var(--bg);text-decoration:none;border:0;font:inherit;cursor:pointer}
 footer{color:var(--muted);margin-top:1.5em}
 """
 
@@ -113,6 +113,15 @@ class StatusPageHandler(JupyterHandler):
                 action = (
                     f'<a class="btn" href="{url}" target="_blank" rel="noopener">{words} {url}</a>'
                 )
+        if m["token_source"] == "standalone" and state in ("fresh", "renewing", "unreachable"):
+            # Signing out changes state: a POST with the _xsrf token, never a link (GET).
+            xsrf = html.escape(self.xsrf_token.decode())
+            action += (
+                f'<form method="post" action="{html.escape(self.base_url)}ai-access/logout">'
+                f'<input type="hidden" name="_xsrf" value="{xsrf}">'
+                '<button class="btn" id="sign-out" type="submit">Sign out of Amazon Cognito'
+                "</button></form>"
+            )
         lab = html.escape(self.base_url + "lab")
         hub_base = os.environ.get("JUPYTERHUB_BASE_URL")
         hub = f'<a href="{html.escape(hub_base)}hub/home">JupyterHub home</a>' if hub_base else ""
