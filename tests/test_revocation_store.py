@@ -77,3 +77,15 @@ def test_the_seal_opens_after_a_restart_with_the_same_crypt_keys():
 def test_there_is_no_throwaway_key():
     with pytest.raises(ConfigurationError, match=r"CryptKeeper\.keys"):
         seal_for_hub("", [])
+
+
+def test_a_folder_writable_by_another_group_is_refused_but_not_by_the_hubs_own(tmp_path):
+    folder = tmp_path / "volume"
+    folder.mkdir()
+    folder.chmod(0o2775)  # as a Kubernetes volume with fsGroup: the Hub's own group may write
+    RevocationFile(folder / "revocations.json").save({"s": time.time() + 60})
+    if os.geteuid() != 0:
+        pytest.skip("giving the folder to another group needs root")
+    os.chown(folder, -1, os.getegid() + 1)
+    with pytest.raises(ConfigurationError, match="other accounts"):
+        RevocationFile(folder / "revocations.json").load()

@@ -9,7 +9,8 @@ access-token lifetime).
 The Hub often runs as root: the file is reached through a descriptor of its folder only
 (``O_NOFOLLOW``; a new file is made ``O_CREAT | O_EXCL`` with mode 0600 and renamed over the old
 one, so readers never see half a file), and a folder or file that another account could change
-stops the Hub at start with a message naming the setting.
+stops the Hub at start with a message naming the setting (a folder writable by the Hub's own
+group, as a Kubernetes volume with ``fsGroup`` is, is accepted).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class RevocationFile:
                 f"({e.strerror}); create it or choose another path"
             ) from None
         info = os.fstat(fd)
-        if info.st_uid not in (0, os.geteuid()) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        # group-writable only for the Hub's own group (a Kubernetes volume with fsGroup is)
+        foreign_group = info.st_mode & stat.S_IWGRP and info.st_gid != os.getegid()
+        if info.st_uid not in (0, os.geteuid()) or info.st_mode & stat.S_IWOTH or foreign_group:
             os.close(fd)
             raise ConfigurationError(
                 f"{_SETTING}: the folder {str(self.path.parent)!r} can be written by other "
