@@ -23,7 +23,8 @@ from pathlib import Path
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 from jupyter_ai_access.hub.settings import COGNITO_SETTINGS
 from jupyter_ai_access.local_cognito.deployment import (
-    check_ports, demo_ports, hub_urls, isolate_users, pool_for_hub,
+    check_ports, demo_ports, exit_with_hub, hub_urls, isolate_users, pool_for_hub,
+    previous_hub_killed,
 )
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.local_cognito.pool import load_pool
@@ -39,7 +40,11 @@ USE_REAL_COGNITO = any(os.environ.get(k) for k in COGNITO_SETTINGS)
 # JAIA_REGISTRY_PORT, JAIA_COGNITO_PORT), checked before anything starts: a taken port stops
 # here with one line that names the variable moving it, and nothing is left running.
 PORTS = demo_ports(os.environ, emulator=not USE_REAL_COGNITO)
-check_ports(PORTS)
+# After a Hub that was killed (SIGKILL, OOM): its services exit within a second (exit_with_hub
+# below), so wait for their ports; a leftover proxy JupyterHub replaces itself (pid file).
+KILLED, PROXY_LEFT = previous_hub_killed(STATE / "jupyterhub.pid", STATE / "jupyterhub-proxy.pid")
+check_ports(PORTS, wait=15 if KILLED else 0,
+            skip=("JupyterHub", "the proxy's API") if PROXY_LEFT else ())
 HUB_PORT = PORTS["JupyterHub"][0]
 PROXY_API_PORT = PORTS["the proxy's API"][0]
 HUB_API_PORT = PORTS["the Hub's internal API"][0]
@@ -64,6 +69,11 @@ c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 c.ConfigurableHTTPProxy.command = [NODE, str(HERE / "node_modules/.bin/configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
+# A Hub restart (SIGTERM, SIGKILL, an upgrade) leaves users' servers and kernels running: the
+# next Hub takes them back from its database, and their kernels keep getting tokens (README,
+# "Restarting the Hub"). Stopping the Hub therefore does not stop users' servers, also not with
+# Ctrl-C: stop them first (admin page), or set JAIA_STOP_SERVERS_WITH_HUB=1.
+c.JupyterHub.cleanup_servers = os.environ.get("JAIA_STOP_SERVERS_WITH_HUB", "") == "1"
 
 # auth_state (the users' tokens) is encrypted with JUPYTERHUB_CRYPT_KEY. When none is given, one
 # is generated on first run and kept in a 0600 file, so logins survive a restart of the Hub.
@@ -102,13 +112,15 @@ if not USE_REAL_COGNITO:
     # The demo's secrets are generated once per state folder (the emulator reads the same files).
     generated = ensure_generated(STATE / "local-cognito", pool)
     c.CognitoOAuthenticator.client_secret = generated.client_secrets[client.client_id]
+    # The Hub's services exit when the Hub dies (exit_with_hub), so a restarted Hub can start
+    # them again even after SIGKILL; their state (sessions, refresh tokens, keys) is on disk.
     services.append({
         "name": "local-cognito",
-        "command": [
+        "command": exit_with_hub([
             sys.executable, "-m", "jupyter_ai_access.cli", "local-cognito",
             f"--pool={pool_file}", f"--port={COGNITO_PORT}",
             f"--state-dir={STATE / 'local-cognito'}",
-        ],
+        ]),
         "environment": {"JUPYTER_AI_ACCESS_NODE": NODE},
     })
     # The registry accepts the Hub's tokens and the demo jobs' machine tokens (training-jobs).
@@ -123,7 +135,7 @@ else:
 # ------------------------------------------------------------------ the example protected resource
 services.append({
     "name": "model-registry",
-    "command": [sys.executable, str(HERE / "examples/model_registry.py")],
+    "command": exit_with_hub([sys.executable, str(HERE / "examples/model_registry.py")]),
     "environment": {**registry_env, "REGISTRY_PORT": str(REGISTRY_PORT),
                     "REGISTRY_DIR": str(STATE / "registry")},
 })
@@ -150,11 +162,11 @@ if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
     access = aws_access(pool, str(POOL_FILE))
     services.append({
         "name": "local-aws",
-        "command": [
+        "command": exit_with_hub([
             sys.executable, "-m", "jupyter_ai_access.local_aws", f"--pool={POOL_FILE}",
             f"--port={AWS_PORT}", f"--client-id={client.client_id}",
             "--exchange=identity_pool", f"--issuer={issuer}",
-        ],
+        ]),
         "environment": {  # the environment, not the command line: `ps` shows command lines
             OPERATOR_SECRET_ENV: os.environ.get(OPERATOR_SECRET_ENV) or secrets.token_urlsafe(32),
         },

@@ -12,6 +12,7 @@ Standard library only (the resource side's JWKS cache uses it too).
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -21,13 +22,21 @@ T = TypeVar("T")
 
 
 class Backoff:
-    """Exponential backoff: ``start``, ``2 * start``, … up to ``cap`` seconds; reset on success."""
+    """Exponential backoff: ``start``, ``2 * start``, … up to ``cap`` seconds; reset on success.
 
-    def __init__(self, start: float, cap: float) -> None:
+    With ``jitter`` (0 to 1) each wait is drawn at random between ``(1 - jitter) * delay`` and
+    ``delay``, so that clients that failed together (a Hub restart drops every watch at once) do
+    not all come back at the same instant.
+    """
+
+    def __init__(self, start: float, cap: float, *, jitter: float = 0.0) -> None:
         if start <= 0 or cap < start:
             raise ValueError(f"Backoff needs 0 < start <= cap (got start={start}, cap={cap})")
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError(f"Backoff jitter must be between 0 and 1 (got {jitter})")
         self.start = start
         self.cap = cap
+        self.jitter = jitter
         self.failures = 0
 
     @property
@@ -40,7 +49,9 @@ class Backoff:
     def failed(self) -> float:
         """Count a failure and return how long to wait before the next attempt."""
         self.failures += 1
-        return self.delay
+        if not self.jitter:
+            return self.delay
+        return self.delay * (1.0 - self.jitter * random.random())  # noqa: S311 - not a secret
 
     def reset(self) -> None:
         """A success: the next failure waits ``start`` again."""

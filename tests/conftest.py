@@ -231,10 +231,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
-def local_deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
+def local_deployment(
+    tmp_path_factory, canaries, leak_watcher, **options: Any
+) -> Iterator[dict[str, Any]]:
     """The README's deployment on free ports, with canary secrets, its log leak-checked."""
     folder = tmp_path_factory.mktemp("local-hub")
-    with deployment.local_deployment(ROOT, folder, canaries, leak_watcher.watch_file) as hub:
+    with deployment.local_deployment(
+        ROOT, folder, canaries, leak_watcher.watch_file, **options
+    ) as hub:
         # What the users' servers and the example registry write (notebooks, uploaded models);
         # with one account per user the homes carry this run's account prefix.
         leak_watcher.watch_tree(folder / "state" / "users")

@@ -139,3 +139,25 @@ def test_for_hub_service_needs_the_hub_api_url(monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
     with pytest.raises(ConfigurationError, match="JUPYTERHUB_API_URL"):
         RevocationFeed.for_hub_service(start=False)
+
+
+def test_the_first_copy_is_fetched_before_the_constructor_returns(feed):
+    """A resource restarted with the Hub refuses ended sessions from its first request."""
+    feed.entries = {"ended-before-start": time.time() + 600}
+    follower = RevocationFeed(feed.url, "t", interval=3600)
+    try:
+        assert "ended-before-start" in follower
+        assert follower.fetches == 1
+    finally:
+        follower.stop()
+
+
+def test_an_answer_without_an_unexpired_entry_does_not_forget_it(feed):
+    """A Hub restarted without its revocation file answers less: the copy keeps what it knew."""
+    feed.entries = {"ended": time.time() + 600, "old": time.time() - 3600}
+    follower = RevocationFeed(feed.url, "t", start=False)
+    follower.refresh()
+    feed.entries = {}
+    follower.refresh()
+    assert "ended" in follower
+    assert "old" not in follower

@@ -102,10 +102,12 @@ class CognitoOAuthenticator(CognitoRefresh):
         if verified is None:
             raise TypeError("build_auth_state_dict needs a verified TokenResponse")
         access = verified.access
+        refresh_token = token_info.get("refresh_token")
         return {
             "access_token": token_info["access_token"],
             "id_token": token_info["id_token"],
-            "refresh_token": self.seal.seal(token_info.get("refresh_token")),
+            # without auth_state nothing is stored, and there may be no key to seal with
+            "refresh_token": self.seal.seal(refresh_token) if self.enable_auth_state else None,
             "access_token_expires_at": access["exp"],
             "id_token_expires_at": verified.id["exp"],
             "scope": access.get("scope", "").split(),

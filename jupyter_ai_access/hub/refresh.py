@@ -14,6 +14,8 @@
   revocation feed, and the user's servers woken so that their kernels are refused within seconds.
 
 The refresh token is kept sealed in auth_state (:mod:`.sealing`); only this layer unseals it.
+Both the seal's key and the ended sessions survive a Hub restart: the key comes from the
+deployment's crypt keys (never a throwaway one), the ended sessions from ``revocations_file``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,19 @@ from typing import Any
 
 from tornado import web
 
-from ..errors import IdentityProviderError, LoginRequiredError, TokenEndpointError, TokenError
+from ..errors import (
+    ConfigurationError,
+    IdentityProviderError,
+    LoginRequiredError,
+    TokenEndpointError,
+    TokenError,
+)
 from ..retry import Backoff, SingleFlight
 from ._compat import commit_user, token_to_auth_model
 from .audit import HubAudit
 from .cognito import CognitoClient
-from .sealing import RefreshTokenSeal
+from .revocation_store import RevocationFile
+from .sealing import RefreshTokenSeal, seal_for_hub
 from .sessions import EndedSessions, SessionEvents
 
 __all__ = ["CognitoRefresh"]
@@ -50,16 +59,50 @@ class CognitoRefresh(CognitoClient):
 
     @property
     def seal(self) -> RefreshTokenSeal:
-        """Seals the refresh token in auth_state (key: refresh_token_key or the crypt key)."""
+        """Seals the refresh token in auth_state (refresh_token_key, else the crypt keys).
+
+        Raises :class:`ConfigurationError` when there is no key (never a throwaway key).
+        """
         if self._seal is None:
-            material = self.refresh_token_key or os.environ.get("JUPYTERHUB_CRYPT_KEY", "")
-            self._seal = RefreshTokenSeal(material)
-            if self._seal.ephemeral:
-                self.log.warning(
-                    "Neither CognitoOAuthenticator.refresh_token_key nor $JUPYTERHUB_CRYPT_KEY is "
-                    "set: sealed refresh tokens will not survive a Hub restart."
-                )
+            from jupyterhub.crypto import CryptKeeper
+
+            self._seal = seal_for_hub(
+                self.refresh_token_key,
+                list(CryptKeeper.instance().keys),
+                os.environ.get("JUPYTERHUB_CRYPT_KEY", ""),
+            )
         return self._seal
+
+    def revocations_path(self) -> str:
+        """``revocations_file``, or its default beside the Hub's database (or cookie secret)."""
+        if self.revocations_file:
+            return os.path.abspath(self.revocations_file)
+        hub = self.parent
+        db_url = str(getattr(hub, "db_url", "") or "")
+        if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
+            folder = os.path.dirname(os.path.abspath(db_url[len("sqlite:///") :].split("?")[0]))
+        else:
+            secret = str(getattr(hub, "cookie_secret_file", "") or "jupyterhub_cookie_secret")
+            folder = os.path.dirname(os.path.abspath(secret))
+        return os.path.join(folder, "jupyter_ai_access_revocations.json")
+
+    def check_allow_config(self) -> None:
+        """Also refuse to start without a sealing key, or with an unusable revocation file."""
+        super().check_allow_config()
+        try:
+            if self.enable_auth_state:
+                _ = self.seal
+            path = self.revocations_path()
+            self.ended_sessions = EndedSessions(store=RevocationFile(path), log=self.log)
+        except ConfigurationError as e:
+            self.log.debug("Configuration refused", exc_info=True)
+            self.log.error("%s", e)
+            raise SystemExit(1) from None
+        self.log.info(
+            "Revocation feed kept in %s (%d ended sessions loaded)",
+            path,
+            len(self.ended_sessions.current()),
+        )
 
     async def end_session(
         self, user: Any, auth_state: dict[str, Any], reason: str, *, revoke: bool

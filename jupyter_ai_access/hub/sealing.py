@@ -4,8 +4,13 @@ JupyterHub encrypts auth_state at rest, but hands it in clear to anyone whose to
 ``admin:auth_state`` (Hub admins, tools, backups of API answers). The refresh token in it is
 therefore sealed again, with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``), under a
 key that only the authenticator holds: ``CognitoOAuthenticator.refresh_token_key`` when set, else
-derived with HKDF-SHA256 from ``$JUPYTERHUB_CRYPT_KEY`` (which the Hub process has and its API
-never returns). What an admin reads is ``sealed:v1:<ciphertext>``: Cognito refuses it.
+derived with HKDF-SHA256 from the keys JupyterHub encrypts auth_state with (``CryptKeeper.keys``,
+which ``$JUPYTERHUB_CRYPT_KEY`` or the configuration gives; the Hub's API never returns them).
+What an admin reads is ``sealed:v1:<ciphertext>``: Cognito refuses it.
+
+The key is the deployment's, never a throwaway one: a Hub restart opens what the previous process
+sealed, and with no key at all the Hub refuses to start (:func:`seal_for_hub`). With several crypt
+keys (JupyterHub's key rotation) the first seals and every one opens.
 
 Who can still use the refresh token: whoever reads the Hub's environment or configuration (the
 Hub's OS account, root) — the same people who can decrypt auth_state itself.
@@ -14,28 +19,51 @@ Hub's OS account, root) — the same people who can decrypt auth_state itself.
 from __future__ import annotations
 
 import base64
-import secrets
+import binascii
+from collections.abc import Sequence
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["PREFIX", "RefreshTokenSeal"]
+from ..errors import ConfigurationError
+
+__all__ = ["PREFIX", "RefreshTokenSeal", "crypt_key_bytes", "seal_for_hub"]
 
 PREFIX = "sealed:v1:"
 _INFO = b"jupyter_ai_access refresh-token seal v1"
 
 
-class RefreshTokenSeal:
-    """Seal and unseal refresh tokens with one key (32 bytes, or key material to derive it from)."""
+def crypt_key_bytes(key: str | bytes) -> bytes:
+    """A crypt key as JupyterHub's CryptKeeper reads it: 32 bytes, given raw, hex or base64."""
+    if isinstance(key, bytes) and len(key) == 32:
+        return key
+    text = key.decode() if isinstance(key, bytes) else key
+    text = text.strip()
+    try:
+        raw = bytes.fromhex(text) if len(text) == 64 else base64.urlsafe_b64decode(text)
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigurationError(
+            "A crypt key (CryptKeeper.keys, $JUPYTERHUB_CRYPT_KEY) must be 32 bytes, given as "
+            "64 hex digits or base64 (openssl rand -hex 32)"
+        )
+    return raw
 
-    def __init__(self, material: str | bytes | None) -> None:
-        self.ephemeral = not material
-        raw = material.encode() if isinstance(material, str) else material
-        if not raw:
-            raw = secrets.token_bytes(32)  # no configured key: valid for this process only
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(raw)
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+class RefreshTokenSeal:
+    """Seal with the first key material, open with any (32 bytes, or text to derive a key from)."""
+
+    def __init__(self, *materials: str | bytes) -> None:
+        keys = [m.encode() if isinstance(m, str) else m for m in materials]
+        if not keys or not all(keys):
+            raise ConfigurationError(
+                "No key to seal refresh tokens with: set CryptKeeper.keys or "
+                "$JUPYTERHUB_CRYPT_KEY (auth_state needs it too), or "
+                "CognitoOAuthenticator.refresh_token_key"
+            )
+        self._fernet = MultiFernet([Fernet(_derive(k)) for k in keys])
 
     def seal(self, refresh_token: str | None) -> str | None:
         """The sealed form of ``refresh_token`` (None stays None; sealing twice is a no-op)."""
@@ -57,3 +85,26 @@ class RefreshTokenSeal:
             return self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken:
             return None
+
+
+def seal_for_hub(
+    refresh_token_key: str, crypt_keys: Sequence[bytes], env_crypt_key: str = ""
+) -> RefreshTokenSeal:
+    """The Hub's seal: ``refresh_token_key`` if set, else the auth_state crypt keys.
+
+    ``env_crypt_key`` (the text of ``$JUPYTERHUB_CRYPT_KEY``) also opens what earlier versions
+    sealed (they derived the key from that text, so a restart with the same environment keeps
+    those sessions). Raises :class:`ConfigurationError` naming
+    the settings when there is no key: a throwaway key would end every session at a restart.
+    """
+    if refresh_token_key:
+        return RefreshTokenSeal(refresh_token_key)
+    if not crypt_keys:
+        return RefreshTokenSeal()  # raises: no key
+    legacy = [env_crypt_key] if env_crypt_key else []
+    return RefreshTokenSeal(*[crypt_key_bytes(k) for k in crypt_keys], *legacy)
+
+
+def _derive(material: bytes) -> bytes:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(material)
+    return base64.urlsafe_b64encode(key)

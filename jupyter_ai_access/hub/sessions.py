@@ -7,17 +7,21 @@
   tokens expire, for the revocation feed (``GET /hub/api/ai-access/revocations``) that resources
   follow with ``CognitoTokenVerifier(denied_origin_jtis=RevocationFeed(...))``.
 
-Both live in the Hub's memory: a Hub restart wakes every long-poll (they reconnect and get the
-current state) and forgets the ended sessions (resources then refuse them at ``exp``, as they do
-without the feed).
+The waiters live in the Hub's memory: a Hub restart drops every long-poll (servers reconnect
+after a jittered backoff and get the current state). The ended sessions are also written to
+:class:`~.revocation_store.RevocationFile` (``CognitoOAuthenticator.revocations_file``) before a
+logout answers, and read back at start: a restart, even by SIGKILL, forgets none of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
+
+from .revocation_store import RevocationFile
 
 __all__ = ["EndedSessions", "SessionEvents"]
 
@@ -49,17 +53,43 @@ class SessionEvents:
 
 
 class EndedSessions:
-    """``origin_jti`` of ended sessions, each kept until its last access token expires."""
+    """``origin_jti`` of ended sessions, each kept until its last access token expires.
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    With a ``store`` the entries are loaded from it (expired ones dropped) and every change is
+    written to it before :meth:`add` returns.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        store: RevocationFile | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
         self.clock = clock
-        self._until: dict[str, float] = {}
+        self.log = log or logging.getLogger(__name__)
+        self.store = store
+        now = clock()
+        loaded = store.load() if store is not None else {}
+        self._until: dict[str, float] = {j: t for j, t in loaded.items() if t > now}
 
     def add(self, origin_jti: str | None, until: float | None) -> None:
         """Remember an ended session (``until``: when its access token expires)."""
         if not origin_jti or not until or until <= self.clock():
             return
-        self._until[origin_jti] = max(until, self._until.get(origin_jti, 0.0))
+        if self._until.get(origin_jti, 0.0) >= until:
+            return
+        self._until[origin_jti] = until
+        if self.store is not None:
+            entries = self.current()
+            try:
+                self.store.save(entries)
+            except OSError as e:  # the session still ends; the feed serves it from memory
+                self.log.error(
+                    "Cannot write the revocation file %s (%s): a Hub restart would forget "
+                    "this ended session",
+                    self.store.path,
+                    e.strerror or type(e).__name__,
+                )
 
     def current(self) -> dict[str, float]:
         """Ended sessions whose access tokens may still be presented, with their expiry."""

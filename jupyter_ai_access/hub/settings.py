@@ -137,8 +137,20 @@ class CognitoSettings(GenericOAuthenticator):
         help="""Key material that seals the refresh token inside auth_state, so that readers of
         the Hub API (admins with admin:auth_state) cannot use it. Any string of 32+ random
         characters; keep it out of the config file (use $JAIA_REFRESH_TOKEN_KEY). Default:
-        derived from $JUPYTERHUB_CRYPT_KEY (the Hub has it; its API never returns it).
-        Changing it ends every session at its next refresh (users log in again).""",
+        derived from the keys that encrypt auth_state (CryptKeeper.keys, which
+        $JUPYTERHUB_CRYPT_KEY or the configuration sets; the Hub's API never returns them), so
+        sessions survive a Hub restart. With neither, the Hub refuses to start (never a
+        throwaway key). Changing it ends every session at its next refresh (log in again).""",
+    )
+    revocations_file = Unicode(
+        config=True,
+        help="""File (JSON, mode 0600, replaced atomically) that keeps the revocation feed: the
+        origin_jti of ended sessions with the expiry of their last access token, each dropped
+        once expired. Written at every session end, read at start, so after a Hub restart
+        (SIGTERM or SIGKILL) resources following the feed still refuse ended sessions. Its
+        folder must be writable by the Hub's account only. Default:
+        jupyter_ai_access_revocations.json beside the SQLite database of JupyterHub.db_url,
+        else beside JupyterHub.cookie_secret_file.""",
     )
     check_pool_at_start = Bool(
         True,

@@ -2,7 +2,9 @@
 
 - :func:`check_ports` stops start-up with one line when a port the demo binds is taken, naming
   the port and the environment variable that moves it — before anything has started, so nothing
-  is left behind;
+  is left behind; after a Hub that was killed (SIGKILL, OOM) it waits a little for the ports its
+  services still hold (:func:`exit_with_hub` makes them exit when the Hub dies) and leaves the
+  proxy's ports to JupyterHub, which replaces a leftover proxy itself;
 - :func:`pool_for_hub` writes the pool the emulator runs: the description with the Hub's actual
   callback and sign-out URLs added to its Hub client, so moving the Hub's port or public URL
   needs no edit of the description.
@@ -11,9 +13,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,9 +29,11 @@ __all__ = [
     "DEMO_PORTS",
     "check_ports",
     "demo_ports",
+    "exit_with_hub",
     "hub_urls",
     "isolate_users",
     "pool_for_hub",
+    "previous_hub_killed",
     "unreachable_by_others",
 ]
 
@@ -58,19 +64,90 @@ def demo_ports(environ: Mapping[str, str], *, emulator: bool) -> dict[str, tuple
     return ports
 
 
-def check_ports(ports: Mapping[str, tuple[int, str]], host: str = "127.0.0.1") -> None:
-    """Exit with one line if a port is taken: ``{"what": (port, "JAIA_VARIABLE")}``."""
+def check_ports(
+    ports: Mapping[str, tuple[int, str]],
+    host: str = "127.0.0.1",
+    *,
+    wait: float = 0.0,
+    skip: Iterable[str] = (),
+) -> None:
+    """Exit with one line if a port is taken: ``{"what": (port, "JAIA_VARIABLE")}``.
+
+    ``wait``: seconds to wait for a taken port to be freed (the services of a killed Hub exit
+    within a second or two); ``skip``: names not to check.
+    """
+    skipped = set(skip)
+    deadline = time.monotonic() + wait
     for what, (port, variable) in ports.items():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            # as the servers bind: a port whose last connections are in TIME_WAIT is free
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-            except OSError:
+        if what in skipped:
+            continue
+        while not _free(host, port):
+            if time.monotonic() >= deadline:
                 sys.exit(
                     f"jupyter_ai_access: port {port} ({what}) is already in use on {host}: "
                     f"stop what uses it, or choose another port with {variable}=<port>"
                 )
+            time.sleep(0.2)
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # as the servers bind: a port whose last connections are in TIME_WAIT is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _running(pid_file: Path) -> bool | None:
+    """Whether the pid in ``pid_file`` runs; None without a readable pid file."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def previous_hub_killed(hub_pid_file: Path, proxy_pid_file: Path) -> tuple[bool, bool]:
+    """(the previous Hub was killed without cleaning up, its proxy still runs).
+
+    JupyterHub removes its pid file when it exits cleanly; a pid file naming a process that
+    no longer runs is a Hub that was killed. JupyterHub stops such a leftover proxy itself (by
+    its pid file) before starting a new one.
+    """
+    killed = _running(hub_pid_file) is False
+    return killed, killed and bool(_running(proxy_pid_file))
+
+
+#: Run as ``python -c _EXIT_WITH_HUB command...``: ask Linux to send SIGTERM when the parent
+#: (the Hub) dies, then become ``command`` (the request survives exec).
+_EXIT_WITH_HUB = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+except (AttributeError, OSError):
+    pass  # not Linux: the service outlives a killed Hub
+if os.getppid() == 1:
+    sys.exit("the Hub exited before its service started")
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def exit_with_hub(command: list[str]) -> list[str]:
+    """``command`` wrapped so that the process gets SIGTERM when the Hub that started it dies.
+
+    For the Hub's services (emulator, registry): a Hub killed by SIGKILL cannot stop them, and
+    the next Hub must bind their ports. Users' servers are not wrapped: they outlive the Hub.
+    """
+    return [sys.executable, "-c", _EXIT_WITH_HUB, *command]
 
 
 def unreachable_by_others(paths: Iterable[Path]) -> str | None:

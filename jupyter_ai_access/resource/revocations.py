@@ -12,7 +12,11 @@ Cognito tokens verify offline until they expire, even after the session that iss
 ``interval`` seconds (one small request per resource process, whatever the request rate), and
 answers ``origin_jti in feed`` from memory, so verification never waits on the network.
 
-When the Hub cannot be reached the last copy keeps serving (and the thread backs off up to
+The first fetch happens before the constructor returns (bounded by ``timeout``), so a resource
+that starts with the Hub (a Hub service, restarted with it) refuses ended sessions from its
+first request. Entries are kept until their expiry even when a later answer lacks them (a Hub
+restarted without its revocation file), so the copy only ever forgets expired sessions. When the
+Hub cannot be reached the last copy keeps serving (and the thread backs off up to
 ``max_backoff``). A resource that does not follow the feed refuses ended sessions only when their
 access tokens expire: keep access-token lifetimes short (5-15 minutes) for such resources.
 Standard library only.
@@ -116,13 +120,23 @@ class RevocationFeed:
         entries = data.get("origin_jti") if isinstance(data, dict) else None
         if not isinstance(entries, dict):
             raise ValueError("the revocation feed is not {'origin_jti': {...}}")
-        self._denied = {str(k): float(v) for k, v in entries.items() if isinstance(v, (int, float))}
+        fresh = {str(k): float(v) for k, v in entries.items() if isinstance(v, (int, float))}
+        horizon = self.clock() - 60  # as __call__: a minute of clock skew
+        kept = {k: v for k, v in self._denied.items() if v > horizon and k not in fresh}
+        self._denied = {**kept, **fresh}
         self.last_success = self.clock()
 
     def start(self) -> None:
-        """Start the daemon thread that refreshes the copy every ``interval`` seconds."""
+        """Fetch once now, then start the daemon thread that refreshes every ``interval`` s."""
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
+            if self.last_success is None:
+                try:
+                    self.refresh()
+                except Exception as e:  # the thread retries with backoff
+                    log.warning(
+                        "Revocation feed %s unavailable at start (%s)", self.url, type(e).__name__
+                    )
             self._thread = threading.Thread(target=self._run, name="revocation-feed", daemon=True)
             self._thread.start()
 
@@ -134,7 +148,8 @@ class RevocationFeed:
             self._thread = None
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        wait = self.interval if self.last_success is not None else 0.0  # fetched at start
+        while not self._stop.wait(wait):
             try:
                 self.refresh()
                 self._backoff.reset()
@@ -147,4 +162,3 @@ class RevocationFeed:
                     type(e).__name__,
                     wait,
                 )
-            self._stop.wait(wait)

@@ -4,6 +4,10 @@ The broker holds one request to the Hub's token endpoint with ``?wait=&have=<fin
 held access token>``; the Hub answers as soon as the answer changes (new tokens, or the session
 ended) or after the wait. A session end withdraws every kernel's tokens immediately; a new login
 brings them back. One channel per user server, however many kernels it runs.
+
+When the Hub goes away (a restart drops every watch at the same instant) the watch reconnects
+after a backoff of 1 s doubling up to ``max_backoff``, each wait drawn at random down to a tenth
+of it (full jitter): the servers come back spread out instead of all at once.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from ..protocol import fingerprint
 from ..retry import Backoff
 from .tokenset import TokenSet
 
-__all__ = ["watch_forever", "watch_once"]
+__all__ = ["WATCH_JITTER", "watch_forever", "watch_once"]
+
+#: The share of each reconnection wait drawn at random (see :class:`~..retry.Backoff`).
+WATCH_JITTER = 0.9
 
 
 async def watch_once(broker: Any, wait: float) -> TokenSet:
@@ -35,7 +42,7 @@ async def watch_once(broker: Any, wait: float) -> TokenSet:
 
 async def watch_forever(broker: Any) -> None:
     """Hold one long-poll on the Hub; a session change (logout, re-login) arrives at once."""
-    backoff = Backoff(1.0, max(1.0, broker.max_backoff))
+    backoff = Backoff(1.0, max(1.0, broker.max_backoff), jitter=WATCH_JITTER)
     broker.watching = True
     try:
         while True:

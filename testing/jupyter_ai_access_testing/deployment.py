@@ -3,7 +3,9 @@
 The emulator and the example registry run as Hub services, as under ``./run-demo``; the demo
 pool's passwords and client secrets are replaced by canaries (when a registry is given). Run as
 root, the Hub isolates users with system accounts that carry a prefix of this run and are
-removed afterwards, so tests never touch a demo's ``jaia-*`` accounts.
+removed afterwards, so tests never touch a demo's ``jaia-*`` accounts. The deployment leaves
+users' servers running when the Hub stops (``cleanup_servers``, for restarts): the fixture stops
+them through the API before it stops the Hub. ``hub.restart(signal)`` restarts the Hub alone.
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ def local_deployment(
     folder: Path,
     canaries: CanaryRegistry | None = None,
     watch_log: Any = None,
+    *,
+    crypt_key_in_env: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Run ``root/jupyterhub_config.py`` with its state in ``folder``; yield its URLs and secrets.
 
     ``watch_log(path)`` is called with the Hub's log file (the leak check watches it).
+    ``crypt_key_in_env=False`` starts it as ``./run-demo`` does, without
+    ``$JUPYTERHUB_CRYPT_KEY``: the configuration keeps a key in its state folder.
     """
 
     def secret(name: str) -> str:
@@ -82,16 +88,22 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             "JAIA_LOCAL_AWS_OPERATOR_SECRET": secret("local-aws-operator"),
         },
     )
+    if not crypt_key_in_env:
+        hub.env["JUPYTERHUB_CRYPT_KEY"] = ""
+        hub.crypt_key_file = folder / "state" / "jupyterhub_crypt_key"
     # jupyterhub_config.py binds what JAIA_* say: the same free ports HubProcess picked
     hub.env["JAIA_PROXY_API_PORT"] = str(hub.proxy_api_port)
     hub.env["JAIA_HUB_API_PORT"] = str(hub.hub_port)
     hub.user_config = f"ADMIN_TOKEN = {hub.admin_token!r}\n" + hub.user_config
     if canaries:
         canaries.register(hub.admin_token, "hub admin token")
-        canaries.register(hub.env["JUPYTERHUB_CRYPT_KEY"], "JUPYTERHUB_CRYPT_KEY")
+        if crypt_key_in_env:
+            canaries.register(hub.env["JUPYTERHUB_CRYPT_KEY"], "JUPYTERHUB_CRYPT_KEY")
     if watch_log:
         watch_log(hub.log_file)
     hub.start(timeout=90)
+    if canaries and hub.crypt_key_file is not None:
+        canaries.register(hub.crypt_key_file.read_text().strip(), "the demo's crypt key file")
     try:
         _wait_for_services(hub, cognito_port, registry_port, aws_port)
         yield {
@@ -109,8 +121,25 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             "account_prefix": prefix,
         }
     finally:
+        if hub.pid is not None:
+            _stop_servers(hub)
         hub.stop(timeout=30)
         _remove_accounts(prefix)
+
+
+def _stop_servers(hub: HubProcess) -> None:
+    """Stop every user's server through the API (the Hub leaves them running when it stops)."""
+    try:
+        users = hub.api("GET", "/users").json()
+        running = [u["name"] for u in users if u.get("server") or u.get("pending")]
+        for name in running:
+            hub.api("DELETE", f"/users/{name}/server")
+        deadline = time.monotonic() + 60
+        while running and time.monotonic() < deadline:
+            running = [n for n in running if (hub.user(n) or {}).get("server")]
+            time.sleep(0.5)
+    except (httpx.HTTPError, ValueError):
+        pass  # the Hub is gone: nothing more to do from here
 
 
 def _isolated(hub: HubProcess) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -60,6 +61,8 @@ class HubProcess:
         self.env = dict(env or {})
         self.env.setdefault("JUPYTERHUB_CRYPT_KEY", secrets.token_hex(32))
         self.user_config = config
+        #: Where the crypt key is kept when $JUPYTERHUB_CRYPT_KEY is empty (the demo's file).
+        self.crypt_key_file: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> None:
@@ -145,6 +148,30 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
         proc, self._proc = self._proc, None
         stop_process(proc, timeout)
 
+    def kill(self, sig: signal.Signals = signal.SIGKILL, timeout: float = 30.0) -> int:
+        """Send the Hub ``sig`` only (not what it started) and wait for it to exit; its status.
+
+        SIGTERM lets the Hub clean up (per its configuration); SIGKILL leaves its proxy,
+        services and users' servers as they are, as a crash or an OOM kill does.
+        """
+        proc, self._proc = self._proc, None
+        if proc is None:
+            raise RuntimeError("the Hub is not running")
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+            raise RuntimeError(f"JupyterHub did not exit {timeout} s after {sig.name}") from None
+
+    def restart(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 90.0) -> HubProcess:
+        """Stop the Hub with ``sig`` and start it again: same folder, ports, env and config."""
+        self.kill(sig)
+        with self.log_file.open("a") as log:
+            log.write(f"\n----- test: Hub stopped with {sig.name}, starting again -----\n")
+        return self.start(timeout=timeout)
+
     def log_tail(self, lines: int = 40) -> str:
         """The end of the Hub's log."""
         try:
@@ -166,9 +193,12 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
 
     def unseal(self, stored: str | None) -> str | None:
         """The refresh token behind a sealed auth_state value (what only the Hub can open)."""
-        from jupyter_ai_access.hub.sealing import RefreshTokenSeal
+        from jupyter_ai_access.hub.sealing import RefreshTokenSeal, crypt_key_bytes
 
-        return RefreshTokenSeal(self.env["JUPYTERHUB_CRYPT_KEY"]).unseal(stored)
+        key = self.env.get("JUPYTERHUB_CRYPT_KEY", "")
+        if not key and self.crypt_key_file is not None:
+            key = self.crypt_key_file.read_text().strip()
+        return RefreshTokenSeal(crypt_key_bytes(key.split(";")[0])).unseal(stored)
 
     def user(self, name: str, *, auth_state: bool = True) -> dict[str, Any] | None:
         """The user model (with auth_state), or None when the user does not exist."""

@@ -61,6 +61,16 @@ class ServerKernel:
         )
         return self
 
+    async def reconnect(self) -> ServerKernel:
+        """Open the channels of the same kernel again (after the proxy in front restarted)."""
+        if self.ws is not None:
+            self.ws.close()
+        ws_url = self.server_url.replace("http", "ws", 1) + f"api/kernels/{self.kernel_id}/channels"
+        self.ws = await websocket_connect(
+            HTTPRequest(ws_url, headers=self._headers()), max_message_size=64 * 1024 * 1024
+        )
+        return self
+
     async def execute(self, code: str, timeout: float = 120) -> dict[str, Any]:
         """Run ``code``; return {"stdout", "stderr", "result", "error"} of this execution."""
         assert self.ws is not None
