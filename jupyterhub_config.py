@@ -28,6 +28,7 @@ from jupyter_ai_access.local_cognito.deployment import (
 )
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.local_cognito.pool import load_pool
+from jupyter_ai_access.local_cognito.supervise import SUPERVISOR_SCOPES, SUPERVISOR_TOKEN_ENV
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
 
@@ -71,8 +72,8 @@ c.ConfigurableHTTPProxy.command = [NODE, str(HERE / "node_modules/.bin/configura
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 # A Hub restart (SIGTERM, SIGKILL, an upgrade) leaves users' servers and kernels running: the
 # next Hub takes them back from its database, and their kernels keep getting tokens (README,
-# "Restarting the Hub"). Stopping the Hub therefore does not stop users' servers, also not with
-# Ctrl-C: stop them first (admin page), or set JAIA_STOP_SERVERS_WITH_HUB=1.
+# "Restarting the Hub"). Stopping ./run-demo (Ctrl-C) stops them first through the API (see
+# "./run-demo's supervisor" below); JAIA_STOP_SERVERS_WITH_HUB=1 makes every Hub stop do so.
 c.JupyterHub.cleanup_servers = os.environ.get("JAIA_STOP_SERVERS_WITH_HUB", "") == "1"
 
 # auth_state (the users' tokens) is encrypted with JUPYTERHUB_CRYPT_KEY. When none is given, one
@@ -193,6 +194,16 @@ c.JupyterHub.services = services
 # the `server` role: single-user servers can fetch their user's short-lived tokens (never the
 # refresh token) from /hub/api/ai-access/users/<name>/tokens.
 configure_token_delivery(c, revocation_readers=["model-registry"])
+
+# ------------------------------------------------------------------ ./run-demo's supervisor
+# Stopping ./run-demo (Ctrl-C) stops users' servers through the API first, with a token made for
+# that run only (jupyter_ai_access/local_cognito/supervise.py); a Hub restart keeps them.
+SUPERVISOR_TOKEN = os.environ.pop(SUPERVISOR_TOKEN_ENV, "")
+if SUPERVISOR_TOKEN:
+    c.JupyterHub.services.append({"name": "demo-supervisor", "api_token": SUPERVISOR_TOKEN})
+    c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, {
+        "name": "demo-supervisor", "services": ["demo-supervisor"], "scopes": SUPERVISOR_SCOPES,
+    }]
 
 # ------------------------------------------------------------------ single-user servers
 # A kernel runs arbitrary code as its OS user: users who must not see each other's tokens need

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.deployment import _remove_accounts
 from jupyter_ai_access_testing.hub import HubBrowser
 
@@ -215,3 +216,46 @@ def test_the_hub_as_root_refuses_to_start_from_a_folder_the_accounts_cannot_ente
     assert "refusing to start as root" in last and f"chmod o+x {locked}" in last, result.stderr
     assert not (Path(demo_env["JAIA_STATE_DIR"]) / "jupyterhub.sqlite").exists()
     assert port_free(int(demo_env["JAIA_HUB_PORT"]))  # nothing was started
+
+
+def test_stopping_the_demo_stops_users_servers_too(demo_env, tmp_path, canaries):
+    # Ctrl-C to ./run-demo is "stop the demo": users' servers and kernels end with it, through
+    # the Hub's API (their servers clean up as on any stop). A restart of the Hub process alone
+    # keeps them (tests/test_restart.py).
+    if os.geteuid() != 0:
+        skip_or_fail("telling users' servers apart by their accounts needs the demo as root")
+    log = tmp_path / "demo.log"
+    proc = start_demo(demo_env, log)
+    account = f"{demo_env['JAIA_ACCOUNT_PREFIX']}bob"
+    try:
+        hub = wait_until_up(demo_env, proc, log)
+        passwords = json.loads(
+            (Path(demo_env["JAIA_STATE_DIR"]) / "local-cognito/passwords.json").read_text()
+        )
+        for password in passwords.values():
+            canaries.register(password, "demo password")
+        with HubBrowser(hub) as browser:  # the default next: bob's server is spawned
+            assert browser.login("bob", passwords["bob"]).status_code == 200
+        assert processes_of(account), "bob's server did not start"
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    deadline = time.monotonic() + 20
+    while processes_of(account) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    left = processes_of(account)
+    subprocess.run(["pkill", "-KILL", "-u", account], check=False)  # for the cleanup, if any
+    assert left == [], f"{account} still runs: {left}"
+    assert "server(s) stopped" in log.read_text()
+
+
+def processes_of(account: str) -> list[str]:
+    result = subprocess.run(
+        ["pgrep", "-a", "-u", account], capture_output=True, text=True, check=False
+    )
+    return result.stdout.splitlines()
