@@ -16,7 +16,11 @@ Each kernel gets pointers, not long-lived secrets (environment variable names ar
 The names are :class:`jupyter_ai_access.protocol.KernelEnv`. The folders live under
 :attr:`KernelTokenStore.token_dir`; the folder of a kernel is removed when the kernel shuts down
 (:mod:`jupyter_ai_access.server.provisioner` calls :meth:`KernelTokenStore.add_kernel` and
-:meth:`KernelTokenStore.remove_kernel`).
+:meth:`KernelTokenStore.remove_kernel`) and, whatever is left, when the server stops
+(:meth:`KernelTokenStore.remove_all`, also at interpreter exit). Each folder records the server
+that made it (``server``: process id and start time); at start a server removes the folders whose
+server no longer runs (:meth:`KernelTokenStore.clear_stale`: a server killed outright leaves its
+tokens behind), never those of another running server of the same user.
 """
 
 from __future__ import annotations
@@ -38,6 +42,35 @@ from ..protocol import KernelEnv
 from .broker import TokenSet
 
 __all__ = ["KernelTokenStore"]
+
+#: The file in each kernel folder naming the server process that made it.
+_OWNER = "server"
+
+
+def _process_id(pid: int) -> str:
+    """``<pid> <start time>``: names one process, not a later one that reuses its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return str(pid)  # no /proc (macOS) or no such process: the pid alone
+    # the command name (field 2) may hold spaces and parentheses: count after its last ")"
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return f"{pid} {fields[19]}" if len(fields) > 19 else str(pid)
+
+
+def _running(owner: str) -> bool:
+    """Whether the process an owner record names still runs (the same one, by start time)."""
+    try:
+        pid = int(owner.split()[0])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another account's: a different server (the folder is ours: pid reuse)
+    return _process_id(pid) == owner.strip()
 
 
 class KernelTokenStore(LoggingConfigurable):
@@ -122,6 +155,7 @@ class KernelTokenStore(LoggingConfigurable):
         folder = self.prepare() / kernel_id
         folder.mkdir(mode=0o700, exist_ok=True)
         folder.chmod(0o700)
+        write_private_file(folder / _OWNER, _process_id(os.getpid()))
         self.forget_secrets(kernel_id)
         secret = secrets.token_urlsafe(32)
         write_private_file(folder / "secret", secret)
@@ -178,3 +212,28 @@ class KernelTokenStore(LoggingConfigurable):
         """Server shutdown: remove every kernel folder."""
         for kernel_id in list(self.kernels):
             self.remove_kernel(kernel_id)
+
+    def clear_stale(self) -> list[str]:
+        """At start: remove the kernel folders that no running server owns; return their names.
+
+        A folder is kept while the server named in its ``server`` file runs (another server of
+        the same user shares token_dir); one without that file, or whose server is gone, is a
+        leftover of a server that was killed, and its tokens may still be valid. Runs as the
+        server's user in the user's own 0700 folder; links are never followed.
+        """
+        base = self.prepare()
+        removed = []
+        with os.scandir(base) as entries:
+            for entry in entries:
+                if entry.name in self.kernels or not entry.is_dir(follow_symlinks=False):
+                    continue
+                try:
+                    owner = (Path(entry.path) / _OWNER).read_text(encoding="ascii")
+                except (OSError, UnicodeDecodeError):
+                    owner = ""
+                if not _running(owner):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed.append(entry.name)
+        if removed:
+            self.log.info("Removed %d token folder(s) left by a stopped server", len(removed))
+        return removed

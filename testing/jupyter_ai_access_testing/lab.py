@@ -115,6 +115,7 @@ class LabProcess:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,  # as under JupyterHub: no terminal to confirm a Ctrl-C on
             cwd=self.root,
             start_new_session=self.own_group,
         )
