@@ -23,10 +23,11 @@ from urllib.parse import urljoin
 
 import httpx
 
-from jupyter_ai_access.local_cognito.process import find_free_port, stop_process
+from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.net import is_loopback
 
 from . import leaks, whatwg
+from .processes import stop_tree
 
 __all__ = ["HubBrowser", "HubProcess", "find_chp"]
 
@@ -107,6 +108,7 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
+            start_new_session=True,  # stopped by the harness, not by a terminal's Ctrl-C
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -141,9 +143,13 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
         return result.returncode, result.stdout + result.stderr
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Stop the Hub (SIGTERM, then SIGKILL)."""
+        """Stop the Hub (SIGTERM, then SIGKILL), then whatever it left running.
+
+        Its servers, services and kernels run in sessions of their own: they are found as the
+        Hub's process tree, taken before the Hub is stopped (:func:`.processes.stop_tree`).
+        """
         proc, self._proc = self._proc, None
-        stop_process(proc, timeout)
+        stop_tree(proc, timeout)
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the Hub's log."""

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import httpx
 
-from jupyter_ai_access.local_cognito.process import find_free_port, stop_process
+from jupyter_ai_access.local_cognito.process import find_free_port
+
+from .processes import stop_tree
 
 __all__ = ["LabProcess", "start_registry", "wait_for"]
 
@@ -133,11 +135,12 @@ class LabProcess:
         )
 
     def stop(self) -> None:
-        """SIGTERM (to its own process group, when it has one), then SIGKILL after 20 s."""
+        """SIGTERM (to its own process group, when it has one), then SIGKILL after 20 s; then
+        whatever it left running (its kernels: :func:`.processes.stop_tree`)."""
         if self.own_group and self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-        stop_process(self.proc, 20)
+        stop_tree(self.proc, 20)
         if self.own_group and self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)  # what ignored SIGTERM in its group
