@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="/proc as on Linux")
 
 INNER = """
-import json, os, time
+import json, os, pwd, time
 from pathlib import Path
 
 import httpx
@@ -52,6 +52,9 @@ def test_a_deployment_with_a_server_and_a_kernel(tmp_path):
             timeout=60,
         )
         assert response.status_code == 201, response.text
+        if deployment["isolated"]:
+            report["uid"] = pwd.getpwnam(deployment["account_prefix"] + "alice").pw_uid
+            Path(os.environ["HARNESS_TEST_REPORT"]).write_text(json.dumps(report))
         time.sleep(2)  # the kernel runs
 """
 
@@ -130,7 +133,13 @@ def test_a_background_run_with_sigint_ignored_leaves_no_process_and_no_account(t
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    prefix = json.loads(report.read_text())["prefix"]
+    made = json.loads(report.read_text())
+    prefix = made["prefix"]
     left = processes_of_the_run(marker, tmp_path, prefix)
     assert not left, "\n".join(left)
     assert accounts(prefix) == []
+    if "uid" in made:  # alice's runtime folder (her kernels' token folders) went with her account
+        runtime = Path("/run/jupyter-ai-access") / str(made["uid"])
+        assert not runtime.exists() or runtime.stat().st_mtime > report.stat().st_mtime, (
+            f"{runtime} outlived its account"
+        )

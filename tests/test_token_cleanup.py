@@ -4,18 +4,24 @@ A real ``jupyter server`` (the extension enabled by the package's config) starts
 the kernel's token folder must be gone once the server has been stopped with SIGTERM, or with
 SIGINT (how JupyterHub stops a server first, and what a script's Ctrl-C sends), and a folder left
 by a server that was killed outright is removed when a server of that user starts again, while
-the folder of a server that still runs is kept.
+the folder of a server that still runs is kept. And on the README's deployment: stopping the Hub
+(as stopping ``./run-demo`` does) leaves no token folder of alice's running kernel.
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import local_deployment
+from jupyter_ai_access_testing.hub import HubBrowser
 from jupyter_ai_access_testing.lab import LabProcess
+from jupyter_ai_access_testing.notebooks import ServerKernel
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
 
@@ -91,3 +97,28 @@ def test_a_killed_servers_folders_go_at_the_next_start_a_running_ones_stay(tmp_p
             restarted.stop()
     finally:
         running.stop()
+
+
+async def test_stopping_the_demo_removes_the_token_folders_of_running_kernels(
+    tmp_path_factory, canaries, leak_watcher
+):
+    """The README's deployment: the Hub stopped with SIGTERM stops alice's server (SIGINT first)."""
+    with local_deployment(tmp_path_factory, canaries, leak_watcher) as deployment:
+        hub = deployment["hub"]
+        browser = HubBrowser(deployment["url"])
+        assert browser.login("alice", deployment["passwords"]["alice"]).status_code == 200
+        hub.api("POST", "/users/alice/server")
+        deadline = time.monotonic() + 120
+        while not ((hub.user("alice") or {}).get("servers") or {}).get("", {}).get("ready"):
+            assert time.monotonic() < deadline, hub.log_tail()
+            await asyncio.sleep(0.5)
+        kernel = await ServerKernel(
+            f"{deployment['url']}/user/alice/", token=hub.admin_token
+        ).start()
+        out = await kernel.execute("import os; print(os.environ['JUPYTER_AI_ACCESS_DIR'])")
+        folder = Path(out["stdout"].strip())
+        assert (folder / "access_token").is_file() and (folder / "secret").is_file()
+        assert kernel.ws is not None
+        kernel.ws.close()
+        hub.stop(timeout=60)
+        assert not folder.exists(), f"{folder} outlived the demo: {sorted(folder.iterdir())}"

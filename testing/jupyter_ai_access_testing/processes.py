@@ -9,7 +9,7 @@ SIGTERM, then SIGKILL after a bound, whatever the signal dispositions the run in
 :func:`sweep` is the last resort, at the end of the test session (and at exit): whatever still
 runs under the test process, and every process of the system accounts made by this run
 (:func:`register_account_prefix`), is stopped, then those accounts are removed (``userdel``
-fails while an account has processes).
+fails while an account has processes), with their runtime folders.
 
 A script's background job (``./run-tests &``) inherits an ignored SIGINT and passes it on to
 every process it starts; JupyterHub stops servers and services with SIGINT first, so they would
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -42,6 +43,8 @@ __all__ = [
 Proc = tuple[int, str]
 
 _PREFIXES: set[str] = set()
+#: Where AccountPerUserSpawner makes each account's runtime folder (its default runtime_root).
+RUNTIME_ROOT = "/run/jupyter-ai-access"
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -187,8 +190,14 @@ def remove_accounts(prefix: str) -> list[str]:
     if not accounts:
         return []
     terminate(_processes_of(set(accounts.values())), timeout=10)
-    for name in accounts:
+    for name, uid in accounts.items():
         subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+        # The account's runtime folder (AccountPerUserSpawner.runtime_root's default; kernels'
+        # token folders): a later account given the same uid would own it. rmtree works on
+        # directory fds and never follows a link.
+        runtime = Path(RUNTIME_ROOT) / str(uid)
+        if runtime.is_dir() and not runtime.is_symlink():
+            shutil.rmtree(runtime, ignore_errors=True)
     return [name for name in accounts if name in _accounts(prefix)]  # those userdel left
 
 

@@ -63,8 +63,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     left = sweep()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if left and reporter is not None:
-        reporter.ensure_newline()
-        reporter.write_line(f"jupyter_ai_access_testing: at session end, stopped {'; '.join(left)}")
+        reporter.write_line(
+            f"\njupyter_ai_access_testing: still running at the end, stopped: {'; '.join(left)}"
+        )
 
 
 @pytest.fixture(scope="session")
