@@ -17,10 +17,11 @@ The names are :class:`jupyter_ai_access.protocol.KernelEnv`. The folders live un
 :attr:`KernelTokenStore.token_dir`; the folder of a kernel is removed when the kernel shuts down
 (:mod:`jupyter_ai_access.server.provisioner` calls :meth:`KernelTokenStore.add_kernel` and
 :meth:`KernelTokenStore.remove_kernel`) and, whatever is left, when the server stops
-(:meth:`KernelTokenStore.remove_all`, also at interpreter exit). Each folder records the server
-that made it (``server``: process id and start time); at start a server removes the folders whose
-server no longer runs (:meth:`KernelTokenStore.clear_stale`: a server killed outright leaves its
-tokens behind), never those of another running server of the same user.
+(:meth:`KernelTokenStore.remove_all`, also at interpreter exit). Beside each folder a file
+``<kernel id>.server`` names the server that made it (process id and start time); at start a
+server removes the folders whose server no longer runs (:meth:`KernelTokenStore.clear_stale`: a
+server killed outright leaves its tokens behind), never those of another running server of the
+same user.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from .broker import TokenSet
 
 __all__ = ["KernelTokenStore"]
 
-#: The file in each kernel folder naming the server process that made it.
-_OWNER = "server"
+#: The suffix of the file beside each kernel folder naming the server process that made it.
+_OWNER = ".server"
 
 
 def _process_id(pid: int) -> str:
@@ -152,10 +153,11 @@ class KernelTokenStore(LoggingConfigurable):
 
     def add_kernel(self, kernel_id: str, tokens: TokenSet | None) -> dict[str, str]:
         """Create the kernel's folder, files and secret; return the environment to add."""
-        folder = self.prepare() / kernel_id
+        base = self.prepare()
+        write_private_file(base / f"{kernel_id}{_OWNER}", _process_id(os.getpid()))  # first
+        folder = base / kernel_id
         folder.mkdir(mode=0o700, exist_ok=True)
         folder.chmod(0o700)
-        write_private_file(folder / _OWNER, _process_id(os.getpid()))
         self.forget_secrets(kernel_id)
         secret = secrets.token_urlsafe(32)
         write_private_file(folder / "secret", secret)
@@ -180,6 +182,7 @@ class KernelTokenStore(LoggingConfigurable):
         folder = self.kernels.pop(kernel_id, None)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+            folder.with_name(f"{folder.name}{_OWNER}").unlink(missing_ok=True)
 
     def forget_secrets(self, kernel_id: str) -> None:
         """Invalidate every secret issued to this kernel."""
@@ -216,24 +219,30 @@ class KernelTokenStore(LoggingConfigurable):
     def clear_stale(self) -> list[str]:
         """At start: remove the kernel folders that no running server owns; return their names.
 
-        A folder is kept while the server named in its ``server`` file runs (another server of
-        the same user shares token_dir); one without that file, or whose server is gone, is a
-        leftover of a server that was killed, and its tokens may still be valid. Runs as the
-        server's user in the user's own 0700 folder; links are never followed.
+        A folder is kept while the server named in ``<kernel id>.server`` beside it runs
+        (another server of the same user shares token_dir); one without that record, or whose
+        server is gone, is a leftover of a server that was killed, and its tokens may still be
+        valid. Runs as the server's user in the user's own 0700 folder; links are never followed.
         """
         base = self.prepare()
         removed = []
         with os.scandir(base) as entries:
-            for entry in entries:
-                if entry.name in self.kernels or not entry.is_dir(follow_symlinks=False):
-                    continue
-                try:
-                    owner = (Path(entry.path) / _OWNER).read_text(encoding="ascii")
-                except (OSError, UnicodeDecodeError):
-                    owner = ""
-                if not _running(owner):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                    removed.append(entry.name)
+            names = {e.name: e.is_dir(follow_symlinks=False) for e in entries}
+        for name, is_dir in names.items():
+            kernel_id = name.removesuffix(_OWNER) if name.endswith(_OWNER) else name
+            if kernel_id in self.kernels or not (is_dir or name.endswith(_OWNER)):
+                continue
+            try:
+                owner = (base / f"{kernel_id}{_OWNER}").read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError):
+                owner = ""
+            if _running(owner):
+                continue
+            if is_dir:
+                shutil.rmtree(base / name, ignore_errors=True)
+                removed.append(name)
+            else:
+                (base / name).unlink(missing_ok=True)
         if removed:
             self.log.info("Removed %d token folder(s) left by a stopped server", len(removed))
         return removed
