@@ -608,6 +608,9 @@ def test_dockerfile_install_lines_run_in_a_fresh_venv(name, tmp_path):
             *sources, dest = words
             target = image / dest.lstrip("/")
             for source in sources:
+                assert (ROOT / source).exists(), (
+                    f"{source} is missing: run scripts/bootstrap, which builds it ({name} copies it)"
+                )
                 where = target / source if dest.endswith("/") else target
                 if (ROOT / source).is_dir():
                     shutil.copytree(
