@@ -2,7 +2,8 @@
 
 A small pytest session (the README's deployment, alice's server and a kernel: everything a real
 run starts) is run the way ``./run-tests &`` runs in a script, with SIGINT ignored and in the
-background of a shell (``bash -c '... & wait'``). Once it has ended, no process of that run and
+background of a shell (``bash -c '... & wait'``); it completes, or is stopped with SIGTERM while
+the deployment runs. Once it has ended, no process of that run and
 no system account of it may remain: they are found by a marker in the environment, the run's
 folder (in command lines, environments and working folders) and the run's account prefix.
 """
@@ -15,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,8 +56,10 @@ def test_a_deployment_with_a_server_and_a_kernel(tmp_path):
         assert response.status_code == 201, response.text
         if deployment["isolated"]:
             report["uid"] = pwd.getpwnam(deployment["account_prefix"] + "alice").pw_uid
-            Path(os.environ["HARNESS_TEST_REPORT"]).write_text(json.dumps(report))
-        time.sleep(2)  # the kernel runs
+        report["ready"] = os.getpid()
+        Path(os.environ["HARNESS_TEST_REPORT"]).write_text(json.dumps(report))
+        # the kernel runs; with HARNESS_TEST_WAIT, until the run is stopped from outside
+        time.sleep(300 if os.environ.get("HARNESS_TEST_WAIT") else 2)
 """
 
 
@@ -96,7 +100,9 @@ def processes_of_the_run(marker: str, folder: Path, prefix: str) -> list[str]:
     return found
 
 
-def test_a_background_run_with_sigint_ignored_leaves_no_process_and_no_account(tmp_path):
+@pytest.mark.parametrize("ending", ["completes", "SIGTERM"])
+def test_a_background_run_with_sigint_ignored_leaves_no_process_and_no_account(tmp_path, ending):
+    """The run completes, or is stopped with SIGTERM while the deployment and kernel run."""
     inner = tmp_path / "test_inner.py"
     inner.write_text(INNER, encoding="utf-8")
     report = tmp_path / "report.json"
@@ -107,6 +113,8 @@ def test_a_background_run_with_sigint_ignored_leaves_no_process_and_no_account(t
         "HARNESS_TEST_REPORT": str(report),
         "HARNESS_TEST_MARKER": marker,
     }
+    if ending == "SIGTERM":
+        env["HARNESS_TEST_WAIT"] = "1"
     pytest_command = [
         sys.executable,
         "-m",
@@ -120,24 +128,38 @@ def test_a_background_run_with_sigint_ignored_leaves_no_process_and_no_account(t
         str(inner),
     ]
     script = " ".join(f"'{word}'" for word in pytest_command) + " & wait"
-    result = subprocess.run(
-        ["bash", "-c", script],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        start_new_session=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with (tmp_path / "output.txt").open("w+") as output:
+        shell = subprocess.Popen(
+            ["bash", "-c", script],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+            start_new_session=True,
+        )
+        try:
+            if ending == "SIGTERM":
+                deadline = time.monotonic() + 300
+                while "ready" not in (report.read_text() if report.exists() else ""):
+                    assert shell.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.5)
+                os.kill(json.loads(report.read_text())["ready"], signal.SIGTERM)
+            returncode = shell.wait(600)
+        finally:
+            if shell.poll() is None:
+                os.killpg(shell.pid, signal.SIGKILL)
+        output.seek(0)
+        text = output.read()
     made = json.loads(report.read_text())
     prefix = made["prefix"]
     left = processes_of_the_run(marker, tmp_path, prefix)
     assert not left, "\n".join(left)
     assert accounts(prefix) == []
+    # (`wait` with no operand returns 0 whatever the job did: pytest's summary tells)
+    expected = "1 passed" if ending == "completes" else "KeyboardInterrupt: signal 15"
+    assert returncode == 0 and expected in text, text[-3000:]
     if "uid" in made:  # alice's runtime folder (her kernels' token folders) went with her account
         runtime = Path("/run/jupyter-ai-access") / str(made["uid"])
         assert not runtime.exists() or runtime.stat().st_mtime > report.stat().st_mtime, (
