@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from jupyter_ai_access_testing.processes import ident, remove_accounts, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,14 +69,14 @@ def accounts(prefix: str) -> list[str]:
     return [line.split(":", 1)[0] for line in lines if line.startswith(prefix)]
 
 
-def processes_of_the_run(marker: str, folder: Path, prefix: str) -> list[str]:
+def processes_of_the_run(marker: str, folder: Path, prefix: str) -> dict[int, str]:
     """Running processes with the marker or the run's folder, or of the run's accounts."""
     uids = set()
     for line in Path("/etc/passwd").read_text(encoding="utf-8").splitlines():
         fields = line.split(":")
         if fields[0].startswith(prefix):
             uids.add(int(fields[2]))
-    found = []
+    found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
             continue
@@ -96,7 +97,7 @@ def processes_of_the_run(marker: str, folder: Path, prefix: str) -> list[str]:
             or uid in uids
         ):
             command = cmdline.replace(b"\0", b" ").decode(errors="replace")[:150]
-            found.append(f"{name}: {command}")
+            found[int(name)] = command
     return found
 
 
@@ -155,8 +156,12 @@ def test_a_background_run_with_sigint_ignored_leaves_no_process_and_no_account(t
     made = json.loads(report.read_text())
     prefix = made["prefix"]
     left = processes_of_the_run(marker, tmp_path, prefix)
-    assert not left, "\n".join(left)
-    assert accounts(prefix) == []
+    left_accounts = accounts(prefix)
+    # what the run left is removed here, before judging, so that a failure leaves nothing either
+    terminate([p for p in map(ident, left) if p is not None])
+    remove_accounts(prefix)
+    assert not left, "\n".join(f"{pid}: {command}" for pid, command in left.items())
+    assert left_accounts == []
     # (`wait` with no operand returns 0 whatever the job did: pytest's summary tells)
     expected = "1 passed" if ending == "completes" else "KeyboardInterrupt: signal 15"
     assert returncode == 0 and expected in text, text[-3000:]

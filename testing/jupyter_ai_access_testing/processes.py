@@ -32,6 +32,7 @@ from typing import Any
 __all__ = [
     "default_sigint",
     "descendants",
+    "ident",
     "register_account_prefix",
     "remove_accounts",
     "stop_tree",
@@ -56,7 +57,8 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rfind(")") + 2 :].split()
 
 
-def _ident(pid: int) -> Proc | None:
+def ident(pid: int) -> Proc | None:
+    """The running process ``pid`` as (pid, start time), or None."""
     fields = _stat(pid)
     return (pid, fields[19]) if fields and len(fields) > 19 else None
 
@@ -91,9 +93,9 @@ def descendants(pid: int) -> list[Proc]:
     todo = list(children.get(pid, []))
     while todo:
         child = todo.pop()
-        ident = _ident(child)
-        if ident is not None:
-            found.append(ident)
+        proc = ident(child)
+        if proc is not None:
+            found.append(proc)
         todo.extend(children.get(child, []))
     return found
 
@@ -176,9 +178,9 @@ def _processes_of(uids: set[int]) -> list[Proc]:
     for pid in _all_pids():
         with contextlib.suppress(OSError):
             if os.stat(f"/proc/{pid}").st_uid in uids:
-                ident = _ident(pid)
-                if ident is not None:
-                    found.append(ident)
+                proc = ident(pid)
+                if proc is not None:
+                    found.append(proc)
     return found
 
 
