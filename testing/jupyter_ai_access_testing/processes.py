@@ -197,9 +197,8 @@ def remove_accounts(prefix: str) -> list[str]:
         # The account's runtime folder (AccountPerUserSpawner.runtime_root's default; kernels'
         # token folders): a later account given the same uid would own it. rmtree works on
         # directory fds and never follows a link.
-        runtime = Path(RUNTIME_ROOT) / str(uid)
-        if runtime.is_dir() and not runtime.is_symlink():
-            shutil.rmtree(runtime, ignore_errors=True)
+        # (a link in its place is refused by rmtree, whose errors are ignored here)
+        shutil.rmtree(Path(RUNTIME_ROOT) / str(uid), ignore_errors=True)
     return [name for name in accounts if name in _accounts(prefix)]  # those userdel left
 
 

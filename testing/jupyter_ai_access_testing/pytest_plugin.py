@@ -19,14 +19,12 @@ Enable with ``pytest_plugins = ["jupyter_ai_access_testing.pytest_plugin"]``.
   what leaked and where, never the value.
 - Processes and accounts: SIGINT and SIGTERM unwind the session (fixtures stop what they
   started) whatever dispositions it inherited, and at its end whatever still runs under it and
-  the system accounts it made are removed (:mod:`.processes`).
+  the system accounts it made are removed (:mod:`.cleanup`, :mod:`.processes`).
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,35 +35,13 @@ from jupyter_ai_access.local_cognito.process import LocalCognito, RunningPool
 from .canary import CanaryRegistry
 from .jwks_server import IssuerServer
 from .leaks import LeakWatcher
-from .processes import default_sigint, sweep
 from .tokens import TokenFactory
 
 __all__ = ["LeakWatcher"]
 
+pytest_plugins = ["jupyter_ai_access_testing.cleanup"]  # processes and accounts (see there)
+
 _CANARIES = pytest.StashKey[CanaryRegistry]()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Children get SIGINT at its default; SIGTERM unwinds the session like Ctrl-C does."""
-    default_sigint()
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _interrupt)  # fixtures' teardown then stops their processes
-    atexit.register(sweep)  # should the session end without its finish hook
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """After every fixture's teardown: stop what still runs, remove this run's accounts."""
-    left = sweep()
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if left and reporter is not None:
-        reporter.write_line(
-            f"\njupyter_ai_access_testing: still running at the end, stopped: {'; '.join(left)}"
-        )
 
 
 @pytest.fixture(scope="session")
