@@ -2,8 +2,8 @@
 
 - The values validate against the chart's own values.schema.yaml, as ``helm install`` checks them,
   and hold no secret in clear.
-- The chart's own jupyterhub_config.py (from ../shared/z2jh/, only its mount paths redirected)
-  turns the values into our authenticator, the token-delivery scopes and roles, KubeSpawner with
+- The chart's own jupyterhub_config.py (kept in deploy/kubernetes/z2jh-reference/, only its mount
+  paths redirected) turns the values into our authenticator, the token-delivery scopes and roles, KubeSpawner with
   the in-memory token volume, the crypt key and client secret from the Kubernetes Secret, and
   Postgres with the password from that Secret.
 - A real JupyterHub runs that configuration: the proxy runs beside it as the chart's proxy pod
@@ -13,7 +13,10 @@
   manifest is checked (environment, token volume, user, no secret); the server token in it reads
   her tokens from the Hub and the extension in the "pod" puts its token folder on the volume.
 - The Dockerfiles pass hadolint, and their pip install lines run in a fresh virtual environment,
-  offline, from the wheelhouse scripts/bootstrap collects.
+  offline, from the wheelhouse scripts/bootstrap collects; what they copy that a fresh clone
+  lacks (build/labextension) they say scripts/bootstrap builds.
+- The chart's files are in the repository with their source and license, and the versions the
+  READMEs and Dockerfiles state agree with them and with the [hub] extra's JupyterHub pin.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ DEPLOY = ROOT / "deploy" / "kubernetes"
 SECRET_NAME = "jupyter-ai-access-hub"
 CLIENT_ID = "k8shubclient00000000000000"
 TOKEN_MOUNT = "/run/jupyter-ai-access"
+REFERENCE = DEPLOY / "z2jh-reference"
+REFERENCE_FILES = ("values.schema.yaml", "values.yaml", "jupyterhub_config.py", "z2jh.py")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -69,12 +74,10 @@ def sha256(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def chart() -> Path:
-    """The chart's reference files; missing ones fail in CI and skip elsewhere."""
+    """The chart's reference files, kept in the repository: missing ones fail, never skip."""
     folder = chart_dir(ROOT)
-    if not (folder / "jupyterhub_config.py").exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"the Zero to JupyterHub reference files are missing in {folder}")
-        pytest.skip(f"the Zero to JupyterHub reference files are not in {folder}")
+    missing = [name for name in REFERENCE_FILES if not (folder / name).is_file()]
+    assert not missing, f"the Zero to JupyterHub reference files {missing} are missing in {folder}"
     return folder
 
 
@@ -605,6 +608,9 @@ def test_dockerfile_install_lines_run_in_a_fresh_venv(name, tmp_path):
             *sources, dest = words
             target = image / dest.lstrip("/")
             for source in sources:
+                assert (ROOT / source).exists(), (
+                    f"{source} is missing: run scripts/bootstrap, which builds it ({name} copies it)"
+                )
                 where = target / source if dest.endswith("/") else target
                 if (ROOT / source).is_dir():
                     shutil.copytree(
@@ -653,3 +659,72 @@ def test_dockerfile_install_lines_run_in_a_fresh_venv(name, tmp_path):
         check=True,
     ).stdout
     assert where.startswith(str(venv))
+
+
+def tracked(path: str) -> bool:
+    """Whether git tracks ``path`` (a file, or files under a folder) in this checkout."""
+    result = subprocess.run(
+        ["git", "ls-files", "--", path], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_dockerfile_says_what_it_copies_that_a_fresh_clone_lacks(name):
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    text = (DEPLOY / name).read_text(encoding="utf-8")
+    header = text.split("\nFROM", 1)[0]  # the comment a builder reads first
+    for keyword, args in instructions(DEPLOY / name):
+        if keyword != "COPY":
+            continue
+        for source in [a for a in shlex.split(args) if not a.startswith("--")][:-1]:
+            if not tracked(source):
+                assert source in header and "scripts/bootstrap" in header, (
+                    f"{name} copies {source}, which a fresh clone lacks, and its header does not "
+                    "say to run scripts/bootstrap first"
+                )
+
+
+def test_chart_reference_files_are_in_the_repository_with_source_and_license():
+    for name in (*REFERENCE_FILES, "LICENSE", "SOURCE", "README.md"):
+        assert (REFERENCE / name).is_file(), name
+        if (ROOT / ".git").exists():
+            assert tracked(str((REFERENCE / name).relative_to(ROOT))), f"{name} is not in git"
+    assert "BSD 3-Clause License" in (REFERENCE / "LICENSE").read_text(encoding="utf-8")
+    commit = (REFERENCE / "SOURCE").read_text(encoding="utf-8").split()[0]
+    assert re.fullmatch(r"[0-9a-f]{40}", commit)
+    readme = (REFERENCE / "README.md").read_text(encoding="utf-8")
+    assert commit[:7] in readme and "zero-to-jupyterhub-k8s" in readme
+    assert chart_dir(ROOT) == REFERENCE or os.environ.get("JAIA_Z2JH_DIR")
+
+
+def test_version_statements_agree_with_what_is_tested():
+    readme = (REFERENCE / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"app version there: JupyterHub (\d+)\.(\d+)\.(\d+)", readme)
+    assert found, "z2jh-reference/README.md names the chart's app version"
+    major_minor = f"{found[1]}.{found[2]}"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    pin = re.search(r'"jupyterhub>=(\d+)\.(\d+)\.\d+,<', pyproject)
+    assert pin, "the [hub] extra pins JupyterHub"
+    hub_series = f"{pin[1]}.{pin[2]}.x"
+    k8s_readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    main_readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = main_readme.split("## On Kubernetes", 1)[1].split("\n## ", 1)[0]
+    dockerfile = (DEPLOY / "hub.Dockerfile").read_text(encoding="utf-8")
+    for where, text in [
+        ("README.md (On Kubernetes)", section),
+        ("deploy/kubernetes/README.md", k8s_readme),
+        ("hub.Dockerfile", dockerfile),
+    ]:
+        stated = set(re.findall(r"app version (\d+\.\d+)", text))
+        assert stated == {major_minor}, f"{where} states app version {stated}, tested {major_minor}"
+        stated_hub = set(re.findall(r"JupyterHub (\d+\.\d+\.x)", text))
+        assert stated_hub == {hub_series}, (
+            f"{where} states JupyterHub {stated_hub}, pinned {hub_series}"
+        )
+    for where, text in [
+        ("deploy/kubernetes/README.md", k8s_readme),
+        ("hub.Dockerfile", dockerfile),
+    ]:
+        assert not re.search(r"CHART_VERSION=\d", text), f"{where} fixes a chart version by hand"

@@ -1,21 +1,24 @@
 # The hub image: the Zero to JupyterHub chart's own hub image plus jupyter_ai_access[hub].
 #
-# Build from the repository root (the build context; .dockerignore lets only the package in):
+# Build from the repository root (the build context; .dockerignore lets only the package in),
+# after scripts/bootstrap: it builds build/labextension/ (the JupyterLab extension, with Node),
+# which this image copies and a fresh clone lacks (COPY then fails: "build/labextension: not found").
 #   docker build -f deploy/kubernetes/hub.Dockerfile --build-arg CHART_VERSION=<chart version> \
 #     -t registry.example.org/ml-platform/jupyter-ai-access-hub:0.1.0 .
 #
-# CHART_VERSION must be the version of the jupyterhub Helm chart you install: the chart's
-# jupyterhub_config.py and its hub image (KubeSpawner, pycurl, the Postgres driver) go together.
-# The [hub] extra pins JupyterHub 6.1.x and oauthenticator 17.4.x (the versions this package
-# is tested with): pip upgrades them in the image when the chart ships older ones.
-ARG CHART_VERSION=4.3.1
+# CHART_VERSION (required) must be the version of the jupyterhub Helm chart you install, a release
+# of app version 5.5.x (deploy/kubernetes/README.md finds it): the chart's jupyterhub_config.py
+# and its hub image (KubeSpawner, pycurl, the Postgres driver) go together. The [hub] extra pins
+# JupyterHub 6.1.x and oauthenticator 17.4.x (the versions this package is tested with): pip
+# upgrades the image's JupyterHub 5.5 to them.
+ARG CHART_VERSION
 FROM quay.io/jupyterhub/k8s-hub:${CHART_VERSION}
 
 USER 0
 COPY pyproject.toml README.md LICENSE /tmp/jupyter-ai-access/
 COPY jupyter_ai_access /tmp/jupyter-ai-access/jupyter_ai_access
 COPY jupyter-config /tmp/jupyter-ai-access/jupyter-config
-# the JupyterLab extension, prebuilt by scripts/bootstrap (no Node in the image)
+# the JupyterLab extension, built by scripts/bootstrap beforehand (no Node in the image)
 COPY build/labextension /tmp/jupyter-ai-access/build/labextension
 COPY labextension/install.json /tmp/jupyter-ai-access/labextension/install.json
 RUN python3 -m pip install --no-cache-dir "/tmp/jupyter-ai-access[hub]" \

@@ -1,7 +1,9 @@
 # The single-user image: a Jupyter docker-stacks image plus jupyter_ai_access[server], its server
 # extension enabled (the package ships etc/jupyter/jupyter_server_config.d/jupyter_ai_access.json).
 #
-# Build from the repository root (the build context; .dockerignore lets only the package in):
+# Build from the repository root (the build context; .dockerignore lets only the package in),
+# after scripts/bootstrap: it builds build/labextension/ (the JupyterLab extension, with Node),
+# which this image copies and a fresh clone lacks (COPY then fails: "build/labextension: not found").
 #   docker build -f deploy/kubernetes/singleuser.Dockerfile \
 #     -t registry.example.org/ml-platform/jupyter-ai-access-singleuser:0.1.0 .
 #
@@ -13,7 +15,7 @@ FROM ${BASE_IMAGE}
 COPY --chown=${NB_UID}:${NB_GID} pyproject.toml README.md LICENSE /tmp/jupyter-ai-access/
 COPY --chown=${NB_UID}:${NB_GID} jupyter_ai_access /tmp/jupyter-ai-access/jupyter_ai_access
 COPY --chown=${NB_UID}:${NB_GID} jupyter-config /tmp/jupyter-ai-access/jupyter-config
-# the JupyterLab extension, prebuilt by scripts/bootstrap (no Node in the image)
+# the JupyterLab extension, built by scripts/bootstrap beforehand (no Node in the image)
 COPY --chown=${NB_UID}:${NB_GID} build/labextension /tmp/jupyter-ai-access/build/labextension
 COPY --chown=${NB_UID}:${NB_GID} labextension/install.json /tmp/jupyter-ai-access/labextension/install.json
 RUN pip install --no-cache-dir "/tmp/jupyter-ai-access[server]" \

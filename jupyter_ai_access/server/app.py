@@ -13,7 +13,9 @@ Tokens come from the Hub, or — with no Hub (``token_source``) — from the sta
 
 from __future__ import annotations
 
+import atexit
 import os
+import signal
 from typing import Any, ClassVar
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
@@ -111,6 +113,8 @@ class AIAccessApp(ExtensionApp):
             self.broker.source = self.source
             self.broker.login_url = self.source.login_url
         self.store.prepare(contents_root=self.serverapp.root_dir)
+        self.store.clear_stale()
+        atexit.register(self.store.remove_all)  # also when the server ends without stopping
         self.broker.listeners.append(self.store.update)
         self.events = ServerEvents(self.serverapp.event_logger, self.broker, self.store, self.log)
         self.status_changes = StatusChanges(self.broker)
@@ -182,8 +186,22 @@ class AIAccessApp(ExtensionApp):
                 ]
             )
 
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Once the server runs: make SIGINT stop it cleanly, as SIGTERM does.
+
+        jupyter_server handles SIGINT only on a terminal (it asks for confirmation); otherwise
+        — under JupyterHub, which stops servers with SIGINT first, or in a script's background —
+        SIGINT raised KeyboardInterrupt and the process ended without stopping its kernels or
+        this extension, leaving valid tokens on disk. Not called for servers run in-process
+        by tests (they never start the server's loop), whose SIGINT stays the test runner's.
+        """
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, serverapp._signal_stop)
+
     async def stop_extension(self) -> None:
         """Stop renewing, close the endpoint, remove every kernel folder."""
+        self.store.remove_all()  # first: nothing below may keep the tokens on disk
+        atexit.unregister(self.store.remove_all)
         await self.broker.stop()
         if self.source is not None:
             await self.source.close()
@@ -191,7 +209,6 @@ class AIAccessApp(ExtensionApp):
         self.endpoint.stop()
         self.status_changes.close()
         self.events.close()
-        self.store.remove_all()
         if AIAccessApp.active is self:
             AIAccessApp.active = None
             AIAccessProvisioner.delivery = None

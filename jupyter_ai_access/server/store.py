@@ -16,7 +16,12 @@ Each kernel gets pointers, not long-lived secrets (environment variable names ar
 The names are :class:`jupyter_ai_access.protocol.KernelEnv`. The folders live under
 :attr:`KernelTokenStore.token_dir`; the folder of a kernel is removed when the kernel shuts down
 (:mod:`jupyter_ai_access.server.provisioner` calls :meth:`KernelTokenStore.add_kernel` and
-:meth:`KernelTokenStore.remove_kernel`).
+:meth:`KernelTokenStore.remove_kernel`) and, whatever is left, when the server stops
+(:meth:`KernelTokenStore.remove_all`, also at interpreter exit). Beside each folder a file
+``<kernel id>.server`` names the server that made it (process id and start time); at start a
+server removes the folders whose server no longer runs (:meth:`KernelTokenStore.clear_stale`: a
+server killed outright leaves its tokens behind), never those of another running server of the
+same user.
 """
 
 from __future__ import annotations
@@ -38,6 +43,35 @@ from ..protocol import KernelEnv
 from .broker import TokenSet
 
 __all__ = ["KernelTokenStore"]
+
+#: The suffix of the file beside each kernel folder naming the server process that made it.
+_OWNER = ".server"
+
+
+def _process_id(pid: int) -> str:
+    """``<pid> <start time>``: names one process, not a later one that reuses its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return str(pid)  # no /proc (macOS) or no such process: the pid alone
+    # the command name (field 2) may hold spaces and parentheses: count after its last ")"
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return f"{pid} {fields[19]}" if len(fields) > 19 else str(pid)
+
+
+def _running(owner: str) -> bool:
+    """Whether the process an owner record names still runs (the same one, by start time)."""
+    try:
+        pid = int(owner.split()[0])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another account's: a different server (the folder is ours: pid reuse)
+    return _process_id(pid) == owner.strip()
 
 
 class KernelTokenStore(LoggingConfigurable):
@@ -119,7 +153,9 @@ class KernelTokenStore(LoggingConfigurable):
 
     def add_kernel(self, kernel_id: str, tokens: TokenSet | None) -> dict[str, str]:
         """Create the kernel's folder, files and secret; return the environment to add."""
-        folder = self.prepare() / kernel_id
+        base = self.prepare()
+        write_private_file(base / f"{kernel_id}{_OWNER}", _process_id(os.getpid()))  # first
+        folder = base / kernel_id
         folder.mkdir(mode=0o700, exist_ok=True)
         folder.chmod(0o700)
         self.forget_secrets(kernel_id)
@@ -146,6 +182,7 @@ class KernelTokenStore(LoggingConfigurable):
         folder = self.kernels.pop(kernel_id, None)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+            folder.with_name(f"{folder.name}{_OWNER}").unlink(missing_ok=True)
 
     def forget_secrets(self, kernel_id: str) -> None:
         """Invalidate every secret issued to this kernel."""
@@ -178,3 +215,34 @@ class KernelTokenStore(LoggingConfigurable):
         """Server shutdown: remove every kernel folder."""
         for kernel_id in list(self.kernels):
             self.remove_kernel(kernel_id)
+
+    def clear_stale(self) -> list[str]:
+        """At start: remove the kernel folders that no running server owns; return their names.
+
+        A folder is kept while the server named in ``<kernel id>.server`` beside it runs
+        (another server of the same user shares token_dir); one without that record, or whose
+        server is gone, is a leftover of a server that was killed, and its tokens may still be
+        valid. Runs as the server's user in the user's own 0700 folder; links are never followed.
+        """
+        base = self.prepare()
+        removed = []
+        with os.scandir(base) as entries:
+            names = {e.name: e.is_dir(follow_symlinks=False) for e in entries}
+        for name, is_dir in names.items():
+            kernel_id = name.removesuffix(_OWNER) if name.endswith(_OWNER) else name
+            if kernel_id in self.kernels or not (is_dir or name.endswith(_OWNER)):
+                continue
+            try:
+                owner = (base / f"{kernel_id}{_OWNER}").read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError):
+                owner = ""
+            if _running(owner):
+                continue
+            if is_dir:
+                shutil.rmtree(base / name, ignore_errors=True)
+                removed.append(name)
+            else:
+                (base / name).unlink(missing_ok=True)
+        if removed:
+            self.log.info("Removed %d token folder(s) left by a stopped server", len(removed))
+        return removed

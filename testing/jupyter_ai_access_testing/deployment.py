@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from jupyter_ai_access.local_cognito.process import find_free_port
 
 from .canary import CanaryRegistry
 from .hub import HubProcess
+from .processes import register_account_prefix, remove_accounts
 
 __all__ = ["local_deployment"]
 
@@ -71,7 +70,7 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
     "scopes": ["admin:users", "admin:auth_state", "read:users", "list:users", "admin:servers",
                "access:servers", "tokens"]}})
 """
-    prefix = f"jt{secrets.token_hex(3)}-"
+    prefix = register_account_prefix(f"jt{secrets.token_hex(3)}-")  # swept at session end
     hub = HubProcess(
         folder / "hub",
         config,
@@ -167,9 +166,5 @@ def _wait_for_services(hub: HubProcess, *ports: int) -> None:
 
 
 def _remove_accounts(prefix: str) -> None:
-    if os.getuid() != 0:
-        return
-    for line in Path("/etc/passwd").read_text().splitlines():
-        name = line.split(":", 1)[0]
-        if name.startswith(prefix):
-            subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+    """Stop the processes of this run's accounts (userdel refuses while they run), remove them."""
+    remove_accounts(prefix)

@@ -24,10 +24,11 @@ from urllib.parse import urljoin
 
 import httpx
 
-from jupyter_ai_access.local_cognito.process import find_free_port, stop_process
+from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.net import is_loopback
 
 from . import leaks, whatwg
+from .processes import stop_tree
 
 __all__ = ["HubBrowser", "HubProcess", "find_chp"]
 
@@ -110,6 +111,7 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
+            start_new_session=True,  # stopped by the harness, not by a terminal's Ctrl-C
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -144,9 +146,13 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
         return result.returncode, result.stdout + result.stderr
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Stop the Hub (SIGTERM, then SIGKILL)."""
+        """Stop the Hub (SIGTERM, then SIGKILL), then whatever it left running.
+
+        Its servers, services and kernels run in sessions of their own: they are found as the
+        Hub's process tree, taken before the Hub is stopped (:func:`.processes.stop_tree`).
+        """
         proc, self._proc = self._proc, None
-        stop_process(proc, timeout)
+        stop_tree(proc, timeout)
 
     def kill(self, sig: signal.Signals = signal.SIGKILL, timeout: float = 30.0) -> int:
         """Send the Hub ``sig`` only (not what it started) and wait for it to exit; its status.

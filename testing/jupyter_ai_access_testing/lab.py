@@ -20,7 +20,9 @@ from pathlib import Path
 
 import httpx
 
-from jupyter_ai_access.local_cognito.process import find_free_port, stop_process
+from jupyter_ai_access.local_cognito.process import find_free_port
+
+from .processes import stop_tree
 
 __all__ = ["LabProcess", "start_registry", "wait_for"]
 
@@ -115,6 +117,7 @@ class LabProcess:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,  # as under JupyterHub: no terminal to confirm a Ctrl-C on
             cwd=self.root,
             start_new_session=self.own_group,
         )
@@ -132,11 +135,12 @@ class LabProcess:
         )
 
     def stop(self) -> None:
-        """SIGTERM (to its own process group, when it has one), then SIGKILL after 20 s."""
+        """SIGTERM (to its own process group, when it has one), then SIGKILL after 20 s; then
+        whatever it left running (its kernels: :func:`.processes.stop_tree`)."""
         if self.own_group and self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-        stop_process(self.proc, 20)
+        stop_tree(self.proc, 20)
         if self.own_group and self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)  # what ignored SIGTERM in its group

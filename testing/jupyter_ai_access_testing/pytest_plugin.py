@@ -17,6 +17,9 @@ Enable with ``pytest_plugins = ["jupyter_ai_access_testing.pytest_plugin"]``.
   outputs the test helpers hand in; and, on the teardown report, the test's captured stdout and
   stderr (which holds what kernels of in-process servers print). A hit fails the test, naming
   what leaked and where, never the value.
+- Processes and accounts: SIGINT and SIGTERM unwind the session (fixtures stop what they
+  started) whatever dispositions it inherited, and at its end whatever still runs under it and
+  the system accounts it made are removed (:mod:`.cleanup`, :mod:`.processes`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from .leaks import LeakWatcher
 from .tokens import TokenFactory
 
 __all__ = ["LeakWatcher"]
+
+pytest_plugins = ["jupyter_ai_access_testing.cleanup"]  # processes and accounts (see there)
 
 _CANARIES = pytest.StashKey[CanaryRegistry]()
 

@@ -10,8 +10,8 @@ chart's logic is changed, only where it reads its files. The environment the hub
 gives the container (``hub.extraEnv`` with ``secretKeyRef``, ``CONFIGPROXY_AUTH_TOKEN``, the
 Services' ``*_SERVICE_PORT``) is rebuilt by :func:`hub_env`.
 
-The chart's files are read from ``../shared/z2jh/`` beside the repository (``$JAIA_Z2JH_DIR``
-overrides); they are never copied into the repository.
+The chart's files are read from ``deploy/kubernetes/z2jh-reference/`` in the repository (unmodified
+copies, their source, version and license noted there; ``$JAIA_Z2JH_DIR`` points elsewhere).
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ DEFAULT_NAMES = {
 
 
 def chart_dir(repo_root: Path) -> Path:
-    """The folder with the chart's reference files (``../shared/z2jh`` unless overridden)."""
-    return Path(os.environ.get("JAIA_Z2JH_DIR") or repo_root.parent / "shared" / "z2jh")
+    """The folder with the chart's reference files (in the repository unless overridden)."""
+    default = repo_root / "deploy" / "kubernetes" / "z2jh-reference"
+    return Path(os.environ.get("JAIA_Z2JH_DIR") or default)
 
 
 def helm_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
