@@ -94,3 +94,12 @@ def test_versions_match_the_bounds_in_pyproject():
     assert jupyterhub.__version__ in bounds["jupyterhub"]
     assert oauthenticator.__version__ in bounds["oauthenticator"]
     assert all("<" in str(spec) for spec in bounds.values()), "upper bounds are required"
+
+
+def test_the_servers_signal_stop_is_the_handler_sigterm_uses():
+    # server/app.py makes SIGINT stop a non-interactive server the way SIGTERM does, with
+    # jupyter_server's private ServerApp._signal_stop (JupyterHub's singleuser uses it too).
+    from jupyter_server.serverapp import ServerApp
+
+    assert list(inspect.signature(ServerApp._signal_stop).parameters) == ["self", "sig", "frame"]
+    assert "self._signal_stop" in inspect.getsource(ServerApp.init_signal)
