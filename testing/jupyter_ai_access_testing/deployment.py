@@ -141,3 +141,5 @@ def _remove_accounts(prefix: str) -> None:
         name = line.split(":", 1)[0]
         if name.startswith(prefix):
             subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+    # the demo's claim on the accounts (claim_accounts), released when its Hub stopped
+    Path(f"/run/jupyter-ai-access/accounts-{prefix}lock").unlink(missing_ok=True)
