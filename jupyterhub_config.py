@@ -181,6 +181,8 @@ c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
 c.Spawner.environment = {
     "AI_ACCESS_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}", **aws_environment,
+    # this environment's commands first (the AWS CLI, jupyter) in notebooks and terminals
+    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
 }
 if ISOLATED:
     c.JupyterHub.spawner_class = "jupyter_ai_access.hub.spawner.AccountPerUserSpawner"

@@ -112,7 +112,7 @@ class AccountPerUserSpawner(LocalProcessSpawner):
                     "--home-dir",
                     str(home),
                     "--shell",
-                    "/usr/sbin/nologin",
+                    "/bin/bash",  # JupyterLab's terminal; no password: no login anyway
                     "--user-group",
                     "--comment",
                     "jupyter_ai_access user",
@@ -147,7 +147,7 @@ class AccountPerUserSpawner(LocalProcessSpawner):
         entry = pwd.getpwnam(self.account)
         env["USER"] = self.account
         env["HOME"] = entry.pw_dir
-        env["SHELL"] = "/bin/sh"
+        env["SHELL"] = "/bin/bash"
         env["XDG_RUNTIME_DIR"] = str(self._runtime_dir(entry))
         return env
 
