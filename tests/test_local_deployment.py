@@ -290,6 +290,11 @@ def refused(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
             id="public-url-bad-port",
         ),
         pytest.param(
+            {"JAIA_POOL_FILE": "/nonexistent/pool.json"},
+            ["JAIA_POOL_FILE: /nonexistent/pool.json: (file): not found"],
+            id="pool-file-missing",
+        ),
+        pytest.param(
             {"JAIA_ISOLATION": "of"},
             ["JAIA_ISOLATION='of' is not one of accounts, off"],
             id="isolation-misspelled",
