@@ -13,7 +13,8 @@
 #   COGNITO_CLIENT_ID, COGNITO_CLIENT_SECRET (or COGNITO_CLIENT_SECRET_FILE)
 #
 # Every setting below can be changed here; environment variables named JAIA_* move ports and
-# folders without editing this file.
+# folders without editing this file (README, "What runs", lists them; ./run-demo warns about a
+# JAIA_* name that nothing reads, such as a misspelling).
 import json
 import os
 import shutil
@@ -23,8 +24,8 @@ from pathlib import Path
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 from jupyter_ai_access.hub.settings import COGNITO_SETTINGS
 from jupyter_ai_access.local_cognito.deployment import (
-    check_ports, demo_ports, exit_with_hub, hub_urls, isolate_users, pool_for_hub,
-    previous_hub_killed,
+    check_ports, claim_accounts, demo_ports, exit_with_hub, hub_urls, isolate_users,
+    pool_for_hub, previous_hub_killed, public_url,
 )
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.local_cognito.pool import load_pool
@@ -38,8 +39,8 @@ STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
 STATE.chmod(0o700)  # the Hub's database, cookie secret and crypt key: the Hub's account only
 USE_REAL_COGNITO = any(os.environ.get(k) for k in COGNITO_SETTINGS)
 # Every port the demo binds (JAIA_HUB_PORT, JAIA_PROXY_API_PORT, JAIA_HUB_API_PORT,
-# JAIA_REGISTRY_PORT, JAIA_COGNITO_PORT), checked before anything starts: a taken port stops
-# here with one line that names the variable moving it, and nothing is left running.
+# JAIA_REGISTRY_PORT, JAIA_AWS_PORT, JAIA_COGNITO_PORT), checked before anything starts: a taken
+# port stops here with one line that names the variable moving it, and nothing is left running.
 PORTS = demo_ports(os.environ, emulator=not USE_REAL_COGNITO)
 # After a Hub that was killed (SIGKILL, OOM): its services exit within a second (exit_with_hub
 # below), so wait for their ports; a leftover proxy JupyterHub replaces itself (pid file).
@@ -50,9 +51,9 @@ HUB_PORT = PORTS["JupyterHub"][0]
 PROXY_API_PORT = PORTS["the proxy's API"][0]
 HUB_API_PORT = PORTS["the Hub's internal API"][0]
 REGISTRY_PORT = PORTS["the example registry"][0]
-COGNITO_PORT = int(os.environ.get("JAIA_COGNITO_PORT", "9229"))
+COGNITO_PORT = PORTS.get("the local Cognito emulator", (0, ""))[0]
 AWS_PORT = PORTS["the local AWS emulator"][0]
-PUBLIC_URL = os.environ.get("JAIA_PUBLIC_URL", f"http://127.0.0.1:{HUB_PORT}/")
+PUBLIC_URL = public_url(os.environ, HUB_PORT)  # JAIA_PUBLIC_URL; one line when not a URL
 POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", HERE / "jupyter_ai_access/local_cognito/demo-pool.json"))
 NODE = os.environ.get("JUPYTER_AI_ACCESS_NODE") or shutil.which("node") or "node"
 
@@ -219,10 +220,15 @@ c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
 c.Spawner.environment = {
     "AI_ACCESS_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}", **aws_environment,
+    # this environment's commands first (the AWS CLI, jupyter) in notebooks and terminals
+    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
 }
 if ISOLATED:
     c.JupyterHub.spawner_class = "jupyter_ai_access.hub.spawner.AccountPerUserSpawner"
     c.AccountPerUserSpawner.account_prefix = os.environ.get("JAIA_ACCOUNT_PREFIX", "jaia-")
+    # Two demos with the same prefix would share the accounts (one's alice is the other's):
+    # the second refuses to start, naming JAIA_ACCOUNT_PREFIX. Held while the Hub runs.
+    ACCOUNTS_CLAIM = claim_accounts(c.AccountPerUserSpawner.account_prefix, STATE)
     c.AccountPerUserSpawner.skeleton_files = [str(HERE / "examples/train.ipynb")]
     # which Hub user and Cognito identity each account was made for (a mismatch is refused)
     c.AccountPerUserSpawner.bindings_dir = str(STATE / "accounts")

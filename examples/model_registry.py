@@ -24,6 +24,7 @@ import json
 import os
 import random
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,11 @@ async def main() -> None:
     models = Path(os.environ.get("REGISTRY_DIR", ".state/registry"))
     make_app(make_verifier(), models).listen(port, "127.0.0.1")
     print(f"model registry on http://127.0.0.1:{port}", flush=True)
-    await asyncio.Event().wait()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the Hub stops its services so: no traceback
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await stop.wait()
+    print("model registry stopped", flush=True)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,19 @@ async def test_the_aws_cli_in_a_kernel_uses_the_same_credentials(jp_serverapp, e
     assert out.strip().endswith("assumed-role/jupyter-ai-access-demo-ml-training/alice")
 
 
+async def test_the_status_page_says_no_credentials_are_held_before_a_kernel_asks(
+    jp_serverapp, jp_fetch, ext
+):
+    row = "<th>AWS credentials expire</th><td>"
+    page = (await jp_fetch("ai-access", "status")).body.decode()
+    shown = page[page.index(row) + len(row) :].split("</td>")[0]
+    assert shown == "none held yet: a kernel's first AWS call fetches them"  # not "never"
+    kernel_id = await start_kernel(jp_serverapp)
+    await run(jp_serverapp, kernel_id, IDENTITY)
+    page = (await jp_fetch("ai-access", "status")).body.decode()
+    assert page[page.index(row) + len(row) :].startswith("<time datetime=")
+
+
 async def test_kernel_environment_names_the_endpoint_and_its_secret_file_only(
     jp_serverapp, ext, tmp_path
 ):

@@ -285,9 +285,11 @@ async def test_the_sign_in_page_says_incorrect_username_or_password(local_hub):
     async with chromium() as browser:
         page = await browser.new_page()
         await page.goto(local_hub["url"] + "/hub/oauth_login")
+        await page.wait_for_selector("#signInFormUsername")
+        await screenshot(page, "cognito-sign-in")  # what the README's step 1 shows: no error yet
         await page.fill("#signInFormUsername", "alice")
         await page.fill("#signInFormPassword", "not-her-password")
         await page.click("button[type=submit]")
         await page.wait_for_selector("#loginErrorMessage")
         assert await page.inner_text("#loginErrorMessage") == "Incorrect username or password."
-        await screenshot(page, "cognito-sign-in")
+        await screenshot(page, "cognito-sign-in-refused")

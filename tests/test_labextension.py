@@ -35,6 +35,35 @@ async def item_in_state(page: Any, state: str, timeout: float = 30_000) -> Any:
     return page.locator(ITEM)
 
 
+async def settled(page: Any) -> None:
+    """Wait until the notebook shows its cells and its kernel is idle (no loading spinner),
+    and close JupyterLab's "official Jupyter news?" question: what a person sees once the
+    page has loaded."""
+    await page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    await page.wait_for_selector(".jp-NotebookPanel .jp-Spinner", state="detached")
+    # the kernel has started: "Python 3 (ipykernel) | Idle", not "No Kernel | Initializing"
+    await page.locator("#jp-main-statusbar", has_text="| Idle").wait_for(timeout=120_000)
+    news = page.locator(".Toastify__toast", has_text="Jupyter news")
+    try:  # JupyterLab asks a few seconds after it has loaded
+        await news.wait_for(timeout=20_000)
+    except PlaywrightTimeout:
+        return
+    await news.locator("button", has_text="No").click()
+    await news.wait_for(state="detached")
+
+
+async def close_dialogs(page: Any, attempts: int = 5) -> None:
+    """Close JupyterLab's modal dialogs (after a logout it says "Forbidden" or that the XSRF
+    cookie does not match, about requests the ended session refused)."""
+    dialogs = page.locator(".jp-Dialog")
+    for _ in range(attempts):
+        await page.wait_for_timeout(500)  # the refused requests' dialogs arrive in a burst
+        if not await dialogs.count():
+            return
+        await page.keyboard.press("Escape")
+    assert not await dialogs.count(), await dialogs.first.inner_text()
+
+
 async def click_past_dialogs(page: Any, target: Any, attempts: int = 10) -> None:
     """Click ``target``, closing JupyterLab's own modal dialogs first: the logout revoked the
     Lab's access too, and JupyterLab says so ("Forbidden") in dialogs that cover the page."""
@@ -68,8 +97,8 @@ async def test_the_item_names_the_user_turns_ended_at_logout_and_fresh_after_log
             assert await item.evaluate("e => e.tagName") == "BUTTON"
             label = await item.get_attribute("aria-label")
             assert label.startswith("AI access: alice, tokens fresh, expire in ")
-            await page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            await screenshot(page, "lab-status-fresh")
+            await settled(page)
+            await screenshot(page, "lab-status-fresh")  # the README's picture of the item
 
             other = await browser.new_page()  # log out in another tab
             await other.goto(hub["url"] + "/hub/logout")
@@ -78,6 +107,8 @@ async def test_the_item_names_the_user_turns_ended_at_logout_and_fresh_after_log
             assert await item.inner_text() == "alice · session ended"
             action = page.locator("button", has_text="Log in again")
             await action.wait_for(timeout=10_000)
+            await close_dialogs(page)  # JupyterLab's own errors about the ended session
+            await action.wait_for(timeout=10_000)  # the item's notification stays
             await screenshot(page, "lab-status-ended")
             async with browser.expect_page() as opened:
                 await click_past_dialogs(page, action)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -23,7 +24,12 @@ from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.deployment import _remove_accounts
 from jupyter_ai_access_testing.hub import HubBrowser
 
-from jupyter_ai_access.local_cognito.deployment import DEMO_PORTS, isolate_users
+from jupyter_ai_access.local_cognito.deployment import (
+    DEMO_PORTS,
+    DEMO_SETTINGS,
+    claim_accounts,
+    isolate_users,
+)
 from jupyter_ai_access.local_cognito.process import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +113,9 @@ def test_moved_ports_work_end_to_end_and_a_background_demo_stops_promptly(
         assert (
             f"local Cognito emulator on http://127.0.0.1:{demo_env['JAIA_COGNITO_PORT']}" in banner
         )
+        # the emulator's "try a login" hint (in the Hub's log) goes to the Hub where it runs
+        hint = next(line for line in banner.splitlines() if "try a login:" in line)
+        assert f"redirect_uri={hub}/hub/oauth_callback" in hint, hint
     finally:
         started = time.monotonic()
         os.kill(proc.pid, stop_with)
@@ -259,3 +268,131 @@ def processes_of(account: str) -> list[str]:
         ["pgrep", "-a", "-u", account], capture_output=True, text=True, check=False
     )
     return result.stdout.splitlines()
+
+
+# ---------------------------------------------------------------- what the README lists
+def test_the_readme_lists_every_port_and_setting_the_demo_reads():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("What runs (all on 127.0.0.1") : readme.index("**Who can see")]
+    listed = {v: int(p) for p, v in re.findall(r"^\| (\d+) \| `(JAIA_\w+)` \|", section, re.M)}
+    assert listed == {variable: port for variable, port in DEMO_PORTS.values()}
+    settings = set(re.findall(r"^\| `(JAIA_\w+)` \|", section, re.M))
+    read = {
+        name
+        for path in ("jupyterhub_config.py", "run-demo")
+        for name in re.findall(r"\bJAIA_[A-Z0-9_]*[A-Z0-9]\b", (ROOT / path).read_text())
+    } - {variable for variable, _ in DEMO_PORTS.values()}
+    assert read <= settings <= set(DEMO_SETTINGS)
+    # the configuration's comment names every port it binds
+    config = (ROOT / "jupyterhub_config.py").read_text()
+    comment = config[: config.index("PORTS = ")]
+    assert [v for v, _ in DEMO_PORTS.values() if v not in comment] == []
+
+
+# ---------------------------------------------------------------- settings a person gets wrong
+def refused(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """./run-demo expected to refuse: it must leave nothing behind."""
+    proc = subprocess.Popen(
+        [str(ROOT / "run-demo")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:  # it started after all: stop it as Ctrl-C would
+        os.kill(proc.pid, signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"./run-demo started instead of refusing:\n{err[-3000:]}")
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "JupyterHub with jupyter_ai_access" not in result.stdout  # no "running" banner
+    assert "Traceback" not in result.stderr, result.stderr
+    assert not (Path(env["JAIA_STATE_DIR"]) / "jupyterhub.sqlite").exists()
+    assert [v for v, _ in DEMO_PORTS.values() if not port_free(int(env[v]))] == []
+    return result
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        pytest.param(
+            {"JAIA_PUBLIC_URL": "127.0.0.1:20800"},
+            ["JAIA_PUBLIC_URL='127.0.0.1:20800' is not a URL", "http://127.0.0.1:"],
+            id="public-url-without-scheme",
+        ),
+        pytest.param(
+            {"JAIA_PUBLIC_URL": "http://127.0.0.1:80x/"},
+            ["JAIA_PUBLIC_URL='http://127.0.0.1:80x/' is not a URL"],
+            id="public-url-bad-port",
+        ),
+        pytest.param(
+            {"JAIA_POOL_FILE": "/nonexistent/pool.json"},
+            ["JAIA_POOL_FILE: /nonexistent/pool.json: (file): not found"],
+            id="pool-file-missing",
+        ),
+        pytest.param(
+            {"JAIA_ISOLATION": "of"},
+            ["JAIA_ISOLATION='of' is not one of accounts, off"],
+            id="isolation-misspelled",
+        ),
+        pytest.param(
+            {"COGNITO_USER_POOL_ID": "eu-west-1_AbC123xyz"},
+            [
+                "CognitoOAuthenticator.issuer is not set",
+                "$COGNITO_REGION",
+                "CognitoOAuthenticator.domain is not set",
+                "CognitoOAuthenticator.client_id is not set",
+                "CognitoOAuthenticator.client_secret is not set",
+            ],
+            id="real-pool-missing-settings-all-at-once",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it_and_nothing_starts(demo_env, setting, words):
+    demo_env.update(setting)
+    result = refused(demo_env)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("jupyter_ai_access: "), result.stderr
+    assert [w for w in words if w not in last] == [], result.stderr
+
+
+def test_a_misspelled_setting_is_named_with_the_one_meant(demo_env):
+    # stopped by a taken port, so the warning is seen without starting everything
+    demo_env["JAIA_COGNTIO_PORT"] = "9300"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(demo_env["JAIA_HUB_PORT"])))
+        taken.listen()
+        result = subprocess.run(
+            [str(ROOT / "run-demo")],
+            env=demo_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    assert (
+        "jupyter_ai_access: WARNING: JAIA_COGNTIO_PORT is not a setting of the demo and is "
+        "ignored (did you mean JAIA_COGNITO_PORT?" in result.stderr
+    ), result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the per-user accounts exist only as root")
+def test_a_second_demo_with_the_same_accounts_refuses_to_start(demo_env, tmp_path):
+    # another demo on this machine holds the accounts <prefix>* (as its Hub does while it runs)
+    prefix = demo_env["JAIA_ACCOUNT_PREFIX"]
+    other = claim_accounts(prefix, tmp_path / "other-demo")
+    try:
+        result = refused(demo_env)
+    finally:
+        os.close(other)
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"another demo on this machine (state folder {tmp_path / 'other-demo'})" in last
+    assert f"accounts {prefix}<name>" in last and "JAIA_ACCOUNT_PREFIX=<prefix>" in last

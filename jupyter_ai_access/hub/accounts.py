@@ -219,7 +219,7 @@ def claim_account(
             "--home-dir",
             str(home),
             "--shell",
-            "/usr/sbin/nologin",
+            "/bin/bash",  # JupyterLab's terminal; no password: no login anyway
             "--user-group",
             "--comment",
             MARK,

@@ -356,13 +356,37 @@ class CognitoSettings(GenericOAuthenticator):
             )
 
     def validate_settings(self) -> None:
-        """Raise :class:`ConfigurationError` naming the first missing or contradictory setting."""
+        """Raise :class:`ConfigurationError` naming every missing setting (all at once), or
+        the first contradictory one."""
         cls = "CognitoOAuthenticator"
-        if not self.issuer:
-            raise ConfigurationError(
-                f"{cls}.issuer is not set: give {cls}.region and {cls}.user_pool_id "
-                "($COGNITO_REGION, $COGNITO_USER_POOL_ID) or the issuer URL ($COGNITO_ISSUER)"
+        missing = [
+            why
+            for value, why in (
+                (
+                    self.issuer,
+                    f"{cls}.issuer is not set: give {cls}.region and {cls}.user_pool_id "
+                    "($COGNITO_REGION, $COGNITO_USER_POOL_ID) or the issuer URL ($COGNITO_ISSUER)",
+                ),
+                (
+                    self.domain,
+                    f"{cls}.domain is not set: the user-pool domain URL ($COGNITO_DOMAIN), "
+                    "e.g. https://<prefix>.auth.<region>.amazoncognito.com",
+                ),
+                (
+                    self.client_id,
+                    f"{cls}.client_id is not set: the Hub's app client id ($COGNITO_CLIENT_ID)",
+                ),
+                (
+                    self.client_secret,
+                    f"{cls}.client_secret is not set: use $COGNITO_CLIENT_SECRET or "
+                    f"{cls}.client_secret_file ($COGNITO_CLIENT_SECRET_FILE; keep it out of "
+                    "the config file)",
+                ),
             )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError("; ".join(missing))
         if self.region and self.user_pool_id:
             derived = cognito_issuer(self.region, self.user_pool_id)
             if self.issuer != derived:
@@ -372,25 +396,8 @@ class CognitoSettings(GenericOAuthenticator):
                 )
         try:
             check_endpoint_url(self.issuer, f"{cls}.issuer")
-        except IdentityProviderError as e:
-            raise ConfigurationError(str(e)) from None
-        if not self.domain:
-            raise ConfigurationError(
-                f"{cls}.domain is not set: give the user-pool domain URL ($COGNITO_DOMAIN), "
-                "e.g. https://<prefix>.auth.<region>.amazoncognito.com"
-            )
-        try:
             check_endpoint_url(self.domain, f"{cls}.domain")
         except IdentityProviderError as e:
             raise ConfigurationError(str(e)) from None
-        if not self.client_id:
-            raise ConfigurationError(
-                f"{cls}.client_id is not set ($COGNITO_CLIENT_ID): the Hub's app client id"
-            )
-        if not self.client_secret:
-            raise ConfigurationError(
-                f"{cls}.client_secret is not set: use $COGNITO_CLIENT_SECRET or "
-                f"{cls}.client_secret_file (keep it out of the config file)"
-            )
         if self.refresh_margin < 0:
             raise ConfigurationError(f"{cls}.refresh_margin must be >= 0 seconds")

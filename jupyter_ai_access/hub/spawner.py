@@ -10,10 +10,10 @@ and crypt key (0600/0700, owned by root) are out of reach.
 - the account is ``<account_prefix><name>`` (e.g. ``jaia-alice``), never the Cognito name itself:
   a Cognito user called ``root`` or ``daemon`` must not become that account. Other names are
   folded and suffixed with a hash, collision-free (``accounts.account_name``);
-- the account is created on first spawn (``useradd``, no password, no login shell) and bound to
-  the Hub user and their Cognito ``sub`` in a root-owned record (``bindings_dir``): a spawn whose
-  user or identity differs from the record, or for an account the spawner did not make, is
-  refused;
+- the account is created on first spawn (``useradd``, no password; bash for JupyterLab's
+  terminal) and bound to the Hub user and their Cognito ``sub`` in a root-owned record
+  (``bindings_dir``): a spawn whose user or identity differs from the record, or for an account
+  the spawner did not make, is refused;
 - its home is 0700; skeleton files are copied into it without following links (``rootfiles``);
   its private runtime folder ``<runtime_root>/<account>`` (0700, emptied when it was not this
   account's) is given to the server as ``XDG_RUNTIME_DIR``, where the extension keeps the
@@ -141,7 +141,7 @@ class AccountPerUserSpawner(LocalProcessSpawner):
         entry = pwd.getpwnam(self.account)
         env["USER"] = self.account
         env["HOME"] = entry.pw_dir
-        env["SHELL"] = "/bin/sh"
+        env["SHELL"] = "/bin/bash"
         env["XDG_RUNTIME_DIR"] = str(Path(self.runtime_root) / self.account)
         return env
 

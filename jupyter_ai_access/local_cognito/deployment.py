@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import difflib
+import fcntl
 import json
 import os
 import socket
@@ -21,19 +23,24 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..files import write_private_file
 from .pool import load_pool
 
 __all__ = [
     "DEMO_PORTS",
+    "DEMO_SETTINGS",
     "check_ports",
+    "claim_accounts",
     "demo_ports",
     "exit_with_hub",
     "hub_urls",
     "isolate_users",
     "pool_for_hub",
     "previous_hub_killed",
+    "public_url",
+    "unknown_settings",
     "unreachable_by_others",
 ]
 
@@ -49,6 +56,52 @@ DEMO_PORTS = {
     "the local AWS emulator": ("JAIA_AWS_PORT", 9230),
     "the local Cognito emulator": ("JAIA_COGNITO_PORT", 9229),
 }
+
+#: Every other ``JAIA_*`` variable something in this repository reads (the demo, Binder, tests).
+DEMO_SETTINGS = (
+    "JAIA_STATE_DIR",
+    "JAIA_POOL_FILE",
+    "JAIA_PUBLIC_URL",
+    "JAIA_ACCOUNT_PREFIX",
+    "JAIA_ISOLATION",
+    "JAIA_LOCAL_AWS",
+    "JAIA_REFRESH_TOKEN_KEY",
+    "JAIA_REGISTRY_CLIENTS",
+    "JAIA_Z2JH_DIR",
+    "JAIA_README_SCREENSHOTS",
+)
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """One warning line per ``JAIA_*`` variable nothing reads (a misspelling is ignored)."""
+    known = [variable for variable, _ in DEMO_PORTS.values()] + list(DEMO_SETTINGS)
+    lines = []
+    for name in sorted(n for n in environ if n.startswith("JAIA_") and n not in known):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        lines.append(
+            f"jupyter_ai_access: WARNING: {name} is not a setting of the demo and is ignored "
+            f'({hint}the JAIA_* settings are listed in README.md, "What runs")'
+        )
+    return lines
+
+
+def public_url(environ: Mapping[str, str], hub_port: int) -> str:
+    """``JAIA_PUBLIC_URL`` (default ``http://127.0.0.1:<hub_port>/``), or exit with one line."""
+    value = environ.get("JAIA_PUBLIC_URL", "")
+    if not value:
+        return f"http://127.0.0.1:{hub_port}/"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        sys.exit(
+            f"jupyter_ai_access: JAIA_PUBLIC_URL={value!r} is not a URL the browsers can use: "
+            f"give http:// or https://, the host and the port, e.g. http://127.0.0.1:{hub_port}/"
+        )
+    return value if value.endswith("/") else value + "/"
 
 
 def demo_ports(environ: Mapping[str, str], *, emulator: bool) -> dict[str, tuple[int, str]]:
@@ -199,6 +252,41 @@ def isolate_users(environ: Mapping[str, str], *, root: bool, paths: Iterable[Pat
     return True
 
 
+def claim_accounts(prefix: str, state: Path, locks: Path = Path("/run/jupyter-ai-access")) -> int:
+    """Hold the accounts ``<prefix>*`` for this demo while its process runs, or exit with one line.
+
+    Two demos on one machine with the same prefix would share the system accounts: the other
+    pool's "alice" would get this alice's home and token folders. The claim is an exclusive
+    lock on ``<locks>/accounts-<prefix>lock`` (a root-owned folder; the file holds the state
+    folder of its holder), released when the process ends. Returns the lock's descriptor.
+    """
+    locks.mkdir(mode=0o755, parents=True, exist_ok=True)
+    folder = os.open(locks, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        info = os.fstat(folder)
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            sys.exit(f"jupyter_ai_access: {locks} must be this account's, writable by no other")
+        fd = os.open(
+            f"accounts-{prefix}lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=folder
+        )
+    finally:
+        os.close(folder)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace") or "unknown"
+        os.close(fd)
+        sys.exit(
+            f"jupyter_ai_access: another demo on this machine (state folder {holder}) gives its "
+            f"users the accounts {prefix}<name>; this one would share them (its alice would be "
+            f"the other's alice). Stop the other one, or choose other accounts for this one with "
+            f"JAIA_ACCOUNT_PREFIX=<prefix>"
+        )
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(state).encode(), 0)
+    return fd
+
+
 def hub_urls(port: int, public_url: str = "") -> list[str]:
     """Where browsers reach the Hub: 127.0.0.1 and localhost on ``port``, and the public URL."""
     urls = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
@@ -213,7 +301,8 @@ def pool_for_hub(
     """Write ``state/pool-for-hub.json``: the description, with the Hub's URLs registered.
 
     The app client ``client`` gets ``<url><base_url>oauth_callback`` and
-    ``<url><base_url>logout-complete`` for every URL (kept after the ones already described).
+    ``<url><base_url>logout-complete`` for every URL, first (the emulator's "try a login" hint
+    shows the first), then the ones already described.
     The file is validated like any description before it is written.
     """
     raw: dict[str, Any] = json.loads(pool_file.read_text(encoding="utf-8"))
@@ -226,7 +315,7 @@ def pool_for_hub(
     base = "/" + base_url.strip("/") + "/"
     for key, path in (("callback_urls", "oauth_callback"), ("logout_urls", "logout-complete")):
         wanted = [f"{url}{base}{path}" for url in urls]
-        entry[key] = list(dict.fromkeys([*entry.get(key, []), *wanted]))
+        entry[key] = list(dict.fromkeys([*wanted, *entry.get(key, [])]))
     target = state / "pool-for-hub.json"
     state.mkdir(parents=True, exist_ok=True)
     write_private_file(target, json.dumps(raw, indent=1))

@@ -97,7 +97,12 @@ class StatusPageHandler(JupyterHandler):
             aws = m["aws"]
             rows += [
                 ("AWS identity", html.escape(aws.get("principal") or "—")),
-                ("AWS credentials expire", _when(aws.get("expires_at"))),
+                (
+                    "AWS credentials expire",
+                    _when(aws["expires_at"])
+                    if aws.get("expires_at")
+                    else "none held yet: a kernel's first AWS call fetches them",
+                ),
             ]
             if aws.get("last_error"):
                 rows.append(("AWS problem", html.escape(aws["last_error"])))

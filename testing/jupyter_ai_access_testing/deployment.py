@@ -168,3 +168,5 @@ def _wait_for_services(hub: HubProcess, *ports: int) -> None:
 def _remove_accounts(prefix: str) -> None:
     """Stop the processes of this run's accounts (userdel refuses while they run), remove them."""
     remove_accounts(prefix)
+    # the demo's claim on the accounts (claim_accounts), released when its Hub stopped
+    Path(f"/run/jupyter-ai-access/accounts-{prefix}lock").unlink(missing_ok=True)
