@@ -56,7 +56,7 @@ if CONTROL:
     path = api.path.rstrip("/") + "/user"
 request = ("GET " + path + " HTTP/1.1\\r\\nHost: " + api.netloc + "\\r\\nAuthorization: token "
            + os.environ["JUPYTERHUB_API_TOKEN"] + "\\r\\nConnection: close\\r\\n\\r\\n").encode()
-storm = {"answers": {}, "open": 0, "opened": 0, "stop": False}
+storm = {"answers": {}, "open": 0, "opened": 0, "errors": 0, "error": "", "stop": False}
 selector = selectors.DefaultSelector()
 def one():
     s = socket.create_connection((api.hostname, api.port), timeout=10)
@@ -67,12 +67,15 @@ def one():
     storm["opened"] += 1
 def run(n, reopen):
     deadline = time.monotonic() + 900
-    for _ in range(n):
-        one()
     while not storm["stop"] and time.monotonic() < deadline:
-        if reopen and storm["open"] < n:
-            one()
-        for key, _ in selector.select(0 if reopen and storm["open"] < n else 0.1):
+        want = storm["opened"] < n or (reopen and storm["open"] < n)
+        if want:
+            try:
+                one()
+            except OSError as e:  # the Hub's accept queue is full: try again
+                storm["errors"] += 1
+                storm["error"] = type(e).__name__
+        for key, _ in selector.select(0 if want else 0.1):
             try:
                 chunk = key.fileobj.recv(65536)
             except OSError:
@@ -91,7 +94,7 @@ def run(n, reopen):
     storm["open"] = 0
 threading.Thread(target=run, args=(N, REOPEN), daemon=True).start()
 """
-STATE = "import json; print(json.dumps({k: storm[k] for k in ('answers', 'open', 'opened')}))"
+STATE = "import json; print(json.dumps({k: v for k, v in storm.items() if k != 'stop'}))"
 READY = (
     "import time\nfrom jupyter_ai_access.client import get_token\n"
     "for _ in range(600):\n"
