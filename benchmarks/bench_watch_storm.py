@@ -21,6 +21,7 @@ Figures, each as a ratio to the idle baseline measured in the same run:
 - the Hub's open file descriptors (``/proc/<pid>/fd``).
 
 Run: .venv/bin/python benchmarks/bench_watch_storm.py [--watches 3000] [--probes 40] [--logouts 3]
+[--phases burst,flood,control]
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ async def main(args: Any) -> None:
         browser.close()
         idle.update(fds=idle_fds, relogin=relogin, audit=0, storm={})
         results = [idle]
-        for name in ("burst", "flood", "control"):
+        for name in args.phases.split(","):
             results.append(await storm_phase(hub, bob, alice, args, name))
         await alice.shutdown()
         await bob.shutdown()
@@ -247,4 +248,5 @@ if __name__ == "__main__":
     parser.add_argument("--watches", type=int, default=3000)
     parser.add_argument("--probes", type=int, default=40)
     parser.add_argument("--logouts", type=int, default=3)
+    parser.add_argument("--phases", default="burst,flood,control", help="comma-separated")
     asyncio.run(main(parser.parse_args()))

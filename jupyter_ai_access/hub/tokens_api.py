@@ -13,10 +13,14 @@ Answers (JSON, ``Cache-Control: no-store``):
 - 401 ``login_required`` (with the absolute ``login_url``) when the session is gone (logged out,
   refresh token refused, removed from the allowed groups, user deleted);
 - 503 ``idp_unavailable`` when the tokens have expired and Cognito cannot be reached;
-- 403/404 for callers without the scope for this user.
+- 403/404 for callers without the scope for this user, and 403 for a token with the scope that is
+  not the API token of one of the user's own servers (unless
+  ``CognitoOAuthenticator.token_endpoint_callers = "scoped"``; see :mod:`.callers`);
+- 429 ``rate_limited`` (with ``Retry-After``) beyond the user's rate of answers given at once.
 
 The same request with ``?wait=<s>&have=<fingerprint>`` is the server's session watch (see
-:mod:`jupyter_ai_access.protocol`).
+:mod:`jupyter_ai_access.protocol`); 409 ``watch_superseded`` ends it when the user (or the token)
+opened more than the Hub holds (:mod:`.endpoint_limits`).
 """
 
 from __future__ import annotations
