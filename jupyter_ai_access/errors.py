@@ -19,6 +19,7 @@ Imports only the standard library, so resource servers can use it without Jupyte
     ├── TokenDeliveryError             a kernel or server cannot get the user's tokens
     │   ├── SessionEndedError          the Hub session is over: log in again at ``login_url``
     │   ├── TokensUnavailableError     the Hub or Cognito is unreachable and no valid token is held
+    │   │   └── WatchSupersededError   the Hub ended the server's session watch for a newer one
     │   ├── MachineTokenError          a job's machine app client is misconfigured or refused
     │   └── AWSCredentialsError        the ID token could not be exchanged for AWS credentials
     │       ├── AWSUnavailableError    STS / Cognito identity unreachable or 5xx: retried
@@ -80,6 +81,7 @@ __all__ = [
     "TokensUnavailableError",
     "UnknownKeyError",
     "UnsupportedAlgorithmError",
+    "WatchSupersededError",
 ]
 
 
@@ -252,6 +254,11 @@ class SessionEndedError(TokenDeliveryError):
 
 class TokensUnavailableError(TokenDeliveryError):
     """JupyterHub or Cognito cannot be reached and no still-valid token is held."""
+
+
+class WatchSupersededError(TokensUnavailableError):
+    """The Hub ended this server's session watch for a newer one of the same user or token
+    (``CognitoOAuthenticator.session_watches_per_user``): the server reconnects after a back-off."""
 
 
 class MachineTokenError(TokenDeliveryError):

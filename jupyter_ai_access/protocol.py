@@ -31,7 +31,9 @@ __all__ = [
     "AWS_CREDENTIALS_PATH",
     "ERROR_IDP_UNAVAILABLE",
     "ERROR_LOGIN_REQUIRED",
+    "ERROR_RATE_LIMITED",
     "ERROR_UNAVAILABLE",
+    "ERROR_WATCH_SUPERSEDED",
     "HUB_TOKENS_PATH",
     "NO_TOKENS",
     "REVOCATIONS_PATH",
@@ -67,6 +69,10 @@ NO_TOKENS: Final = "none"
 ERROR_LOGIN_REQUIRED: Final = "login_required"
 ERROR_IDP_UNAVAILABLE: Final = "idp_unavailable"
 ERROR_UNAVAILABLE: Final = "unavailable"
+#: The Hub's token endpoint: a newer session watch of the same user (or token) ended this one
+#: (409), and too many answers at once for one user (429, with ``Retry-After``).
+ERROR_WATCH_SUPERSEDED: Final = "watch_superseded"
+ERROR_RATE_LIMITED: Final = "rate_limited"
 
 
 class KernelEnv:

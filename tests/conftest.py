@@ -78,6 +78,11 @@ TOKEN_DELIVERY_CONFIG = """
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 configure_token_delivery(c, revocation_readers=["test-admin"])
 """
+# These Hubs spawn no servers: their tests ask the token endpoint with tokens made through the
+# API (the README's deployment keeps the default, "servers", and tests/test_attacks.py checks it).
+SCOPED_CALLERS = """
+c.CognitoOAuthenticator.token_endpoint_callers = "scoped"
+"""
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +103,7 @@ c.CognitoOAuthenticator.refresh_margin = 55
 c.Authenticator.auth_refresh_age = 1
 """
         + TOKEN_DELIVERY_CONFIG
+        + SCOPED_CALLERS
     )
     hub = HubProcess(
         tmp_path_factory.mktemp("emulator-hub"),
@@ -143,6 +149,7 @@ c.CognitoOAuthenticator.leeway = 0
 c.Authenticator.auth_refresh_age = 1
 """
         + TOKEN_DELIVERY_CONFIG
+        + SCOPED_CALLERS
     )
     secret = canaries.secret("fake-hub-secret")
     hub = HubProcess(

@@ -29,6 +29,8 @@ from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.hub import HubBrowser
 from jupyter_ai_access_testing.notebooks import ServerKernel
 
+from jupyter_ai_access.protocol import TOKENS_SCOPE
+
 BOUND = 15.0  # how long a test waits for a state before failing (the product's goal is 5 s)
 
 
@@ -236,6 +238,130 @@ print(json.dumps(out))
         assert json.loads(await run(bob, code)) == {"alice": 404, "bob": 200}
     finally:
         await bob.shutdown()
+
+
+STORM = 400  # session watches bob's kernel opens with the server token it inherited
+STORM_CODE = """
+import json, os, selectors, socket, threading, time, urllib.parse
+from jupyter_ai_access.client import get_token
+from jupyter_ai_access.protocol import fingerprint
+api = urllib.parse.urlsplit(os.environ["JUPYTERHUB_API_URL"])
+path = (api.path.rstrip("/") + "/ai-access/users/" + os.environ["JUPYTERHUB_USER"]
+        + "/tokens?wait=120&have=" + fingerprint(get_token()))
+request = ("GET " + path + " HTTP/1.1\\r\\nHost: " + api.netloc + "\\r\\nAuthorization: token "
+           + os.environ["JUPYTERHUB_API_TOKEN"] + "\\r\\nConnection: close\\r\\n\\r\\n").encode()
+storm = {"answers": {}, "open": 0, "stop": False}
+selector = selectors.DefaultSelector()
+for _ in range(STORM_N):
+    s = socket.create_connection((api.hostname, api.port), timeout=10)
+    s.sendall(request)
+    s.setblocking(False)
+    selector.register(s, selectors.EVENT_READ, bytearray())
+    storm["open"] += 1
+def read():
+    deadline = time.monotonic() + 600
+    while not storm["stop"] and storm["open"] and time.monotonic() < deadline:
+        for key, _ in selector.select(0.2):
+            try:
+                chunk = key.fileobj.recv(65536)
+            except OSError:
+                chunk = b""
+            key.data.extend(chunk)
+            if b"\\r\\n" in key.data or not chunk:
+                line = bytes(key.data).split(b"\\r\\n", 1)[0].split()
+                status = line[1].decode() if len(line) > 1 else "closed"
+                storm["answers"][status] = storm["answers"].get(status, 0) + 1
+                storm["open"] -= 1
+                selector.unregister(key.fileobj)
+                key.fileobj.close()
+threading.Thread(target=read, daemon=True).start()
+print("started")
+""".replace("STORM_N", str(STORM))
+STORM_STATE = "import json; print(json.dumps({'answers': storm['answers'], 'open': storm['open']}))"
+
+
+async def storm_state(k: ServerKernel, check: Any, bound: float = 60) -> dict[str, Any]:
+    """The storm's counts once ``check`` holds (or after ``bound`` seconds: the test then fails)."""
+    deadline = time.monotonic() + bound
+    while True:
+        state = json.loads(await run(k, STORM_STATE))
+        if check(state) or time.monotonic() > deadline:
+            return state
+        await asyncio.sleep(0.5)
+
+
+def audit_lines(deployment: dict[str, Any], event: str, user: str, after: int) -> list[dict]:
+    """The Hub log's audit records ``event`` about ``user`` written after byte ``after``."""
+    text = deployment["hub"].log_file.read_bytes()[after:].decode(errors="replace")
+    found = []
+    for line in text.splitlines():
+        start = line.find('{"ts"')
+        if start >= 0 and f'"event": "{event}"' in line:
+            record = json.loads(line[start:])
+            if record.get("user") == user:
+                found.append(record)
+    return found
+
+
+async def test_a_watch_storm_from_one_kernel_is_capped_and_shares_one_answer(two_users):
+    """Item 4: bob's kernel opens 400 session watches with its server's token."""
+    bob = await kernel(two_users, "bob")
+    alice = await kernel(two_users, "alice")
+    try:
+        assert await run(bob, STORM_CODE) == "started"
+        # Each watch beyond the cap ends the oldest at once (409 watch_superseded): the Hub holds
+        # at most session_watches_per_token (2) of this token's watches, not 400.
+        state = await storm_state(bob, lambda s: s["open"] <= 2)
+        assert state["open"] <= 2, state
+        assert state["answers"].get("409", 0) >= STORM - 2, state
+
+        # another user's logout still reaches her kernel during the storm
+        browser = login(two_users, "alice")
+        state_a, _ = await until(alice, lambda s: s.get("token") is True)
+        assert state_a["token"] is True
+        browser.go("/hub/logout")
+        state_a, _ = await until(alice, lambda s: "ended" in s and not s["file"])
+        assert "ended" in state_a and state_a["file"] is False
+        browser.close()
+
+        # bob logs in again: every open watch wakes to one shared answer, audited once per
+        # token (the kernel's watches and the server's own share the server's token)
+        log = two_users["hub"].log_file
+        offset = log.stat().st_size
+        login(two_users, "bob").close()
+        state = await storm_state(bob, lambda s: s["open"] == 0)
+        assert state["open"] == 0, state
+        time.sleep(2)  # the server's own watch may reconnect once more (a shared answer again)
+        handed = [r for r in audit_lines(two_users, "tokens_handed", "bob", offset)]
+        watch_lines = [r for r in handed if r["mode"] == "watch"]
+        assert 1 <= len(watch_lines) <= 3, watch_lines
+        assert {r["server"] for r in watch_lines} == {""}  # bob's default server's token
+    finally:
+        await bob.shutdown()
+        await alice.shutdown()
+
+
+async def test_a_token_an_admin_made_for_alice_cannot_read_her_tokens(two_users):
+    """Item 7: only the API token of alice's own server reads her tokens; refusals are audited."""
+    hub = two_users["hub"]
+    login(two_users, "alice").close()
+    made = hub.api("POST", "/users/alice/tokens", json={"scopes": [f"{TOKENS_SCOPE}!user=alice"]})
+    assert made.status_code == 201, made.text
+    token, token_id = made.json()["token"], made.json()["id"]
+    offset = hub.log_file.stat().st_size
+    response = httpx.get(
+        f"{two_users['url']}/hub/api/ai-access/users/alice/tokens",
+        headers={"Authorization": f"token {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 403  # (never print the body: it would hold her tokens)
+    assert "own server" in response.json()["message"]
+    (refused,) = audit_lines(two_users, "tokens_refused", "alice", offset)
+    assert refused["token_id"] == token_id
+    assert refused["requester"] == "alice" and refused["server"] is None
+    assert "test-admin" in refused["token_note"]  # JupyterHub names who made it
+    assert refused["reason"] == "not_a_server_token"
+    assert not audit_lines(two_users, "tokens_handed", "alice", offset)
 
 
 async def test_deleting_a_user_ends_their_session_at_the_registry(deployment, canaries):

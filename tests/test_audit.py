@@ -171,12 +171,16 @@ def test_token_endpoint_answers_handouts_logout_and_revocation(fake_hub, idp, au
     assert delta(before, after, "token_requests_total", **answer) == 1
     assert delta(before, after, "session_ends_total", cause="logout") == 1
     (handed,) = audit.records("tokens_handed")
+    assert handed["token_id"].startswith("a") and handed["token_note"].startswith("Requested via")
     assert handed == {
         "ts": handed["ts"],
         "event": "tokens_handed",
         "user": "au-vera",
-        "requester": "au-vera",  # the server's token belongs to its user
+        "requester": "au-vera",  # the token belongs to its user
         "requester_kind": "user",
+        "token_id": handed["token_id"],
+        "token_note": handed["token_note"],
+        "server": None,  # made through the API, not a server's (this Hub allows "scoped")
         "mode": "fetch",
         "expires_at": state["access_token_expires_at"],
         "origin_jti_sha256": sha(state["origin_jti"]),

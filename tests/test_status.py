@@ -61,6 +61,23 @@ async def test_the_long_poll_answers_when_the_session_ends_then_when_it_is_back(
     assert fresh["state"] == "fresh" and fresh["user"] == "alice"
 
 
+async def test_a_superseded_session_watch_keeps_the_tokens_and_reconnects(
+    jp_fetch,
+    ext,  # noqa: F811
+    fake_hub_tokens,  # noqa: F811
+):
+    await ext.broker.get()
+    fake_hub_tokens.supersede_watches = 2  # a kernel opened newer watches with the server's token
+    ext.broker.start()
+    for _ in range(300):  # a bound against hanging (back-offs of 1 s and 2 s), not a measurement
+        if fake_hub_tokens.watches >= 3:
+            break
+        await asyncio.sleep(0.1)
+    assert fake_hub_tokens.watches >= 3  # reconnected after each 409
+    assert ext.broker.last_failure is None  # not a failure: nothing says "unreachable"
+    assert (await status(jp_fetch))["state"] == "fresh"
+
+
 async def test_a_stale_version_is_answered_at_once(jp_fetch, ext):  # noqa: F811
     await ext.broker.get()
     body = await asyncio.wait_for(status(jp_fetch, wait="300", since="999999"), 30)

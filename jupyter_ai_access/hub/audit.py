@@ -8,8 +8,12 @@ also counted in :mod:`.metrics`. Records (``event`` field) and their other field
 ``refresh``         ``user``, ``result``, ``duration_seconds``
 ``revocation``      ``user``, ``result`` (revoked, failed, skipped)
 ``session_ended``   ``user``, ``cause``, ``origin_jti_sha256`` (the session on the revocation feed)
-``tokens_handed``   ``user``, ``requester``, ``requester_kind``, ``mode`` (fetch, watch),
-                    ``expires_at``, ``origin_jti_sha256``
+``tokens_handed``   ``user``, the token that asked (``requester``: its owner's name,
+                    ``requester_kind``: user or service, ``token_id``: JupyterHub's id such as
+                    ``a12``, ``token_note``, ``server``: the owner's server it was issued to, or
+                    null), ``mode`` (fetch, watch), ``expires_at``, ``origin_jti_sha256``;
+                    one line per session change and token, however many watches it wakes
+``tokens_refused``  ``user``, the same token fields, ``reason`` (not_a_server_token)
 ==================  ===========================================================================
 
 Every record has ``ts`` (seconds since the epoch) and ``event``. No field ever holds a token, a
@@ -152,19 +156,30 @@ class HubAudit:
             401: "login_required",
             403: "forbidden",
             404: "not_found",
+            409: "superseded",
+            429: "rate_limited",
             503: "idp_unavailable",
         }
         answer = answers.get(status, "error" if status >= 500 else "other")
         metrics.TOKEN_REQUESTS.labels(answer=answer, mode=mode).inc()
 
-    def tokens_handed(self, user: str, requester: Any, mode: str, auth_state: Any) -> None:
-        """Tokens went to a server (or service) that did not hold them yet."""
+    def tokens_handed(
+        self, user: str, caller: dict[str, Any], mode: str, state: dict[str, Any]
+    ) -> None:
+        """Tokens went to a server (or service) that did not hold them yet.
+
+        ``caller``: the token's fields (:meth:`.callers.Caller.audit_fields`); ``state``: the
+        handed auth_state's ``expires_at`` and ``origin_jti``.
+        """
         self.record(
             "tokens_handed",
             user=user,
-            requester=getattr(requester, "name", None),
-            requester_kind=getattr(requester, "kind", "user"),
+            **caller,
             mode=mode,
-            expires_at=auth_state.get("access_token_expires_at"),
-            origin_jti_sha256=_sha256(auth_state.get("origin_jti")),
+            expires_at=state.get("expires_at"),
+            origin_jti_sha256=_sha256(state.get("origin_jti")),
         )
+
+    def tokens_refused(self, user: str, caller: dict[str, Any], reason: str) -> None:
+        """A token with the scope was refused the user's tokens (not the user's server's)."""
+        self.record("tokens_refused", user=user, **caller, reason=reason)

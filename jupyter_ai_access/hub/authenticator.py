@@ -34,6 +34,7 @@ from jupyterhub.utils import url_path_join
 
 from .audit import RefusedLogin
 from .cognito import TokenResponse, VerifiedClaims
+from .endpoint_limits import TokenEndpointLimits
 from .handlers import (
     CognitoCallbackHandler,
     CognitoLoginHandler,
@@ -48,7 +49,7 @@ from .tokens_api import HANDLER_ROUTE, TokensAPIHandler
 __all__ = ["CognitoOAuthenticator"]
 
 
-class CognitoOAuthenticator(CognitoRefresh):
+class CognitoOAuthenticator(CognitoRefresh, TokenEndpointLimits):
     """Log in to JupyterHub with an Amazon Cognito user pool (OpenID Connect, verified)."""
 
     login_handler = CognitoLoginHandler

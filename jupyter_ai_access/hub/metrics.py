@@ -78,6 +78,8 @@ TOKEN_ANSWERS: Final = frozenset(
         "bad_request",
         "forbidden",
         "not_found",
+        "superseded",
+        "rate_limited",
         "error",
         "other",
     }

@@ -31,9 +31,11 @@ class SessionEvents:
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._generations: dict[str, int] = {}
 
     def changed(self, name: str) -> None:
         """The session of ``name`` changed: wake everyone waiting on it."""
+        self._generations[name] = self._generations.get(name, 0) + 1
         event = self._events.pop(name, None)
         if event is not None:
             event.set()
@@ -45,6 +47,10 @@ class SessionEvents:
             await asyncio.wait_for(event.wait(), timeout=max(0.0, timeout))
             return True
         return False
+
+    def generation(self, name: str) -> int:
+        """How many changes of ``name``'s session this Hub has seen (answers are shared per one)."""
+        return self._generations.get(name, 0)
 
     @property
     def waiting(self) -> int:

@@ -13,17 +13,23 @@ Answers (JSON, ``Cache-Control: no-store``):
 - 401 ``login_required`` (with the absolute ``login_url``) when the session is gone (logged out,
   refresh token refused, removed from the allowed groups, user deleted);
 - 503 ``idp_unavailable`` when the tokens have expired and Cognito cannot be reached;
-- 403/404 for callers without the scope for this user.
+- 403/404 for callers without the scope for this user, and 403 for a token with the scope that is
+  not the API token of one of the user's own servers (unless
+  ``CognitoOAuthenticator.token_endpoint_callers = "scoped"``; see :mod:`.callers`);
+- 429 ``rate_limited`` (with ``Retry-After``) beyond the user's rate of answers given at once.
 
 The same request with ``?wait=<s>&have=<fingerprint>`` is the server's session watch (see
-:mod:`jupyter_ai_access.protocol`).
+:mod:`jupyter_ai_access.protocol`); 409 ``watch_superseded`` ends it when the user (or the token)
+opened more than the Hub holds (:mod:`.endpoint_limits`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 from jupyterhub import scopes
 from jupyterhub.apihandlers.base import APIHandler
@@ -32,6 +38,8 @@ from tornado import web
 from ..protocol import (
     ERROR_IDP_UNAVAILABLE,
     ERROR_LOGIN_REQUIRED,
+    ERROR_RATE_LIMITED,
+    ERROR_WATCH_SUPERSEDED,
     HUB_TOKENS_PATH,
     NO_TOKENS,
     REVOCATIONS_SCOPE,
@@ -41,6 +49,8 @@ from ..protocol import (
     fingerprint,
 )
 from ._compat import is_token_authenticated
+from .callers import Caller
+from .endpoint_limits import SharedAnswer, Watch
 
 __all__ = [
     "HANDLER_ROUTE",
@@ -66,13 +76,19 @@ SCOPE_DEFINITION = {
 class TokensAPIHandler(APIHandler):
     """``GET /hub/api/ai-access/users/<name>/tokens[?wait=<s>&have=<fingerprint>]``."""
 
+    _caller: Caller | None = None
+    _watch: Watch | None = None
+
     async def get(self, user_name: str) -> None:
         """Return the user's short-lived tokens, refreshing them first when due.
 
         With ``wait``, hold the request until the answer's fingerprint differs from ``have``
         (new tokens, or the session ended) or ``wait`` seconds (at most
         ``CognitoOAuthenticator.session_wait_max``) have passed: the user's server learns of a
-        logout within moments, through one open request.
+        logout within moments, through one open request. At most
+        ``session_watches_per_user`` (and ``session_watches_per_token``) watches are held; a
+        newer one ends the oldest (409 ``watch_superseded``). Answers given at once are
+        rate-limited per user (429 ``rate_limited``).
         """
         if not self.current_user:
             raise web.HTTPError(403, "Missing or invalid credentials.")
@@ -85,29 +101,111 @@ class TokensAPIHandler(APIHandler):
             raise web.HTTPError(403, f"This token lacks the scope {TOKENS_SCOPE}.")
         if self.find_user(user_name) is None:
             raise web.HTTPError(404, "No such user.")
+        auth = self.authenticator
+        caller = self._caller = auth.token_callers.identify(self, user_name)
+        if auth.token_endpoint_callers == "servers" and caller.server is None:
+            auth.audit.tokens_refused(user_name, caller.audit_fields(), "not_a_server_token")
+            raise web.HTTPError(
+                403,
+                f"Only the API token of {user_name}'s own server may read {user_name}'s tokens "
+                "(CognitoOAuthenticator.token_endpoint_callers is 'servers').",
+            )
         try:
             wait = float(self.get_argument("wait", "0"))
         except ValueError:
             raise web.HTTPError(400, "wait must be a number of seconds.") from None
         if not 0 <= wait < float("inf"):
             raise web.HTTPError(400, "wait must be a number of seconds.")
-        have = self.get_argument("have", "")
         self.set_header("Cache-Control", "no-store")
+        if wait:
+            answer = await self._held(user_name, min(wait, auth.session_wait_max), caller)
+        else:
+            self._limit(user_name)
+            answer = await self._answer(user_name, refresh=True)
+        changed = answer.fingerprint != self.get_argument("have", "")
+        if answer.status == 200 and (not wait or changed) and answer.first_handout(caller.key):
+            auth.audit.tokens_handed(user_name, caller.audit_fields(), self._mode, answer.audit)
+        self.set_status(answer.status)
+        self.finish(dict(answer.body))
+
+    async def _held(self, user_name: str, wait: float, caller: Caller) -> SharedAnswer:
+        """The session watch: one shared answer per session change, at most N watches held."""
         auth = self.authenticator
-        deadline = time.monotonic() + min(wait, auth.session_wait_max)
-        while True:
-            status, body = await self._answer(user_name, refresh=not wait)
-            left = deadline - time.monotonic()
-            changed = _fingerprint(status, body) != have
-            if not wait or left <= 0 or changed:
-                break
-            await auth.session_events.wait(user_name, left)
-        user = self.find_user(user_name)
-        if status == 200 and (not wait or changed) and user is not None:
-            state = await user.get_auth_state() or {}
-            auth.audit.tokens_handed(user_name, self.current_user, self._mode, state)
-        self.set_status(status)
-        self.finish(dict(body))
+        have = self.get_argument("have", "")
+        watch = self._watch = auth.watch_board.open(
+            user_name,
+            caller.key,
+            per_user=auth.session_watches_per_user,
+            per_token=auth.session_watches_per_token,
+        )
+        try:
+            deadline = time.monotonic() + wait
+            first = True
+            while True:
+                generation = auth.session_events.generation(user_name)
+                answer: SharedAnswer = await auth.shared_answers.get(
+                    user_name, generation, lambda: self._answer(user_name, refresh=False)
+                )
+                if watch.ended.is_set():
+                    return self._superseded(user_name)
+                changed = answer.fingerprint != have
+                if changed or deadline - time.monotonic() <= 0:
+                    if changed and first:
+                        self._limit(user_name)  # answered at once: bounded like a fetch
+                    return answer
+                first = False
+                woken = asyncio.ensure_future(
+                    auth.session_events.wait(user_name, deadline - time.monotonic())
+                )
+                ended = asyncio.ensure_future(watch.ended.wait())
+                await asyncio.wait({woken, ended}, return_when=asyncio.FIRST_COMPLETED)
+                for pending in (woken, ended):
+                    pending.cancel()
+                if watch.ended.is_set():
+                    return self._superseded(user_name)
+        finally:
+            auth.watch_board.close(watch)
+
+    def on_connection_close(self) -> None:
+        """The client went away: end its watch so that it holds nothing at the Hub."""
+        if self._watch is not None:
+            self.authenticator.watch_board.end(self._watch)
+        super().on_connection_close()
+
+    def _limit(self, user_name: str) -> None:
+        auth = self.authenticator
+        retry = auth.answer_buckets.take(
+            user_name, auth.token_answers_per_second, auth.token_answers_burst
+        )
+        if retry:
+            seconds = max(1, math.ceil(retry))
+            raise _Refused(
+                429,
+                ERROR_RATE_LIMITED,
+                f"Too many token requests for {user_name}; retry after {seconds} s "
+                "(CognitoOAuthenticator.token_answers_per_second).",
+                retry_after=seconds,
+            )
+
+    def _superseded(self, user_name: str) -> SharedAnswer:
+        body = {
+            "error": ERROR_WATCH_SUPERSEDED,
+            "message": f"A newer session watch of {user_name} ended this one "
+            "(CognitoOAuthenticator.session_watches_per_user, session_watches_per_token).",
+        }
+        return SharedAnswer(409, body, "")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Our own refusals (429) carry a JSON ``error`` the server's watch understands."""
+        error = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(error, _Refused):
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Cache-Control", "no-store")
+            if error.retry_after:
+                self.set_header("Retry-After", str(error.retry_after))
+            self.finish({"error": error.error, "message": error.log_message})
+            return
+        super().write_error(status_code, **kwargs)
 
     @property
     def _mode(self) -> str:
@@ -118,7 +216,7 @@ class TokensAPIHandler(APIHandler):
         self.authenticator.audit.token_request(self.get_status(), self._mode)
         super().on_finish()
 
-    async def _answer(self, user_name: str, *, refresh: bool) -> tuple[int, HubTokens | ErrorBody]:
+    async def _answer(self, user_name: str, *, refresh: bool) -> SharedAnswer:
         user = self.find_user(user_name)
         if user is None:  # deleted while we waited
             return self._refusal(401, ERROR_LOGIN_REQUIRED, _ENDED, user_name)
@@ -153,29 +251,33 @@ class TokensAPIHandler(APIHandler):
             "id_token_expires_at": auth_state["id_token_expires_at"],
             "refreshed_at": auth_state.get("refreshed_at"),
         }
-        return 200, answer
+        audit = {
+            "expires_at": auth_state.get("access_token_expires_at"),
+            "origin_jti": auth_state.get("origin_jti"),
+        }
+        return SharedAnswer(200, answer, fingerprint(auth_state["access_token"]), audit)
 
-    def _refusal(
-        self, status: int, error: str, message: str, user_name: str
-    ) -> tuple[int, ErrorBody]:
+    def _refusal(self, status: int, error: str, message: str, user_name: str) -> SharedAnswer:
         body: ErrorBody = {
             "error": error,
             "message": message,
             "login_url": self.authenticator.hub_url(self, "login"),
             "username": user_name,
         }
-        return status, body
+        # 401: the watch of a server that holds nothing waits; anything else (503) answers at once
+        return SharedAnswer(status, body, NO_TOKENS if status == 401 else "")
+
+
+class _Refused(web.HTTPError):
+    """A refusal of the endpoint with a JSON ``error`` code (429 rate_limited)."""
+
+    def __init__(self, status: int, error: str, message: str, retry_after: int = 0) -> None:
+        super().__init__(status, message)
+        self.error = error
+        self.retry_after = retry_after
 
 
 _ENDED = "Your JupyterHub session has ended"
-
-
-def _fingerprint(status: int, body: HubTokens | ErrorBody) -> str:
-    if status == 200:
-        return fingerprint(cast(HubTokens, body)["access_token"])
-    if status == 401:
-        return NO_TOKENS
-    return ""  # anything else (503): always answered at once
 
 
 def hub_config_snippet() -> dict[str, Any]:

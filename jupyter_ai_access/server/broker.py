@@ -31,10 +31,11 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from ..errors import SessionEndedError, TokensUnavailableError
+from ..errors import SessionEndedError, TokensUnavailableError, WatchSupersededError
 from ..protocol import (
     ERROR_IDP_UNAVAILABLE,
     ERROR_LOGIN_REQUIRED,
+    ERROR_WATCH_SUPERSEDED,
     TOKENS_SCOPE,
     HubTokens,
     hub_tokens_url,
@@ -224,6 +225,11 @@ class TokenBroker(LoggingConfigurable):
             ended = SessionEndedError(message, self.login_url or str(body.get("login_url", "")))
             self._ended(ended, via=via, started=started)
             raise ended
+        if via == "watch" and response.code == 409 and body.get("error") == ERROR_WATCH_SUPERSEDED:
+            # a newer watch of this user or token (a kernel calling the Hub with the server's
+            # token): not a failure; the watch reconnects after a back-off
+            self.log.info("The Hub ended this server's session watch: %s", message)
+            raise WatchSupersededError(message)
         if response.code in (401, 403, 404):
             self._failed(
                 f"JupyterHub refused the token request (HTTP {response.code})",

@@ -3,7 +3,9 @@
 The broker holds one request to the Hub's token endpoint with ``?wait=&have=<fingerprint of the
 held access token>``; the Hub answers as soon as the answer changes (new tokens, or the session
 ended) or after the wait. A session end withdraws every kernel's tokens immediately; a new login
-brings them back. One channel per user server, however many kernels it runs.
+brings them back. One channel per user server, however many kernels it runs. The Hub holds a
+few watches per user and token (``CognitoOAuthenticator.session_watches_per_user``); when a newer
+one ends this one (409 ``watch_superseded``), the watch reconnects after a back-off.
 
 When the Hub goes away (a restart drops every watch at the same instant) the watch reconnects
 after a backoff of 1 s doubling up to ``max_backoff``, each wait drawn at random down to a tenth
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..errors import SessionEndedError, TokensUnavailableError
+from ..errors import SessionEndedError, TokensUnavailableError, WatchSupersededError
 from ..protocol import fingerprint
 from ..retry import Backoff
 from .tokenset import TokenSet
@@ -51,6 +53,10 @@ async def watch_forever(broker: Any) -> None:
                 backoff.reset()
             except SessionEndedError:
                 backoff.reset()  # withdrawn; keep watching for the next login
+            except WatchSupersededError:
+                # the Hub holds a newer watch of this user (409 watch_superseded): the tokens
+                # held stay valid; reconnect after a back-off so that two never ping-pong
+                await asyncio.sleep(backoff.failed())
             except TokensUnavailableError:
                 await asyncio.sleep(backoff.failed())
     finally:

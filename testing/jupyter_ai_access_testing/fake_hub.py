@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from jupyter_ai_access.protocol import (
     ERROR_IDP_UNAVAILABLE,
     ERROR_LOGIN_REQUIRED,
+    ERROR_WATCH_SUPERSEDED,
     NO_TOKENS,
     ErrorBody,
     HubTokens,
@@ -47,6 +48,7 @@ class FakeHubTokens:
         self.delay = 0.0
         self.fetches = 0
         self.watches = 0
+        self.supersede_watches = 0  # the next N watches: 409 watch_superseded (the Hub's cap)
         self.issued: list[str] = []
         self._current: HubTokens | None = None
         self._changed = threading.Condition()
@@ -102,6 +104,10 @@ class FakeHubTokens:
         deadline = time.monotonic() + min(wait, 30.0)
         with self._changed:
             self.watches += 1
+            if self.supersede_watches > 0:
+                self.supersede_watches -= 1
+                message = "A newer session watch of this user ended this one."
+                return {"error": ERROR_WATCH_SUPERSEDED, "message": message}, 409
             while True:
                 body, status = self._state(fresh=False)
                 left = deadline - time.monotonic()
