@@ -115,10 +115,5 @@ def test_stopping_the_demo_prints_no_traceback(stopping):
     assert "model registry stopped" in stopping
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub/tokens_api.py answers the session watch that the stopping Hub cancels with "
-    "tornado's 500 (request headers logged); the fix is its owner's (see the integration notes)",
-)
 def test_stopping_the_demo_logs_no_500(stopping):
     assert " 500 GET " not in stopping, stopping[-3000:]

@@ -158,9 +158,15 @@ class TokensAPIHandler(APIHandler):
                     auth.session_events.wait(user_name, deadline - time.monotonic())
                 )
                 ended = asyncio.ensure_future(watch.ended.wait())
-                await asyncio.wait({woken, ended}, return_when=asyncio.FIRST_COMPLETED)
-                for pending in (woken, ended):
-                    pending.cancel()
+                try:
+                    await asyncio.wait({woken, ended}, return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    # The Hub is stopping (it cancels every task): end the watch as its wait
+                    # running out would, not with tornado's 500 for a cancelled handler.
+                    return answer
+                finally:
+                    for pending in (woken, ended):
+                        pending.cancel()
                 if watch.ended.is_set():
                     return self._superseded(user_name)
         finally:
