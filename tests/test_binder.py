@@ -201,6 +201,17 @@ def open_ports(*ports: int) -> list[int]:
     return listening
 
 
+def left_running(*texts: str, wait: float = 30) -> list[str]:
+    """What still runs mentioning any of ``texts``, once given ``wait`` seconds to go (a
+    kernel whose server has exited notices it by polling its parent, about once a second)."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = [p for text in texts for p in processes_mentioning(text)]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
 def processes_mentioning(text: str) -> list[str]:
     """Command lines of live processes that mention ``text`` (the copy's or its state's path)."""
     found = []
@@ -311,8 +322,7 @@ async def test_readme_commands_fresh_environment_moved_port_run_all_then_ctrl_c(
 
     # Ctrl-C: the server stops, and the emulator and the registry with it.
     run.interrupt()
-    assert processes_mentioning(str(repo)) == []
-    assert processes_mentioning(str(folder / "home")) == []
+    assert left_running(str(repo), str(folder / "home")) == []
     for pid, _ in helpers:
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
@@ -364,6 +374,59 @@ async def test_behind_binders_prefix_signs_in_and_runs_the_notebook(readme_run, 
         )
         assert httpx.get(f"{url}api/status", params={"token": token}).status_code == 200
         run.interrupt()
-        assert processes_mentioning(str(folder / "binder-state")) == []
+        assert (
+            left_running(
+                str(folder / "binder-state"), f"--ServerApp.port {port}", str(folder / "home")
+            )
+            == []
+        )
     finally:
         run.kill()
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT + 300)
+def test_a_taken_port_stops_everything_instead_of_moving_the_server(readme_run):
+    folder = readme_run["folder"]
+    state = folder / "taken-state"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = Run(
+            folder,
+            f". ~/jaia-binder/bin/activate\nbinder/start jupyter lab --no-browser --port={port}",
+            {**readme_run["env"], "JAIA_STATE_DIR": str(state)},
+            "taken",
+        )
+        try:
+            status = run.proc.wait(120)
+        finally:
+            run.kill()
+    assert status != 0
+    assert "choose another: --port=N" in run.text()
+    assert f"port {port} was taken" in run.text()
+    assert left_running(str(state), f"--port={port}") == []
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT + 300)
+def test_sigterm_to_binder_start_stops_the_server_and_its_helpers(readme_run):
+    folder = readme_run["folder"]
+    state = folder / "sigterm-state"
+    port = find_free_port()
+    run = Run(
+        folder,
+        f". ~/jaia-binder/bin/activate\nbinder/start jupyter lab --no-browser --port={port}",
+        {**readme_run["env"], "JAIA_STATE_DIR": str(state)},
+        "sigterm",
+    )
+    try:
+        banner = run.wait_for(r"binder/start: the local Cognito emulator .*", 120).group(0)
+        run.wait_for(rf"http://127\.0\.0\.1:{port}/lab\?token=", 120)
+        helpers = [int(p) for p in re.findall(r"port (\d+)", banner)]
+        assert open_ports(port, *helpers) == [port, *helpers]
+        os.kill(run.proc.pid, signal.SIGTERM)  # the process only (docker stop, a supervisor)
+        run.proc.wait(60)
+    finally:
+        run.kill()
+    assert left_running(str(state), f"--port={port}") == []
+    assert open_ports(port, *helpers) == []
