@@ -43,6 +43,7 @@ from jupyter_ai_access.local_cognito.process import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "/user/test/abc/"
+LOGS = ("local-cognito.log", "registry.log")
 INSTALL_TIMEOUT = 1200  # seconds: a fresh environment from the package index, npm, the Lab build
 
 
@@ -172,7 +173,7 @@ def person_env(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def readme_run(tmp_path_factory) -> Iterator[dict[str, Any]]:
+def readme_run(tmp_path_factory, leak_watcher) -> Iterator[dict[str, Any]]:
     """The README's lines, the server on a free port: until Jupyter prints its URL."""
     folder = tmp_path_factory.mktemp("binder")
     repository_copy(folder / "repo")
@@ -184,6 +185,8 @@ def readme_run(tmp_path_factory) -> Iterator[dict[str, Any]]:
     lines[start] = lines[start].split(" #")[0].replace("--port=8888", f"--port={port}")
     lines[start] += " --no-browser"
     run = Run(folder, "\n".join(lines), env, "readme")
+    for log in (run.log, *(folder / "repo/.state/binder" / n for n in LOGS)):
+        leak_watcher.watch_file(log)  # no demo password in what the person's terminal shows
     try:
         found = run.wait_for(rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)", INSTALL_TIMEOUT)
         yield {"folder": folder, "env": env, "port": port, "run": run, "url": found.group(0)}
