@@ -272,7 +272,10 @@ def run(argv: list[str]) -> int:
             f"{os.path.relpath(notebook, REPO)} once the server's URL (with its token) is open;"
             f" the notebook is a copy: {notebook}"
         )
-        server = subprocess.Popen(argv, env=env, cwd=REPO)
+        try:
+            server = subprocess.Popen(argv, env=env, cwd=REPO)
+        except OSError as e:
+            raise SystemExit(f"binder/start: cannot run {argv[0]!r}: {e.strerror}") from None
         status = server.wait()
     finally:
         for proc in reversed(procs):
