@@ -135,22 +135,20 @@ class CognitoSettings(GenericOAuthenticator):
     refresh_token_key = Unicode(
         config=True,
         help="""Key material that seals the refresh token inside auth_state, so that readers of
-        the Hub API (admins with admin:auth_state) cannot use it. Any string of 32+ random
-        characters; keep it out of the config file (use $JAIA_REFRESH_TOKEN_KEY). Default:
-        derived from the keys that encrypt auth_state (CryptKeeper.keys, which
-        $JUPYTERHUB_CRYPT_KEY or the configuration sets; the Hub's API never returns them), so
-        sessions survive a Hub restart. With neither, the Hub refuses to start (never a
-        throwaway key). Changing it ends every session at its next refresh (log in again).""",
+        the Hub API (admins with admin:auth_state) cannot use it: 32+ random characters, kept
+        out of the config file ($JAIA_REFRESH_TOKEN_KEY). Default: derived from the keys that
+        encrypt auth_state (CryptKeeper.keys, set by $JUPYTERHUB_CRYPT_KEY or the configuration),
+        so sessions survive a Hub restart; with neither, the Hub refuses to start. Changing it
+        ends every session at its next refresh.""",
     )
     revocations_file = Unicode(
         config=True,
-        help="""File (JSON, mode 0600, replaced atomically) that keeps the revocation feed: the
-        origin_jti of ended sessions with the expiry of their last access token, each dropped
-        once expired. Written at every session end, read at start, so after a Hub restart
-        (SIGTERM or SIGKILL) resources following the feed still refuse ended sessions. Its
-        folder must be writable by the Hub's account only. Default:
-        jupyter_ai_access_revocations.json beside the SQLite database of JupyterHub.db_url,
-        else beside JupyterHub.cookie_secret_file.""",
+        help="""File (JSON, 0600, replaced atomically) keeping the revocation feed: ended
+        sessions' origin_jti with their last access token's expiry, dropped once expired. Written
+        at every session end and read at start, so resources following the feed still refuse
+        ended sessions after a Hub restart. Its folder must be writable by the Hub's account
+        only. Default: jupyter_ai_access_revocations.json beside JupyterHub.db_url's SQLite
+        file, else beside JupyterHub.cookie_secret_file.""",
     )
     check_pool_at_start = Bool(
         True,
@@ -309,10 +307,8 @@ class CognitoSettings(GenericOAuthenticator):
 
     # ---------------------------------------------------------------- start-up checks
     def check_allow_config(self) -> None:
-        """Refuse to start with missing or contradictory settings: one line naming the setting.
-
-        The traceback goes to the debug log only; the Hub exits with status 1.
-        """
+        """Refuse to start with missing or contradictory settings: one line naming the setting
+        (the traceback goes to the debug log only; the Hub exits with status 1)."""
         super().check_allow_config()
         try:
             self.validate_settings()

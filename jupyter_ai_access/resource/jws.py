@@ -22,7 +22,15 @@ from typing import Any
 
 from ..errors import ClaimError, MalformedTokenError
 
-__all__ = ["COMPACT", "b64decode", "json_object", "number_claim", "show", "string_claim"]
+__all__ = [
+    "COMPACT",
+    "b64decode",
+    "json_copy",
+    "json_object",
+    "number_claim",
+    "show",
+    "string_claim",
+]
 
 #: Three base64url segments without padding.
 COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -137,3 +145,12 @@ def show(value: Any) -> str:
     """A short repr for error messages (claims only, never a token)."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of decoded JSON (dicts, lists, scalars): a caller's own claims."""
+    if type(value) is dict:
+        return {k: json_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [json_copy(v) for v in value]
+    return value

@@ -24,10 +24,8 @@ What is enforced (``../shared/security-cases.md``, "Resource-side verification")
   ``cognito:groups`` a list of strings; all types checked strictly (``true`` is not a number);
 - optional deny-list of ``origin_jti`` values, checked on every call, cached or not.
 
-A verified token is cached under the SHA-256 of its text until its ``exp`` (bounded LRU), so
-verifying the same token again costs a hash, a dict lookup and a copy: every call returns its own
-deep copy of the claims, so a caller that changes them (``claims["cognito:groups"].append(...)``)
-changes nothing that a later call for the same token answers.
+A verified token is cached under the SHA-256 of its text until its ``exp`` (bounded LRU); every
+call returns its own deep copy of the claims, so a caller that changes them changes no later answer.
 
 Security caveats: a revoked Cognito token still verifies offline until ``exp`` unless its
 ``origin_jti`` is denied here. Keep access-token lifetimes short.
@@ -62,6 +60,7 @@ from ..net import POOL_ID
 from .bearer import bearer_error_response, extract_bearer
 from .jws import COMPACT as _COMPACT
 from .jws import b64decode as _b64decode
+from .jws import json_copy as _json_copy
 from .jws import json_object as _json
 from .jws import number_claim as _number
 from .jws import show as _show
@@ -77,15 +76,6 @@ __all__ = [
 
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
-
-
-def _json_copy(value: Any) -> Any:
-    """A deep copy of decoded JSON (dicts, lists, scalars): the caller's own claims."""
-    if type(value) is dict:
-        return {k: _json_copy(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_json_copy(v) for v in value]
-    return value
 
 
 def cognito_issuer(region: str, user_pool_id: str) -> str:
@@ -126,12 +116,9 @@ class CognitoTokenVerifier:
     denied_origin_jtis
         A container (e.g. a set you update) or a predicate: tokens whose ``origin_jti`` is in it
         are refused, cached or not. Use it to refuse revoked sessions before ``exp``.
-    cache_size
-        How many verified tokens to remember (LRU, each until its ``exp``). 0 disables the cache.
-    max_token_bytes
-        Longer tokens are refused before any parsing. Default 16384.
-    clock
-        Returns the current UNIX time; injectable for tests.
+    cache_size, max_token_bytes, clock
+        How many verified tokens to remember (LRU, each until its ``exp``; 0: none); the size
+        over which a token is refused before any parsing (16384); the current UNIX time (tests).
     """
 
     def __init__(
