@@ -191,6 +191,21 @@ def test_as_root_a_folder_the_accounts_cannot_enter_refuses_instead_of_running_u
     assert isolate_users({"JAIA_ISOLATION": "off"}, root=True, paths=[locked / "checkout"]) is False
 
 
+def test_a_checkout_the_accounts_can_enter_but_not_list_is_refused_too(tmp_path):
+    # Python's import system lists the folders on sys.path: with o+x alone, a kernel of another
+    # account finds no jupyter_ai_access in an editable checkout.
+    opened = tmp_path / "opened"
+    checkout = opened / "checkout"
+    checkout.mkdir(parents=True)
+    opened.chmod(0o711)
+    checkout.chmod(0o711)
+    with pytest.raises(SystemExit) as refused:
+        isolate_users({}, root=True, paths=[checkout])
+    message = str(refused.value)
+    assert f"{checkout} (mode 711) cannot be listed by other accounts" in message
+    assert f"chmod o+rx {checkout}" in message
+
+
 def test_a_misspelled_isolation_mode_is_refused(tmp_path):
     with pytest.raises(SystemExit) as refused:
         isolate_users({"JAIA_ISOLATION": "of"}, root=True, paths=[tmp_path])

@@ -217,16 +217,26 @@ def unreachable_by_others(paths: Iterable[Path]) -> str | None:
     return found[1] if found else None
 
 
-def _first_unreachable(paths: Iterable[Path]) -> tuple[Path, str] | None:
+def _first_unreachable(paths: Iterable[Path]) -> tuple[Path, str, str] | None:
+    """(folder, why, the chmod that fixes it) for the first path others cannot use, or None.
+
+    Every folder above a path must let other accounts enter it (o+x); a folder named itself
+    (the checkout, a sys.path entry) must also let them list it (o+rx: Python's import system
+    lists the folders on sys.path), and a file must be readable (o+r).
+    """
     for path in paths:
         target = path.resolve()
         for folder in [target, *target.parents]:
             mode = folder.stat().st_mode
-            if folder.is_dir() and not mode & stat.S_IXOTH:
-                why = f"{folder} (mode {stat.S_IMODE(mode):o}) cannot be entered by other accounts"
-                return folder, why
-            if folder == target and folder.is_file() and not mode & stat.S_IROTH:
-                return folder, f"{folder} cannot be read by other accounts"
+            shown = f"{folder} (mode {stat.S_IMODE(mode):o})"
+            if folder.is_dir():
+                need = stat.S_IXOTH | (stat.S_IROTH if folder == target else 0)
+                if mode & need != need:
+                    if folder == target:
+                        return folder, f"{shown} cannot be listed by other accounts", "o+rx"
+                    return folder, f"{shown} cannot be entered by other accounts", "o+x"
+            elif folder == target and not mode & stat.S_IROTH:
+                return folder, f"{shown} cannot be read by other accounts", "o+r"
     return None
 
 
@@ -246,12 +256,12 @@ def isolate_users(environ: Mapping[str, str], *, root: bool, paths: Iterable[Pat
         return False
     found = _first_unreachable(paths)
     if found:
-        folder, why = found
+        folder, why, fix = found
         sys.exit(
             f"jupyter_ai_access: refusing to start as root: {why}, so the per-user accounts "
             f"could not run the servers. Move the checkout to a folder every account can enter, "
-            f"or let them enter this one (chmod o+x {folder}); or, to run every user's server as "
-            "root (each notebook is a root shell), set JAIA_ISOLATION=off"
+            f"or let them in (chmod {fix} {folder}); or, to run every user's server as root "
+            "(each notebook is a root shell), set JAIA_ISOLATION=off"
         )
     return True
 
