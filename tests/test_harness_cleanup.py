@@ -165,7 +165,9 @@ def test_a_background_run_with_sigint_ignored_leaves_no_process_and_no_account(t
     # (`wait` with no operand returns 0 whatever the job did: pytest's summary tells)
     expected = "1 passed" if ending == "completes" else "KeyboardInterrupt: signal 15"
     assert returncode == 0 and expected in text, text[-3000:]
-    if "uid" in made:  # alice's runtime folder (her kernels' token folders) went with her account
+    # alice's runtime folder (her kernels' token folders) went with her account
+    assert not (Path("/run/jupyter-ai-access") / f"{prefix}alice").exists()
+    if "uid" in made:  # (older spawners keyed it by uid)
         runtime = Path("/run/jupyter-ai-access") / str(made["uid"])
         assert not runtime.exists() or runtime.stat().st_mtime > report.stat().st_mtime, (
             f"{runtime} outlived its account"

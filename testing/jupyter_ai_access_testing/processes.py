@@ -198,7 +198,9 @@ def remove_accounts(prefix: str) -> list[str]:
         # token folders): a later account given the same uid would own it. rmtree works on
         # directory fds and never follows a link.
         # (a link in its place is refused by rmtree, whose errors are ignored here)
-        shutil.rmtree(Path(RUNTIME_ROOT) / str(uid), ignore_errors=True)
+        # AccountPerUserSpawner keys it by account name (older versions: by uid).
+        for key in (name, str(uid)):
+            shutil.rmtree(Path(RUNTIME_ROOT) / key, ignore_errors=True)
     return [name for name in accounts if name in _accounts(prefix)]  # those userdel left
 
 
