@@ -45,7 +45,7 @@ PORTS = demo_ports(os.environ, emulator=not USE_REAL_COGNITO)
 # After a Hub that was killed (SIGKILL, OOM): its services exit within a second (exit_with_hub
 # below), so wait for their ports; a leftover proxy JupyterHub replaces itself (pid file).
 KILLED, PROXY_LEFT = previous_hub_killed(STATE / "jupyterhub.pid", STATE / "jupyterhub-proxy.pid")
-check_ports(PORTS, wait=15 if KILLED else 0,
+check_ports(PORTS, wait=45 if KILLED else 0,
             skip=("JupyterHub", "the proxy's API") if PROXY_LEFT else ())
 HUB_PORT = PORTS["JupyterHub"][0]
 PROXY_API_PORT = PORTS["the proxy's API"][0]

@@ -510,6 +510,12 @@ server.on('error', (err) => {
   process.exit(3);
 });
 
-const stop = () => server.close(() => process.exit(0));
+// Stop at once: in-flight and keep-alive connections are cut (a restarted Hub waits for this port),
+// and the process exits within a second whatever a client holds open.
+const stop = () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+  setTimeout(() => process.exit(0), 1000).unref();
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
