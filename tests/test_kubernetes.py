@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.hub import HubBrowser, HubProcess, find_chp
 from jupyter_ai_access_testing.kubernetes import pod_env, write_kubeconfig
 from jupyter_ai_access_testing.z2jh import (
@@ -672,7 +673,7 @@ def tracked(path: str) -> bool:
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_dockerfile_says_what_it_copies_that_a_fresh_clone_lacks(name):
     if not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout")
+        skip_or_fail("not a git checkout")
     text = (DEPLOY / name).read_text(encoding="utf-8")
     header = text.split("\nFROM", 1)[0]  # the comment a builder reads first
     for keyword, args in instructions(DEPLOY / name):

@@ -13,6 +13,7 @@ import stat
 import time
 
 import pytest
+from jupyter_ai_access_testing.ci import skip_or_fail
 
 from jupyter_ai_access.errors import ConfigurationError
 from jupyter_ai_access.hub.revocation_store import RevocationFile
@@ -85,7 +86,7 @@ def test_a_folder_writable_by_another_group_is_refused_but_not_by_the_hubs_own(t
     folder.chmod(0o2775)  # as a Kubernetes volume with fsGroup: the Hub's own group may write
     RevocationFile(folder / "revocations.json").save({"s": time.time() + 60})
     if os.geteuid() != 0:
-        pytest.skip("giving the folder to another group needs root")
+        skip_or_fail("giving the folder to another group needs root")
     os.chown(folder, -1, os.getegid() + 1)
     with pytest.raises(ConfigurationError, match="other accounts"):
         RevocationFile(folder / "revocations.json").load()

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import ROOT, local_deployment
+from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.hub import HubBrowser
 from test_attacks import kernel, login, run
 from traitlets import TraitError
@@ -231,7 +232,7 @@ def test_a_runtime_root_writable_by_others_is_refused(tmp_path):
 def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
     with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
         if not hub["isolated"]:
-            pytest.skip("the deployment does not isolate users here: no accounts to attack")
+            skip_or_fail("the deployment does not isolate users here: no accounts to attack")
         yield hub
 
 

@@ -29,6 +29,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from jupyter_ai_access.local_cognito.process import stop_process
+
 __all__ = [
     "default_sigint",
     "descendants",
@@ -140,13 +142,7 @@ def stop_tree(proc: subprocess.Popen[Any] | None, timeout: float = 20.0) -> None
     if proc is None:
         return
     tree = descendants(proc.pid)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+    stop_process(proc, timeout)
     terminate(tree + descendants(proc.pid), timeout=10)
 
 
