@@ -23,12 +23,12 @@ from pathlib import Path
 
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
 from jupyter_ai_access.hub.settings import COGNITO_SETTINGS
-from jupyter_ai_access.local_cognito.deployment import (
+from jupyter_ai_access.demo.deployment import (
     check_ports, claim_accounts, demo_ports, exit_with_hub, hub_urls, isolate_users,
     pool_for_hub, previous_hub_killed, public_url,
 )
 from jupyter_ai_access.local_cognito.generated import ensure_generated
-from jupyter_ai_access.local_cognito.pool import load_pool
+from jupyter_ai_access.pooldesc import load_pool
 from jupyter_ai_access.local_cognito.supervise import SUPERVISOR_SCOPES, SUPERVISOR_TOKEN_ENV
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
@@ -157,7 +157,7 @@ aws_environment = {}
 if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
     import secrets
 
-    from jupyter_ai_access.local_aws.access import aws_access
+    from jupyter_ai_access.pooldesc.access import aws_access
     from jupyter_ai_access.local_aws.emulator import ACCOUNT, OPERATOR_SECRET_ENV
     from jupyter_ai_access.local_aws.identity import identity_pool_id_for
 

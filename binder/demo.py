@@ -43,8 +43,8 @@ from urllib.parse import urlsplit
 
 from jupyter_ai_access.files import ensure_private_dir, write_private_file
 from jupyter_ai_access.local_cognito.generated import ensure_generated
-from jupyter_ai_access.local_cognito.pool import load_pool
 from jupyter_ai_access.local_cognito.process import HERE, find_free_port
+from jupyter_ai_access.pooldesc import load_pool
 
 CLIENT = "4jupyterlabdemo0000000000a"
 REPO = Path(__file__).resolve().parent.parent

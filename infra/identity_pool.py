@@ -1,6 +1,6 @@
 """AWS credentials from a Cognito login, provisioned: identity pool, one role per group, S3.
 
-From the pool description's ``aws`` section (:mod:`jupyter_ai_access.local_aws.access`, the same
+From the pool description's ``aws`` section (:mod:`jupyter_ai_access.pooldesc.access`, the same
 documents the local emulator holds):
 
 - a private S3 bucket (public access blocked) for data sets, models and per-person prefixes;
@@ -26,7 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from jupyter_ai_access.local_aws.access import (
+from jupyter_ai_access.pooldesc.access import (
     IDENTITY_POOL_PERSON,
     AWSAccess,
     identity_pool_trust,

@@ -1,6 +1,6 @@
 """The Cognito side of jupyter_ai_access as a Pulumi program, from the pool description.
 
-The same description file the local emulator runs (``jupyter_ai_access/local_cognito/pool.py``)
+The same description file the local emulator runs (``jupyter_ai_access/pooldesc/``)
 becomes a real user pool. What the original published program got wrong is done right here:
 
 - one app client never mixes ``client_credentials`` with ``code`` (a separate machine client),
@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from identity_pool import provision_aws_access
 
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError
-from jupyter_ai_access.local_aws.access import aws_access
-from jupyter_ai_access.local_cognito.pool import (
+from jupyter_ai_access.pooldesc.access import aws_access
+from jupyter_ai_access.pooldesc.pool import (
     STANDARD_SCOPES,
     AppClient,
     PoolDescription,

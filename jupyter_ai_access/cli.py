@@ -168,7 +168,7 @@ class CheckPoolApp(Application):
         """Run the checks; exit 1 when one fails."""
         try:
             from .hub.authenticator import CognitoOAuthenticator
-            from .hub.poolcheck import check_pool
+            from .poolcheck import check_pool
         except ImportError as e:
             print(f"error: {e}: install jupyter_ai_access[hub]", file=sys.stderr)
             self.exit(2)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_ai_access.local_cognito.generated import ensure_generated, generate_password
-from jupyter_ai_access.local_cognito.pool import load_pool
+from jupyter_ai_access.pooldesc import load_pool
 
 DEMO = load_pool(
     Path(__file__).resolve().parents[1] / "jupyter_ai_access/local_cognito/demo-pool.json"

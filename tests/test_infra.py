@@ -19,7 +19,7 @@ import program  # noqa: E402 - the infra/ folder is not a package
 from jupyter_ai_access_testing.descriptions import with_entry  # noqa: E402
 
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError  # noqa: E402
-from jupyter_ai_access.local_cognito.pool import validate_pool  # noqa: E402
+from jupyter_ai_access.pooldesc import validate_pool  # noqa: E402
 
 DEMO = json.loads((ROOT / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
 

@@ -9,8 +9,8 @@ import pytest
 from test_infra import DEMO, client, mocks, of_type, run  # noqa: F401 - mocks is a fixture
 
 from jupyter_ai_access.errors import PoolDescriptionError
-from jupyter_ai_access.local_aws.access import aws_access
-from jupyter_ai_access.local_cognito.pool import validate_pool
+from jupyter_ai_access.pooldesc import validate_pool
+from jupyter_ai_access.pooldesc.access import aws_access
 
 ENDPOINT = "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz"
 IDENTITY_POOL = "eu-west-1:11111111-2222-3333-4444-555555555555"

@@ -1,4 +1,4 @@
-"""The policy documents of ``local_aws/access.py``, and what the local AWS (moto) enforces of them.
+"""The policy documents of ``pooldesc/access.py``, and what the local AWS (moto) enforces of them.
 
 moto's server with IAM enforcement on checks signatures, actions, resource patterns (``*``) and
 explicit denies of the caller's role policies. It does not substitute policy variables (own
@@ -32,14 +32,14 @@ from conftest import ROOT
 from jupyter_ai_access_testing.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey
 
-from jupyter_ai_access.local_aws.access import (
+from jupyter_ai_access.local_aws.identity import login_provider_for
+from jupyter_ai_access.pooldesc import load_pool
+from jupyter_ai_access.pooldesc.access import (
     IDENTITY_POOL_PERSON,
     aws_access,
     permission_policy,
     web_identity_trust,
 )
-from jupyter_ai_access.local_aws.identity import login_provider_for
-from jupyter_ai_access.local_cognito.pool import load_pool
 
 POOL = load_pool(ROOT / "jupyter_ai_access/local_cognito/demo-pool.json")
 ACCESS = aws_access(POOL)

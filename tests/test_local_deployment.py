@@ -24,7 +24,7 @@ from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.deployment import _remove_accounts
 from jupyter_ai_access_testing.hub import HubBrowser
 
-from jupyter_ai_access.local_cognito.deployment import (
+from jupyter_ai_access.demo.deployment import (
     DEMO_PORTS,
     DEMO_SETTINGS,
     claim_accounts,

@@ -9,8 +9,8 @@ import pytest
 from jupyter_ai_access_testing.descriptions import with_entry
 
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError
-from jupyter_ai_access.local_cognito.pool import load_pool, validate_pool
 from jupyter_ai_access.local_cognito.process import HERE
+from jupyter_ai_access.pooldesc import load_pool, validate_pool
 
 BASE: dict[str, Any] = {
     "region": "eu-west-1",

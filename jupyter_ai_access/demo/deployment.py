@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..files import write_private_file
-from .pool import load_pool
+from ..pooldesc import load_pool
 
 __all__ = [
     "DEMO_PORTS",

@@ -43,8 +43,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..local_cognito.pool import load_pool
-from .access import (
+from ..pooldesc import load_pool
+from ..pooldesc.access import (
     IDENTITY_POOL_PERSON,
     aws_access,
     identity_pool_trust,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .pool import PoolDescription, load_pool, validate_pool
+from ..pooldesc import PoolDescription, load_pool, validate_pool
 from .process import LocalCognito, RunningPool
 
 __all__ = ["LocalCognito", "PoolDescription", "RunningPool", "load_pool", "validate_pool"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import ensure_private_dir, write_private_file
-from .pool import PoolDescription
+from ..pooldesc import PoolDescription
 
 __all__ = ["Generated", "ensure_generated", "generate_password", "with_passwords"]
 

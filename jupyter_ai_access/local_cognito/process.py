@@ -34,8 +34,8 @@ from ..errors import (
 )
 from ..files import write_private_file
 from ..net import is_loopback
+from ..pooldesc import PoolDescription, load_pool
 from .generated import Generated, ensure_generated
-from .pool import PoolDescription, load_pool
 
 __all__ = [
     "HERE",

@@ -37,7 +37,7 @@ import urllib.request
 from types import FrameType
 from typing import Any
 
-from .deployment import demo_ports
+from ..demo.deployment import demo_ports
 
 __all__ = ["SUPERVISOR_SCOPES", "SUPERVISOR_TOKEN_ENV", "main", "stop_all_servers"]
 

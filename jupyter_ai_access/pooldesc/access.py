@@ -1,8 +1,8 @@
 """The AWS side of a pool description: one IAM role per Cognito group, least-privilege S3 policies.
 
 Standard library only: the Pulumi program (``infra/``) and the local AWS emulator
-(:mod:`.emulator`) build the same roles and policy documents from the description's ``aws``
-section::
+(:mod:`jupyter_ai_access.local_aws.emulator`) build the same roles and policy documents from the
+description's ``aws`` section::
 
     "aws": {"bucket": "jupyter-ai-access-demo",
             "datasets_prefix": "datasets/", "models_prefix": "models/", "users_prefix": "users/",
