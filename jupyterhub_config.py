@@ -27,6 +27,9 @@ from jupyter_ai_access.demo.deployment import (
     check_ports, claim_accounts, demo_ports, exit_with_hub, hub_urls, isolate_users,
     pool_for_hub, previous_hub_killed, public_url,
 )
+from jupyter_ai_access.demo.settings import (
+    ACCOUNT_PREFIX, DEMO_POOL_FILE, HOST, HUB_CLIENT, STATE_DIR, local_url,
+)
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.pooldesc import load_pool
 from jupyter_ai_access.local_cognito.supervise import SUPERVISOR_SCOPES, SUPERVISOR_TOKEN_ENV
@@ -34,7 +37,7 @@ from jupyter_ai_access.local_cognito.supervise import SUPERVISOR_SCOPES, SUPERVI
 c = get_config()  # noqa: F821 - provided by JupyterHub
 
 HERE = Path(__file__).resolve().parent
-STATE = Path(os.environ.get("JAIA_STATE_DIR", HERE / ".state")).resolve()
+STATE = Path(os.environ.get("JAIA_STATE_DIR", HERE / STATE_DIR)).resolve()
 STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
 STATE.chmod(0o700)  # the Hub's database, cookie secret and crypt key: the Hub's account only
 USE_REAL_COGNITO = any(os.environ.get(k) for k in COGNITO_SETTINGS)
@@ -54,18 +57,18 @@ REGISTRY_PORT = PORTS["the example registry"][0]
 COGNITO_PORT = PORTS.get("the local Cognito emulator", (0, ""))[0]
 AWS_PORT = PORTS["the local AWS emulator"][0]
 PUBLIC_URL = public_url(os.environ, HUB_PORT)  # JAIA_PUBLIC_URL; one line when not a URL
-POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", HERE / "jupyter_ai_access/local_cognito/demo-pool.json"))
+POOL_FILE = Path(os.environ.get("JAIA_POOL_FILE", DEMO_POOL_FILE))
 NODE = os.environ.get("JUPYTER_AI_ACCESS_NODE") or shutil.which("node") or "node"
 
 # ------------------------------------------------------------------ the Hub and its proxy
-c.JupyterHub.ip = "127.0.0.1"  # loopback only: put a TLS-terminating proxy in front for more
+c.JupyterHub.ip = HOST  # loopback only: put a TLS-terminating proxy in front for more
 c.JupyterHub.port = HUB_PORT
 # The Hub's public URL: links sent to kernels ("log in again at ...") and Cognito's sign-out
 # return address are built from it, never from a request's Host header.
 c.JupyterHub.public_url = PUBLIC_URL
-c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_ip = HOST
 c.JupyterHub.hub_port = HUB_API_PORT
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
+c.ConfigurableHTTPProxy.api_url = local_url(PROXY_API_PORT)
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
@@ -103,10 +106,10 @@ c.CognitoOAuthenticator.admin_groups = {"hub-admins"}
 services = []
 if not USE_REAL_COGNITO:
     # The emulator registers the Hub's actual callback and sign-out URLs (ports moved or not).
-    pool_file = pool_for_hub(POOL_FILE, "jupyterhub", hub_urls(HUB_PORT, PUBLIC_URL), STATE)
+    pool_file = pool_for_hub(POOL_FILE, HUB_CLIENT, hub_urls(HUB_PORT, PUBLIC_URL), STATE)
     pool = load_pool(pool_file)
-    client = pool.client("jupyterhub")
-    cognito_url = f"http://127.0.0.1:{COGNITO_PORT}"
+    client = pool.client(HUB_CLIENT)
+    cognito_url = local_url(COGNITO_PORT)
     issuer = f"{cognito_url}/{pool.user_pool_id}"
     c.CognitoOAuthenticator.issuer = issuer
     c.CognitoOAuthenticator.domain = cognito_url
@@ -157,9 +160,9 @@ aws_environment = {}
 if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
     import secrets
 
-    from jupyter_ai_access.pooldesc.access import aws_access
     from jupyter_ai_access.local_aws.emulator import ACCOUNT, OPERATOR_SECRET_ENV
     from jupyter_ai_access.local_aws.identity import identity_pool_id_for
+    from jupyter_ai_access.pooldesc.access import aws_access
 
     access = aws_access(pool, str(POOL_FILE))
     services.append({
@@ -174,7 +177,7 @@ if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
         },
     })
     aws_environment = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{AWS_PORT}",  # the server's exchange, kernels' boto3
+        "AWS_ENDPOINT_URL": local_url(AWS_PORT),  # the server's exchange, kernels' boto3
         "AWS_REGION": pool.region,
         "AI_ACCESS_BUCKET": access.bucket,
         "JUPYTER_AI_ACCESS_AWS_EXCHANGE": "identity_pool",
@@ -219,13 +222,13 @@ ISOLATED = isolate_users(os.environ, root=os.getuid() == 0, paths=[Path(sys.exec
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
 c.Spawner.environment = {
-    "AI_ACCESS_REGISTRY_URL": f"http://127.0.0.1:{REGISTRY_PORT}", **aws_environment,
+    "AI_ACCESS_REGISTRY_URL": local_url(REGISTRY_PORT), **aws_environment,
     # this environment's commands first (the AWS CLI, jupyter) in notebooks and terminals
     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
 }
 if ISOLATED:
     c.JupyterHub.spawner_class = "jupyter_ai_access.hub.spawner.AccountPerUserSpawner"
-    c.AccountPerUserSpawner.account_prefix = os.environ.get("JAIA_ACCOUNT_PREFIX", "jaia-")
+    c.AccountPerUserSpawner.account_prefix = os.environ.get("JAIA_ACCOUNT_PREFIX", ACCOUNT_PREFIX)
     # Two demos with the same prefix would share the accounts (one's alice is the other's):
     # the second refuses to start, naming JAIA_ACCOUNT_PREFIX. Held while the Hub runs.
     ACCOUNTS_CLAIM = claim_accounts(c.AccountPerUserSpawner.account_prefix, STATE)
@@ -260,5 +263,5 @@ else:
 
 # ------------------------------------------------------------------ logging
 # c.JupyterHub.log_level = "DEBUG"  # tokens are never logged, at any level
-print(json.dumps({"hub": f"http://127.0.0.1:{HUB_PORT}", "real_cognito": USE_REAL_COGNITO,
+print(json.dumps({"hub": local_url(HUB_PORT), "real_cognito": USE_REAL_COGNITO,
                   "isolated": ISOLATED}), file=sys.stderr)

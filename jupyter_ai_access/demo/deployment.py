@@ -27,10 +27,9 @@ from urllib.parse import urlsplit
 
 from ..files import write_private_file
 from ..pooldesc import load_pool
+from .settings import DEMO_PORTS, DEMO_SETTINGS, HOST, ISOLATION_MODES, local_url
 
 __all__ = [
-    "DEMO_PORTS",
-    "DEMO_SETTINGS",
     "check_ports",
     "claim_accounts",
     "demo_ports",
@@ -43,37 +42,6 @@ __all__ = [
     "unknown_settings",
     "unreachable_by_others",
 ]
-
-#: ``JAIA_ISOLATION``: "accounts" (one system account per user; needs root) or "off".
-ISOLATION_MODES = ("accounts", "off")
-
-#: What the local deployment binds: name -> (environment variable, default port).
-DEMO_PORTS = {
-    "JupyterHub": ("JAIA_HUB_PORT", 8000),
-    "the proxy's API": ("JAIA_PROXY_API_PORT", 8001),
-    "the Hub's internal API": ("JAIA_HUB_API_PORT", 8081),
-    "the example registry": ("JAIA_REGISTRY_PORT", 8500),
-    "the local AWS emulator": ("JAIA_AWS_PORT", 9230),
-    "the local Cognito emulator": ("JAIA_COGNITO_PORT", 9229),
-}
-
-#: Every other ``JAIA_*`` variable something in this repository reads (the demo, Binder, tests).
-DEMO_SETTINGS = (
-    "JAIA_STATE_DIR",
-    "JAIA_POOL_FILE",
-    "JAIA_PUBLIC_URL",
-    "JAIA_ACCOUNT_PREFIX",
-    "JAIA_ISOLATION",
-    "JAIA_LOCAL_AWS",
-    "JAIA_REFRESH_TOKEN_KEY",
-    "JAIA_STOP_SERVERS_WITH_HUB",
-    "JAIA_LOCAL_AWS_OPERATOR_SECRET",
-    "JAIA_SUPERVISOR_TOKEN",
-    "JAIA_WORK_DIR",
-    "JAIA_REGISTRY_CLIENTS",
-    "JAIA_Z2JH_DIR",
-    "JAIA_README_SCREENSHOTS",
-)
 
 
 def unknown_settings(environ: Mapping[str, str]) -> list[str]:
@@ -94,7 +62,7 @@ def public_url(environ: Mapping[str, str], hub_port: int) -> str:
     """``JAIA_PUBLIC_URL`` (default ``http://127.0.0.1:<hub_port>/``), or exit with one line."""
     value = environ.get("JAIA_PUBLIC_URL", "")
     if not value:
-        return f"http://127.0.0.1:{hub_port}/"
+        return local_url(hub_port) + "/"
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises on a port that is not a number
@@ -103,7 +71,7 @@ def public_url(environ: Mapping[str, str], hub_port: int) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         sys.exit(
             f"jupyter_ai_access: JAIA_PUBLIC_URL={value!r} is not a URL the browsers can use: "
-            f"give http:// or https://, the host and the port, e.g. http://127.0.0.1:{hub_port}/"
+            f"give http:// or https://, the host and the port, e.g. {local_url(hub_port)}/"
         )
     return value if value.endswith("/") else value + "/"
 
@@ -123,7 +91,7 @@ def demo_ports(environ: Mapping[str, str], *, emulator: bool) -> dict[str, tuple
 
 def check_ports(
     ports: Mapping[str, tuple[int, str]],
-    host: str = "127.0.0.1",
+    host: str = HOST,
     *,
     wait: float = 0.0,
     skip: Iterable[str] = (),
@@ -303,7 +271,7 @@ def claim_accounts(prefix: str, state: Path, locks: Path = Path("/run/jupyter-ai
 
 def hub_urls(port: int, public_url: str = "") -> list[str]:
     """Where browsers reach the Hub: 127.0.0.1 and localhost on ``port``, and the public URL."""
-    urls = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+    urls = [local_url(port), local_url(port, "localhost")]
     if public_url:
         urls.insert(0, public_url.rstrip("/"))
     return list(dict.fromkeys(urls))

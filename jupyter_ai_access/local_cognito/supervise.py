@@ -38,6 +38,7 @@ from types import FrameType
 from typing import Any
 
 from ..demo.deployment import demo_ports
+from ..demo.settings import local_url
 
 __all__ = ["SUPERVISOR_SCOPES", "SUPERVISOR_TOKEN_ENV", "main", "stop_all_servers"]
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     token = secrets.token_hex(32)
     port = demo_ports(os.environ, emulator=False)["the Hub's internal API"][0]
-    api_url = f"http://127.0.0.1:{port}/hub/api"
+    api_url = f"{local_url(port)}/hub/api"
     stop_requested: list[int] = []
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
