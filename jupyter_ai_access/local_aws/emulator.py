@@ -4,13 +4,13 @@
         --pool=demo-pool.json --port=9230 --client-id=<hub client> \
         --exchange=identity_pool --issuer=http://127.0.0.1:9229/<user pool id>
 
-It creates, from the description's ``aws`` section (:mod:`.access`): the IAM OIDC provider of the
-user pool, one role per group with its trust and least-privilege S3 policy, the bucket with a
-small data set, and an identity pool for the user pool (its id fixed by
-:func:`~.identity.identity_pool_id_for`). Then it switches IAM enforcement on (moto's
-``INITIAL_NO_AUTH_ACTION_COUNT``): every later request must be signed by credentials it issued
-and is checked against the caller's role policies. ``GET /health`` answers 200 with the ids
-(roles, identity pool) once that is done.
+It creates, from the description's ``aws`` section (:mod:`jupyter_ai_access.pooldesc.access`):
+the IAM OIDC provider of the user pool, one role per group with its trust and least-privilege S3
+policy, the bucket with a small data set, and an identity pool for the user pool (its id fixed by
+:func:`~.identity.identity_pool_id_for`). Then it switches IAM enforcement on: every later
+request must be signed by credentials it issued and is checked against the caller's role
+policies. moto's internals it needs are fenced in :mod:`._compat`. ``GET /health`` answers 200
+with the ids (roles, identity pool) once that is done.
 
 ``--exchange`` decides whom the roles trust, as ``infra/`` does on AWS: ``identity_pool`` (the
 demo) the identity pool only, ``web_identity`` the user pool's OIDC provider with the Hub's
@@ -52,11 +52,21 @@ from ..pooldesc.access import (
     web_identity_person,
     web_identity_trust,
 )
+from ._compat import (
+    ACCOUNT,
+    authorize_s3_operations_as,
+    enforce_iam,
+    exempt_unsigned_operations,
+    pause_iam,
+    rename_identity_pool,
+    role_issuer,
+    server_app,
+    trust_of,
+)
 from .identity import IdentityFront, identity_pool_id_for
 
-__all__ = ["OPERATOR_SECRET_ENV", "dataset_csv", "main", "seed"]
+__all__ = ["ACCOUNT", "OPERATOR_SECRET_ENV", "dataset_csv", "main", "seed"]
 
-ACCOUNT = "123456789012"  # moto's default account
 DATASET_KEY = "demo.csv"
 OPERATOR_SECRET_ENV = "JAIA_LOCAL_AWS_OPERATOR_SECRET"  # never on the command line (ps shows it)
 _UNSIGNED = {"AssumeRoleWithWebIdentity"}
@@ -136,7 +146,7 @@ def seed(
         AllowUnauthenticatedIdentities=False,
         CognitoIdentityProviders=[{"ProviderName": host, "ClientId": client_id}],
     )["IdentityPoolId"]
-    _rename_identity_pool(pool.region, created, identity_pool)
+    rename_identity_pool(pool.region, created, identity_pool)
     return {
         "exchange": exchange,
         "region": pool.region,
@@ -148,75 +158,6 @@ def seed(
         "oidc_provider": provider,
         "identity_pool_id": identity_pool,
     }
-
-
-def _rename_identity_pool(region: str, created: str, fixed: str) -> None:
-    """Give moto's identity pool the fixed id (moto draws a random one)."""
-    from moto.cognitoidentity.models import cognitoidentity_backends
-
-    backend = cognitoidentity_backends[ACCOUNT][region]
-    pool = backend.identity_pools.pop(created)
-    pool.identity_pool_id = fixed
-    backend.identity_pools[fixed] = pool
-    backend.pools_identities[fixed] = {"IdentityPoolId": fixed, "Identities": []}
-    backend.pools_identities.pop(created, None)
-
-
-def _issue(region: str) -> Any:
-    """Credentials of a role from moto's STS (its IAM accepts them and enforces the role)."""
-    from moto.sts.models import sts_backends
-
-    def issue(role_arn: str, session_name: str, seconds: int) -> Any:
-        return sts_backends[ACCOUNT]["aws"].assume_role(
-            region_name=region,
-            role_session_name=session_name,
-            role_arn=role_arn,
-            policy="",
-            duration=seconds,
-            external_id="",
-        )
-
-    return issue
-
-
-def _trust_of(role_arn: str) -> dict[str, Any] | None:
-    """A role's trust policy from moto's IAM, or None when there is no such role."""
-    from moto.iam.models import iam_backends
-
-    try:
-        role = iam_backends[ACCOUNT]["global"].get_role_by_arn(role_arn)
-        trust = json.loads(role.assume_role_policy_document)
-    except Exception:  # unknown role or unreadable document: no trust
-        return None
-    return trust if isinstance(trust, dict) else None
-
-
-def _exempt_unsigned_public_calls() -> None:
-    """Let AWS's unsigned operations through moto's IAM enforcement, as AWS does."""
-    from moto.core.authorization import ActionAuthenticatorMixin
-
-    ActionAuthenticatorMixin.PUBLIC_OPERATIONS.extend(_UNSIGNED_TARGETS)
-    checked = ActionAuthenticatorMixin._authenticate_and_authorize_action
-
-    def check(self: Any, iam_request_cls: type, resource: str = "*") -> None:
-        if "Authorization" not in self.headers and self._get_action() in _UNSIGNED:
-            return
-        checked(self, iam_request_cls, resource)
-
-    ActionAuthenticatorMixin._authenticate_and_authorize_action = check  # type: ignore[method-assign]
-
-
-def _authorize_s3_operations_as_iam_actions() -> None:
-    """Check S3 requests against the IAM action AWS uses for them (:data:`S3_IAM_ACTIONS`)."""
-    from moto.iam import access_control
-
-    class S3Request(access_control.S3IAMRequest):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            service, _, operation = self._action.partition(":")
-            self._action = f"{service}:{S3_IAM_ACTIONS.get(operation, operation)}"
-
-    access_control.S3IAMRequest = S3Request  # type: ignore[misc]
 
 
 def _by_precedence(groups: list[Any]) -> list[str]:
@@ -250,23 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     if access is None:
         raise SystemExit(f"{args.pool}: no 'aws' section: nothing to emulate")
 
-    from moto import settings
-    from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     for name in ("werkzeug", "moto", "botocore", "boto3", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)  # request lines carry signed URLs
-    _exempt_unsigned_public_calls()
-    _authorize_s3_operations_as_iam_actions()
-    settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    exempt_unsigned_operations(_UNSIGNED, _UNSIGNED_TARGETS)
+    authorize_s3_operations_as(S3_IAM_ACTIONS)
+    pause_iam()
+    moto_app = server_app()
     host = f"cognito-idp.{pool.region}.amazonaws.com/{pool.user_pool_id}"
     front = IdentityFront(
         moto_app,
         operator_secret=os.environ.pop(OPERATOR_SECRET_ENV, "") or secrets.token_urlsafe(32),
-        issue=_issue(pool.region),
-        trust_of=_trust_of,
+        issue=role_issuer(pool.region),
+        trust_of=trust_of,
         issuer=args.issuer.rstrip("/"),
         jwks_uri=args.jwks_uri,
         client_id=args.client_id,
@@ -295,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://127.0.0.1:{server.server_port}"
     ids = seed(endpoint, str(Path(args.pool)), args.client_id, args.exchange)
     if not args.no_enforce:
-        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-        ActionAuthenticatorMixin.request_count = 0
+        enforce_iam()
     ready.update(ids, endpoint=endpoint, enforced=not args.no_enforce)
     print(json.dumps({"local_aws": endpoint, **ready}), flush=True)
     try:
