@@ -1,6 +1,6 @@
 """The Cognito side of jupyter_ai_access as a Pulumi program, from the pool description.
 
-The same description file the local emulator runs (``jupyter_ai_access/pooldesc/``)
+The same description file the local emulator runs (read by ``jupyter_ai_access/pooldesc/``)
 becomes a real user pool. What the original published program got wrong is done right here:
 
 - one app client never mixes ``client_credentials`` with ``code`` (a separate machine client),
