@@ -22,9 +22,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from jupyter_ai_access_testing.canary import CanaryRegistry
+from jupyter_ai_access_testing.descriptions import with_entry
 from jupyter_ai_access_testing.flows import HostedUIClient
 
+from jupyter_ai_access.errors import PoolDescriptionError
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
+from jupyter_ai_access.local_cognito.model import EXCHANGE_PLANS
+from jupyter_ai_access.local_cognito.pool import load_pool, validate_pool
 from jupyter_ai_access.resource import CognitoTokenVerifier
 
 GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -539,3 +543,73 @@ def test_revoking_the_origin_refresh_token_ends_exchanges_from_it(pool):
             pool, subject_token=subject, subject_token_type=ACCESS, resource="registry"
         )
         assert response.json() == {"error": "invalid_grant"}
+
+
+# ---------------------------------------------------------------- the pool description
+def test_pool_description_refuses_unknown_flags_and_plans(canaries):
+    desc = description(canaries, "PLUS")
+    pool = validate_pool(desc)
+    assert pool.feature_plan == "PLUS"
+    assert pool.client("hub").may_exchange == set(BOTH)
+    assert pool.client("plain").may_exchange == frozenset()
+    with pytest.raises(PoolDescriptionError, match=r"feature_plan.*'FREE'"):
+        validate_pool(with_entry(desc, "feature_plan", "FREE"))
+    with pytest.raises(PoolDescriptionError, match=r"app_clients\[0\] 'hub'.*ALLOW_TOKEN_EXCHANGE"):
+        validate_pool(
+            with_entry(desc, "app_clients.0.explicit_auth_flows", ["ALLOW_TOKEN_EXCHANGE"])
+        )
+    del desc["feature_plan"]
+    assert validate_pool(desc).feature_plan == "ESSENTIALS"  # a new pool's plan on AWS
+
+
+def test_demo_pool_lets_the_hub_exchange_with_its_actor_client(tmp_path):
+    demo = Path(__file__).resolve().parents[1] / "jupyter_ai_access/local_cognito/demo-pool.json"
+    described = load_pool(demo, for_aws=True)
+    hub, actor = described.client("jupyterhub"), described.client("jupyterhub-actor")
+    assert hub.may_exchange == {"ALLOW_TOKEN_EXCHANGE_DELEGATION"}
+    assert described.feature_plan in EXCHANGE_PLANS
+    servers = {rs.identifier for rs in described.resource_servers}
+    assert {"model-registry", "data-service", "tracker"} <= servers
+
+    emulator = LocalCognito(pool_file=str(demo), state_dir=str(tmp_path / "state"))
+    running = emulator.start()
+    try:
+        with HostedUIClient(running.domain) as ui:
+            result = ui.authorize(
+                hub.client_id,
+                CALLBACK,
+                scope="openid model-registry/models.read",
+                username="alice",
+                password=running.passwords["alice"],
+            )
+            user = ui.exchange(
+                result, hub.client_id, running.client_secrets[hub.client_id], CALLBACK
+            ).json()
+            acting = ui.token(
+                actor.client_id,
+                running.client_secrets[actor.client_id],
+                grant_type="client_credentials",
+            ).json()["access_token"]
+            common = {
+                "subject_token": user["access_token"],
+                "subject_token_type": ACCESS,
+                "audience": "model-registry",
+            }
+            secret = running.client_secrets[hub.client_id]
+            issued = ui.token(
+                hub.client_id,
+                secret,
+                grant_type=GRANT,
+                actor_token=acting,
+                actor_token_type=ACCESS,
+                **common,
+            )
+            alone = ui.token(hub.client_id, secret, grant_type=GRANT, **common)
+    finally:
+        emulator.stop()
+    assert issued.status_code == 200, issued.text
+    claims = claims_of(issued.json()["access_token"])
+    assert claims["aud"] == "model-registry" and claims["scope"] == "model-registry/models.read"
+    assert claims["act"] == {"sub": actor.client_id, "client_id": actor.client_id}
+    # Delegation only: the Hub cannot obtain a token that hides it as the actor.
+    assert alone.json() == {"error": "unauthorized_client"}
