@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.descriptions import with_entry
 from jupyter_ai_access_testing.flows import HostedUIClient
+from jupyter_ai_access_testing.leaks import LeakWatcher
 
 from jupyter_ai_access.errors import PoolDescriptionError
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
@@ -112,11 +113,15 @@ def description(canaries: CanaryRegistry, plan: str) -> dict[str, Any]:
     }
 
 
-def start(tmp: Path, desc: dict[str, Any]) -> tuple[LocalCognito, RunningPool]:
+def start(
+    tmp: Path, desc: dict[str, Any], leak_watcher: LeakWatcher
+) -> tuple[LocalCognito, RunningPool]:
     pool_file = tmp / "pool.json"
     pool_file.write_text(json.dumps(desc), encoding="utf-8")
     emulator = LocalCognito(pool_file=str(pool_file), state_dir=str(tmp / "state"))
-    return emulator, emulator.start()
+    running = emulator.start()
+    leak_watcher.watch_file(running.log_file)  # no secret or token in the emulator's log
+    return emulator, running
 
 
 @pytest.fixture(autouse=True)
@@ -133,9 +138,11 @@ def _quiet_botocore() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def pool(
-    tmp_path_factory: pytest.TempPathFactory, canaries: CanaryRegistry
+    tmp_path_factory: pytest.TempPathFactory, canaries: CanaryRegistry, leak_watcher: LeakWatcher
 ) -> Iterator[RunningPool]:
-    emulator, running = start(tmp_path_factory.mktemp("exchange"), description(canaries, "PLUS"))
+    emulator, running = start(
+        tmp_path_factory.mktemp("exchange"), description(canaries, "PLUS"), leak_watcher
+    )
     try:
         yield running
     finally:
@@ -144,9 +151,11 @@ def pool(
 
 @pytest.fixture(scope="module")
 def lite(
-    tmp_path_factory: pytest.TempPathFactory, canaries: CanaryRegistry
+    tmp_path_factory: pytest.TempPathFactory, canaries: CanaryRegistry, leak_watcher: LeakWatcher
 ) -> Iterator[RunningPool]:
-    emulator, running = start(tmp_path_factory.mktemp("lite"), description(canaries, "LITE"))
+    emulator, running = start(
+        tmp_path_factory.mktemp("lite"), description(canaries, "LITE"), leak_watcher
+    )
     try:
         yield running
     finally:

@@ -48,6 +48,9 @@ export const ASSUMPTIONS = Object.freeze({
   revocationFollowsOrigin: true,
   // A call to GetDerivedToken is not IAM-signed here: a client with a secret must send it.
   iamSignatureIgnored: true,
+  // The discovery document lists the grant when the feature plan allows it (client code should
+  // not rely on that: Cognito's discovery document may not say).
+  advertiseInDiscovery: true,
   // Errors: refusal kind -> [AWS JSON __type, token endpoint OAuth error].
   errors: {
     unknownClient: ['ResourceNotFoundException', 'invalid_client'],

@@ -331,7 +331,8 @@ function discoveryDocument(origin) {
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     response_types_supported: ['code'],
     grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials',
-      ...(EXCHANGE_PLANS.includes(exchange.plan) ? [ASSUMPTIONS.grantType] : [])],
+      ...(ASSUMPTIONS.advertiseInDiscovery && EXCHANGE_PLANS.includes(exchange.plan)
+        ? [ASSUMPTIONS.grantType] : [])],
     scopes_supported: ['openid', 'email', 'phone', 'profile'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['RS256'],
