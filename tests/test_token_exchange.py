@@ -369,6 +369,33 @@ def test_an_exchanged_token_narrows_further_and_never_widens(pool):
     assert wider.json() == {"error": "invalid_scope"}
 
 
+def test_a_delegated_token_keeps_its_actor_through_further_exchanges(pool):
+    user = login(pool)
+    actor = actor_token(pool)
+    first = token_endpoint(
+        pool,
+        subject_token=user["access_token"],
+        subject_token_type=ACCESS,
+        actor_token=actor,
+        actor_token_type=ACCESS,
+        resource="registry",
+    ).json()["access_token"]
+    chained = token_endpoint(
+        pool,
+        subject_token=first,
+        subject_token_type=ACCESS,
+        actor_token=actor,
+        actor_token_type=ACCESS,
+        resource="registry",
+    ).json()["access_token"]
+    acting = {"sub": PLATFORM, "client_id": PLATFORM}
+    assert claims_of(chained)["act"] == {**acting, "act": acting}  # RFC 8693 4.1 nesting
+    alone = token_endpoint(
+        pool, subject_token=first, subject_token_type=ACCESS, resource="registry"
+    ).json()["access_token"]
+    assert claims_of(alone)["act"] == acting  # never turned into an impersonation
+
+
 @pytest.mark.parametrize(
     ("form", "error"),
     [

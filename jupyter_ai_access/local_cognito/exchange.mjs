@@ -233,7 +233,9 @@ export function createExchange({ pool, clients, secrets, provider, accounts, log
     }
     const list = (v, name) => {
       if (v === undefined) return [];
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) fail('badRequest', `${name} must be a list of strings.`);
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+        fail('badRequest', `${name} must be a list of strings.`);
+      }
       return v;
     };
     const result = await exchange({
