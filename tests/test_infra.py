@@ -135,9 +135,17 @@ def test_groups_domain_and_resource_server(provisioned):
     assert groups == {"ml-training", "ml-publishers", "hub-admins"}
     (domain,) = of_type(resources, "aws:cognito/userPoolDomain:UserPoolDomain")
     assert domain.inputs["domain"] == "my-hub-login"
-    (server,) = of_type(resources, "aws:cognito/resourceServer:ResourceServer")
-    assert server.inputs["identifier"] == "ai-access"
-    assert {s["scopeName"] for s in server.inputs["scopes"]} == {"datasets.read", "models.write"}
+    servers = {
+        r.inputs["identifier"]: {s["scopeName"] for s in r.inputs["scopes"]}
+        for r in of_type(resources, "aws:cognito/resourceServer:ResourceServer")
+    }
+    assert servers == {
+        "ai-access": {"datasets.read", "models.write"},
+        "model-registry": {"models.read", "models.write"},
+        "data-service": {"datasets.read"},
+        "tracker": {"runs.read", "runs.write"},
+        "notebook-platform": {"act"},
+    }
 
 
 def test_hub_client_is_code_only_with_the_hub_urls(provisioned):
@@ -154,6 +162,11 @@ def test_hub_client_is_code_only_with_the_hub_urls(provisioned):
         "profile",
         "ai-access/datasets.read",
         "ai-access/models.write",
+        "model-registry/models.read",
+        "model-registry/models.write",
+        "data-service/datasets.read",
+        "tracker/runs.read",
+        "tracker/runs.write",
     }
     assert hub["enableTokenRevocation"] is True
     assert hub["preventUserExistenceErrors"] == "ENABLED"

@@ -60,12 +60,14 @@ def ensure_generated(state: Path, pool: PoolDescription) -> Generated:
                 "allowed_oauth_scopes": list(client.allowed_oauth_scopes),
                 "supported_identity_providers": list(client.supported_identity_providers),
                 "token_validity": dict(client.token_validity),
+                "explicit_auth_flows": list(client.explicit_auth_flows),
             }
         )
     if effective != saved:
         write_private_file(secrets_file, json.dumps(effective))
     passwords, raw = with_passwords(state, pool.raw)
-    return Generated(effective, passwords, {**raw, "app_clients": clients})
+    description = {**raw, "app_clients": clients, "feature_plan": pool.feature_plan}
+    return Generated(effective, passwords, description)
 
 
 def generate_password() -> str:

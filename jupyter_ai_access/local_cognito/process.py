@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("server.mjs", "store.mjs", "pages.mjs")
+SCRIPTS = ("server.mjs", "store.mjs", "pages.mjs", "exchange.mjs")
 MIN_NODE = (20, 19)
 NODE_HELP = (
     "Install the Node packages of the project with `npm ci` in its checkout, or "

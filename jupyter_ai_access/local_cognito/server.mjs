@@ -20,6 +20,9 @@ import { parseArgs } from 'node:util';
 
 import Provider, { errors } from 'oidc-provider';
 
+import {
+  ASSUMPTIONS, EXCHANGE_PLANS, FLAG_DELEGATION, FLAG_IMPERSONATION, ExchangeError, createExchange,
+} from './exchange.mjs';
 import { FileStore, adapterFactory } from './store.mjs';
 import { loginPage, errorPage } from './pages.mjs';
 
@@ -120,6 +123,10 @@ function clientMetadata(c) {
   const grants = [];
   if (c.allowed_oauth_flows.includes('code')) grants.push('authorization_code', 'refresh_token');
   if (c.allowed_oauth_flows.includes('client_credentials')) grants.push('client_credentials');
+  const flows = c.explicit_auth_flows || [];
+  if (flows.includes(FLAG_IMPERSONATION) || flows.includes(FLAG_DELEGATION)) {
+    grants.push(ASSUMPTIONS.grantType); // which of the two is checked by the exchange itself
+  }
   return {
     client_id: c.client_id,
     ...(c.client_secret ? { client_secret: c.client_secret } : {}),
@@ -282,16 +289,27 @@ const domain = `http://${hostForUrl}:${args.port}`;
 const provider = new Provider(`${domain}${issuerPath}`, configuration);
 provider.proxy = false;
 
+// Token exchange (RFC 8693): the token endpoint grant here, GetDerivedToken among our routes.
+const exchange = createExchange({
+  pool, clients, secrets, provider, accounts, loginResource: resourceServer,
+});
+provider.registerGrantType(ASSUMPTIONS.grantType, exchange.grantHandler,
+  ASSUMPTIONS.params, ['resource', 'audience']);
+
 // ---------------------------------------------------------------- helpers for our own routes
-async function readForm(ctx) {
+async function readBody(ctx, limit = 64 * 1024) {
   const chunks = [];
   let size = 0;
   for await (const chunk of ctx.req) {
     size += chunk.length;
-    if (size > 64 * 1024) ctx.throw(413, 'request body too large');
+    if (size > limit) ctx.throw(413, 'request body too large');
     chunks.push(chunk);
   }
-  return querystring.parse(Buffer.concat(chunks).toString('utf8'));
+  return Buffer.concat(chunks);
+}
+
+async function readForm(ctx) {
+  return querystring.parse((await readBody(ctx)).toString('utf8'));
 }
 
 function cognitoJsonError(ctx, status, error) {
@@ -312,7 +330,9 @@ function discoveryDocument(origin) {
     end_session_endpoint: `${domainUrl}/logout`,
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     response_types_supported: ['code'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials',
+      ...(ASSUMPTIONS.advertiseInDiscovery && EXCHANGE_PLANS.includes(exchange.plan)
+        ? [ASSUMPTIONS.grantType] : [])],
     scopes_supported: ['openid', 'email', 'phone', 'profile'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['RS256'],
@@ -343,8 +363,44 @@ async function verifyOwnAccessToken(token) {
   return payload;
 }
 
+// The AWS JSON protocol (POST / with X-Amz-Target): only GetDerivedToken is emulated.
+async function awsJson(ctx) {
+  const target = ctx.get('x-amz-target');
+  const answer = (status, body) => {
+    ctx.status = status;
+    ctx.type = 'application/x-amz-json-1.1';
+    ctx.set('x-amzn-RequestId', crypto.randomUUID());
+    if (body.__type) ctx.set('x-amzn-ErrorType', body.__type);
+    ctx.body = body;
+  };
+  if (target !== 'AWSCognitoIdentityProviderService.GetDerivedToken') {
+    answer(400, { __type: 'UnknownOperationException', message: `${target} is not emulated` });
+    return;
+  }
+  let body;
+  try {
+    body = JSON.parse((await readBody(ctx)).toString('utf8'));
+  } catch {
+    answer(400, { __type: 'SerializationException', message: 'The request body is not JSON.' });
+    return;
+  }
+  try {
+    answer(200, await exchange.getDerivedToken(body));
+    log('get_derived_token', { client_id: body.ClientId });
+  } catch (err) {
+    if (!(err instanceof ExchangeError)) throw err;
+    log('get_derived_token_refused', { error: err.awsType });
+    answer(400, { __type: err.awsType, message: err.message });
+  }
+}
+
 // ---------------------------------------------------------------- our routes, in front of the provider
 provider.use(async (ctx, next) => {
+
+  if (ctx.method === 'POST' && ctx.path === `${base}/` && ctx.get('x-amz-target')) {
+    await awsJson(ctx);
+    return;
+  }
 
   if (ctx.method === 'GET' && ctx.path === `${issuerPath}/.well-known/openid-configuration`) {
     ctx.type = 'application/json';

@@ -12,8 +12,12 @@ from typing import Any
 __all__ = [
     "AWS_LIMITS",
     "DEFAULT_VALIDITY",
+    "EXCHANGE_PLANS",
+    "EXPLICIT_AUTH_FLOWS",
+    "FEATURE_PLANS",
     "OAUTH_FLOWS",
     "STANDARD_SCOPES",
+    "TOKEN_EXCHANGE_FLAGS",
     "AppClient",
     "IdentityProvider",
     "PoolDescription",
@@ -33,6 +37,22 @@ AWS_LIMITS = {
     "refresh_token": (3600, 315360000),
 }
 DEFAULT_VALIDITY = {"access_token": 3600, "id_token": 3600, "refresh_token": 2592000}
+# Cognito's ExplicitAuthFlowsType (the ALLOW_* values; botocore's cognito-idp model).
+TOKEN_EXCHANGE_FLAGS = frozenset(
+    {"ALLOW_TOKEN_EXCHANGE_IMPERSONATION", "ALLOW_TOKEN_EXCHANGE_DELEGATION"}
+)
+EXPLICIT_AUTH_FLOWS = TOKEN_EXCHANGE_FLAGS | {
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_USER_AUTH",
+}
+# Cognito's UserPoolTierType; token exchange needs ESSENTIALS or PLUS (new pools: ESSENTIALS).
+FEATURE_PLANS = ("LITE", "ESSENTIALS", "PLUS")
+EXCHANGE_PLANS = frozenset({"ESSENTIALS", "PLUS"})
+DEFAULT_FEATURE_PLAN = "ESSENTIALS"
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,13 @@ class AppClient:
     token_validity: Mapping[str, int]
     enable_token_revocation: bool = True
     refresh_token_rotation: bool = False
+    #: Cognito's ExplicitAuthFlows (e.g. ALLOW_TOKEN_EXCHANGE_DELEGATION)
+    explicit_auth_flows: tuple[str, ...] = ()
+
+    @property
+    def may_exchange(self) -> frozenset[str]:
+        """The token-exchange flags this client has (impersonation and/or delegation)."""
+        return frozenset(self.explicit_auth_flows) & TOKEN_EXCHANGE_FLAGS
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,8 @@ class PoolDescription:
     app_clients: tuple[AppClient, ...]
     identity_providers: tuple[IdentityProvider, ...]
     raw: Mapping[str, Any] = field(repr=False)
+    #: Cognito's feature plan (UserPoolTier): LITE, ESSENTIALS or PLUS
+    feature_plan: str = DEFAULT_FEATURE_PLAN
 
     def client(self, name_or_id: str) -> AppClient:
         """Return the app client with this name or client id."""

@@ -21,7 +21,10 @@ from ..errors import PoolDescriptionError
 from ..net import POOL_ID, is_loopback
 from .model import (
     AWS_LIMITS,
+    DEFAULT_FEATURE_PLAN,
     DEFAULT_VALIDITY,
+    EXPLICIT_AUTH_FLOWS,
+    FEATURE_PLANS,
     OAUTH_FLOWS,
     STANDARD_SCOPES,
     AppClient,
@@ -201,6 +204,12 @@ def _app_client(
             raise check.fail(entry, "a code-flow client needs allowed_oauth_scopes (e.g. openid)")
     for url in callbacks + logouts:
         _check_url(check, url, entry)
+    auth_flows = check.strings(rec, "explicit_auth_flows", entry)
+    unknown = sorted(set(auth_flows) - EXPLICIT_AUTH_FLOWS)
+    if unknown:
+        raise check.fail(
+            entry, f"explicit_auth_flows {unknown} unknown: use {sorted(EXPLICIT_AUTH_FLOWS)}"
+        )
     rotation = rec.get("refresh_token_rotation", False)
     revocation = rec.get("enable_token_revocation", True)
     if not isinstance(rotation, bool) or not isinstance(revocation, bool):
@@ -217,6 +226,7 @@ def _app_client(
         token_validity=_validity(check, rec, entry, for_aws=for_aws),
         enable_token_revocation=revocation,
         refresh_token_rotation=rotation,
+        explicit_auth_flows=auth_flows,
     )
 
 
@@ -241,6 +251,9 @@ def validate_pool(data: Any, source: str = "<pool>", *, for_aws: bool = False) -
     if not isinstance(case_sensitive, bool):
         raise check.fail("username_case_sensitive", "must be true or false")
     fold = (lambda s: s) if case_sensitive else str.lower
+    plan = data.get("feature_plan", DEFAULT_FEATURE_PLAN)
+    if plan not in FEATURE_PLANS:
+        raise check.fail("feature_plan", f"{plan!r} must be one of {list(FEATURE_PLANS)}")
 
     groups: list[str] = []
     for i, rec in enumerate(check.records(data, "groups")):
@@ -306,6 +319,7 @@ def validate_pool(data: Any, source: str = "<pool>", *, for_aws: bool = False) -
         app_clients=tuple(clients),
         identity_providers=tuple(idps),
         raw=data,
+        feature_plan=plan,
     )
 
 
