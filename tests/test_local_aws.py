@@ -28,7 +28,6 @@ import boto3
 import botocore.exceptions
 import httpx
 import pytest
-from conftest import ROOT
 from jupyter_ai_access_testing.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey
 
@@ -39,9 +38,9 @@ from jupyter_ai_access.local_aws.access import (
     web_identity_trust,
 )
 from jupyter_ai_access.local_aws.identity import login_provider_for
-from jupyter_ai_access.local_cognito.pool import load_pool
+from jupyter_ai_access.local_cognito.pool import DEMO_POOL_FILE, load_pool
 
-POOL = load_pool(ROOT / "jupyter_ai_access/local_cognito/demo-pool.json")
+POOL = load_pool(DEMO_POOL_FILE)
 ACCESS = aws_access(POOL)
 assert ACCESS is not None
 
@@ -210,7 +209,7 @@ def pool_aws(tmp_path, issuer_server, leak_watcher) -> Iterator[LocalAWS]:
         logger.setLevel(logging.INFO)
     log = tmp_path / "local-aws.log"
     emulator = LocalAWS(
-        ROOT / "jupyter_ai_access/local_cognito/demo-pool.json",
+        DEMO_POOL_FILE,
         issuer_server.factory.client_id,
         log,
         exchange="identity_pool",

@@ -30,6 +30,7 @@ from jupyter_ai_access.local_cognito.deployment import (
     claim_accounts,
     isolate_users,
 )
+from jupyter_ai_access.local_cognito.pool import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito.process import find_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,7 +226,7 @@ def test_the_hub_as_root_refuses_to_start_from_a_folder_the_accounts_cannot_ente
     checkout.mkdir(parents=True)
     (checkout / "jupyterhub_config.py").write_text((ROOT / "jupyterhub_config.py").read_text())
     locked.chmod(0o700)
-    demo_env["JAIA_POOL_FILE"] = str(ROOT / "jupyter_ai_access/local_cognito/demo-pool.json")
+    demo_env["JAIA_POOL_FILE"] = str(DEMO_POOL_FILE)
     result = subprocess.run(
         [str(ROOT / ".venv/bin/jupyterhub"), "-f", str(checkout / "jupyterhub_config.py")],
         env=demo_env,

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..files import write_private_file
+from ..protocol import RENAMED_ENV
 from .pool import load_pool
 
 __all__ = [
@@ -65,7 +66,6 @@ DEMO_SETTINGS = (
     "JAIA_ACCOUNT_PREFIX",
     "JAIA_ISOLATION",
     "JAIA_LOCAL_AWS",
-    "JAIA_REFRESH_TOKEN_KEY",
     "JAIA_STOP_SERVERS_WITH_HUB",
     "JAIA_LOCAL_AWS_OPERATOR_SECRET",
     "JAIA_SUPERVISOR_TOKEN",
@@ -73,6 +73,7 @@ DEMO_SETTINGS = (
     "JAIA_REGISTRY_CLIENTS",
     "JAIA_Z2JH_DIR",
     "JAIA_README_SCREENSHOTS",
+    *RENAMED_ENV,  # old names still read, with a warning naming the new one
 )
 
 

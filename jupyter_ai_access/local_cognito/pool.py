@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ..errors import PoolDescriptionError
@@ -32,6 +32,7 @@ from .model import (
 )
 
 __all__ = [
+    "DEMO_POOL_FILE",
     "STANDARD_SCOPES",
     "AppClient",
     "IdentityProvider",
@@ -41,6 +42,10 @@ __all__ = [
     "load_pool",
     "validate_pool",
 ]
+
+#: The demo's pool description, shipped in the package: the default of ``LocalCognito.pool_file``,
+#: ``$JAIA_POOL_FILE`` and every demo, benchmark and test that runs the demo pool.
+DEMO_POOL_FILE: Final = Path(__file__).resolve().with_name("demo-pool.json")
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _SCOPE_PART = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")

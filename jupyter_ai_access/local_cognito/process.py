@@ -35,7 +35,7 @@ from ..errors import (
 from ..files import write_private_file
 from ..net import is_loopback
 from .generated import Generated, ensure_generated
-from .pool import PoolDescription, load_pool
+from .pool import DEMO_POOL_FILE, PoolDescription, load_pool
 
 __all__ = [
     "HERE",
@@ -109,7 +109,7 @@ class LocalCognito(LoggingConfigurable):
     """The local Cognito user pool emulator, run as a child process."""
 
     pool_file = Unicode(
-        str(HERE / "demo-pool.json"),
+        str(DEMO_POOL_FILE),
         config=True,
         help="""Pool description file (JSON) that declares users, groups, app clients,
         resource servers and token lifetimes. Default: the demo pool shipped with the package.""",
