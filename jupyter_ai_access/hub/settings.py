@@ -136,12 +136,11 @@ class CognitoSettings(GenericOAuthenticator):
     refresh_token_key = Unicode(
         config=True,
         help="""Key material that seals the refresh token inside auth_state, so that readers of
-        the Hub API (admins with admin:auth_state) cannot use it: 32+ random characters, kept
-        out of the config file ($JUPYTER_AI_ACCESS_REFRESH_TOKEN_KEY; the old name
-        $JAIA_REFRESH_TOKEN_KEY is still read, with a warning). Default: derived from the keys that
-        encrypt auth_state (CryptKeeper.keys, set by $JUPYTERHUB_CRYPT_KEY or the configuration),
-        so sessions survive a Hub restart; with neither, the Hub refuses to start. Changing it
-        ends every session at its next refresh.""",
+        the Hub API (admins with admin:auth_state) cannot use it: 32+ random characters, kept out
+        of the config file ($JUPYTER_AI_ACCESS_REFRESH_TOKEN_KEY; deprecated, read with a warning:
+        $JAIA_REFRESH_TOKEN_KEY). Default: derived from the keys encrypting auth_state
+        (CryptKeeper.keys, from $JUPYTERHUB_CRYPT_KEY or the configuration), so sessions survive a
+        restart; without either the Hub refuses to start. Changing it ends sessions at refresh.""",
     )
     revocations_file = Unicode(
         config=True,
