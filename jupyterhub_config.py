@@ -33,6 +33,7 @@ from jupyter_ai_access.demo.settings import (
 from jupyter_ai_access.local_cognito.generated import ensure_generated
 from jupyter_ai_access.pooldesc import load_pool
 from jupyter_ai_access.local_cognito.supervise import SUPERVISOR_SCOPES, SUPERVISOR_TOKEN_ENV
+from jupyter_ai_access.protocol import AWSEnv, CognitoEnv
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
 
@@ -129,13 +130,14 @@ if not USE_REAL_COGNITO:
         "environment": {"JUPYTER_AI_ACCESS_NODE": NODE},
     })
     # The registry accepts the Hub's tokens and the demo jobs' machine tokens (training-jobs).
-    registry_env = {"COGNITO_ISSUER": issuer,
-                    "COGNITO_CLIENT_ID": ",".join(c.client_id for c in pool.app_clients)}
+    registry_env = {CognitoEnv.ISSUER: issuer,
+                    CognitoEnv.CLIENT_IDS: ",".join(c.client_id for c in pool.app_clients)}
 else:
-    # The authenticator reads COGNITO_* itself; the registry needs the same pool.
+    # The authenticator reads COGNITO_* itself; the registry needs the same pool, and accepts the
+    # tokens of $COGNITO_CLIENT_IDS (the Hub's client and the jobs'), else the Hub's client only.
     registry_env = {k: v for k, v in os.environ.items()
-                    if k in ("COGNITO_ISSUER", "COGNITO_REGION", "COGNITO_USER_POOL_ID",
-                             "COGNITO_CLIENT_ID")}
+                    if k in (CognitoEnv.ISSUER, CognitoEnv.REGION, CognitoEnv.USER_POOL_ID,
+                             CognitoEnv.CLIENT_ID, CognitoEnv.CLIENT_IDS)}
 
 # ------------------------------------------------------------------ the example protected resource
 services.append({
@@ -177,16 +179,16 @@ if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
         },
     })
     aws_environment = {
-        "AWS_ENDPOINT_URL": local_url(AWS_PORT),  # the server's exchange, kernels' boto3
-        "AWS_REGION": pool.region,
+        AWSEnv.ENDPOINT_URL: local_url(AWS_PORT),  # the server's exchange, kernels' boto3
+        AWSEnv.REGION: pool.region,
         "AI_ACCESS_BUCKET": access.bucket,
-        "JUPYTER_AI_ACCESS_AWS_EXCHANGE": "identity_pool",
-        "AWS_COGNITO_IDENTITY_POOL_ID": identity_pool_id_for(
+        AWSEnv.EXCHANGE: "identity_pool",
+        AWSEnv.IDENTITY_POOL_ID: identity_pool_id_for(
             pool.region, pool.user_pool_id, client.client_id
         ),
         # the first group (in this order) that a user belongs to picks the role (CustomRoleArn);
         # the identity pool grants it only to that group's members
-        "JUPYTER_AI_ACCESS_AWS_GROUP_ROLES": json.dumps({
+        AWSEnv.GROUP_ROLES: json.dumps({
             group: f"arn:aws:iam::{ACCOUNT}:role/{access.role_name(group)}"
             for group in access.group_access
         }),

@@ -28,6 +28,7 @@ from jupyter_ai_access_testing.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import TokenFactory
 from tornado.httpclient import AsyncHTTPClient
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH, KernelEnv
 from jupyter_ai_access.server.aws import AWSCredentialBroker
 from jupyter_ai_access.server.aws_endpoint import AWSCredentialsHandler
@@ -79,8 +80,7 @@ async def median_answer(client: AsyncHTTPClient, url: str, headers: dict, n: int
 
 async def main(calls: int) -> None:
     tmp = Path(tempfile.mkdtemp())
-    pool = ROOT / "jupyter_ai_access/local_cognito/demo-pool.json"
-    aws = LocalAWS(pool, "bench", tmp / "aws.log")
+    aws = LocalAWS(DEMO_POOL_FILE, "bench", tmp / "aws.log")
     aws.start()
     os.environ["AWS_ENDPOINT_URL"] = aws.endpoint  # kernels' boto3 goes to the emulator
     factory = TokenFactory(issuer="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_LocalDemo")

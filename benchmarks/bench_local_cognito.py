@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 from jupyter_ai_access_testing.flows import HostedUIClient
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito import LocalCognito
-from jupyter_ai_access.local_cognito.process import HERE
 
 
 def median_ms(samples: list[float]) -> float:
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--starts", type=int, default=5)
     args = parser.parse_args()
-    pool = json.loads((HERE / "demo-pool.json").read_text())
+    pool = json.loads(DEMO_POOL_FILE.read_text())
 
     with tempfile.TemporaryDirectory() as tmp:
         node = LocalCognito().check_node()

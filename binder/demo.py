@@ -41,10 +41,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.files import ensure_private_dir, write_private_file
 from jupyter_ai_access.local_cognito.generated import ensure_generated
-from jupyter_ai_access.local_cognito.process import HERE, find_free_port
+from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.pooldesc import load_pool
+from jupyter_ai_access.protocol import CognitoEnv
 
 CLIENT = "4jupyterlabdemo0000000000a"
 REPO = Path(__file__).resolve().parent.parent
@@ -77,7 +79,7 @@ def prepare(state: Path, prefix: str, port: int) -> dict[str, str]:
     cognito_port, registry_port = find_free_port(), find_free_port()
     server = f"http://127.0.0.1:{port}{prefix}ai-access"
     base_path = f"{prefix}ai-access/cognito"
-    raw = json.loads((HERE / "demo-pool.json").read_text(encoding="utf-8"))
+    raw = json.loads(DEMO_POOL_FILE.read_text(encoding="utf-8"))
     raw["app_clients"].append(
         {
             "name": "jupyterlab",
@@ -117,10 +119,10 @@ def prepare(state: Path, prefix: str, port: int) -> dict[str, str]:
         "JAIA_COGNITO_PORT": str(cognito_port),
         "JAIA_REGISTRY_PORT": str(registry_port),
         "JUPYTER_AI_ACCESS_NODE_MODULES": str(REPO / "node_modules"),
-        "COGNITO_ISSUER": f"{cognito}/{raw['user_pool_id']}",
-        "COGNITO_DOMAIN": cognito,
-        "COGNITO_CLIENT_ID": CLIENT,
-        "COGNITO_CLIENT_SECRET_FILE": str(secret_file),
+        CognitoEnv.ISSUER: f"{cognito}/{raw['user_pool_id']}",
+        CognitoEnv.DOMAIN: cognito,
+        CognitoEnv.CLIENT_ID: CLIENT,
+        CognitoEnv.CLIENT_SECRET_FILE: str(secret_file),
         "AI_ACCESS_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
         "JAIA_REGISTRY_CLIENTS": f"{CLIENT},{machine}",
     }
@@ -228,7 +230,7 @@ def run(argv: list[str]) -> int:
     ]
     registry_env = {
         **env,
-        "COGNITO_CLIENT_ID": env["JAIA_REGISTRY_CLIENTS"],
+        CognitoEnv.CLIENT_IDS: env["JAIA_REGISTRY_CLIENTS"],
         "REGISTRY_PORT": env["JAIA_REGISTRY_PORT"],
         "REGISTRY_DIR": str(state / "registry"),
     }
@@ -252,7 +254,7 @@ def run(argv: list[str]) -> int:
             {
                 "local Cognito emulator": (
                     procs[0],
-                    env["COGNITO_ISSUER"] + "/.well-known/openid-configuration",
+                    env[CognitoEnv.ISSUER] + "/.well-known/openid-configuration",
                     state / "local-cognito.log",
                 ),
                 "example registry": (

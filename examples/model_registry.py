@@ -10,9 +10,10 @@ Every protected route is one ``@bearer_required(...)`` line over
 :class:`jupyter_ai_access.resource.CognitoTokenVerifier`. Settings come from the environment
 (the local Hub passes them when it starts this as a managed service):
 
-    COGNITO_ISSUER (or COGNITO_REGION + COGNITO_USER_POOL_ID), COGNITO_CLIENT_ID (the app
-    clients whose tokens are accepted, comma-separated: the Hub's or JupyterLab's, and jobs'),
-    REGISTRY_PORT (8500), REGISTRY_DIR (where uploaded models are kept)
+    COGNITO_ISSUER (or COGNITO_REGION + COGNITO_USER_POOL_ID), COGNITO_CLIENT_IDS (the app
+    clients whose tokens are accepted, comma- or space-separated: the Hub's or JupyterLab's, and
+    jobs'; else the one COGNITO_CLIENT_ID), REGISTRY_PORT (8500), REGISTRY_DIR (where uploaded
+    models are kept)
 
 Run by hand: python examples/model_registry.py
 """
@@ -26,12 +27,14 @@ import random
 import re
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tornado import web
 
-from jupyter_ai_access.errors import GroupRequiredError
+from jupyter_ai_access.errors import ConfigurationError, GroupRequiredError
+from jupyter_ai_access.protocol import CognitoEnv
 from jupyter_ai_access.resource.revocations import RevocationFeed
 from jupyter_ai_access.resource.tornado_auth import bearer_required
 from jupyter_ai_access.resource.verify import CognitoTokenVerifier, bearer_error_response
@@ -41,14 +44,35 @@ WRITE = "ai-access/models.write"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
+def accepted_clients(environ: Mapping[str, str]) -> list[str]:
+    """The app clients whose tokens are accepted: $COGNITO_CLIENT_IDS, else $COGNITO_CLIENT_ID.
+
+    COGNITO_CLIENT_ID is one id wherever it is read: a list there is refused, naming the list's
+    own variable.
+    """
+    many = environ.get(CognitoEnv.CLIENT_IDS, "").replace(",", " ").split()
+    one = environ.get(CognitoEnv.CLIENT_ID, "").strip()
+    if not many and ("," in one or " " in one):
+        raise ConfigurationError(
+            f"{CognitoEnv.CLIENT_ID} = {one!r} holds several ids: it names one app client; list "
+            f"the app clients this resource accepts in {CognitoEnv.CLIENT_IDS}"
+        )
+    if not (many or one):
+        raise ConfigurationError(
+            f"Set {CognitoEnv.CLIENT_IDS} (or {CognitoEnv.CLIENT_ID}): the app clients whose "
+            "tokens this resource accepts"
+        )
+    return many or [one]
+
+
 def make_verifier() -> CognitoTokenVerifier:
     """The verifier, from the environment."""
-    issuer = os.environ.get("COGNITO_ISSUER") or None
+    issuer = os.environ.get(CognitoEnv.ISSUER) or None
     return CognitoTokenVerifier(
         issuer=issuer,
-        region=None if issuer else os.environ.get("COGNITO_REGION"),
-        user_pool_id=None if issuer else os.environ.get("COGNITO_USER_POOL_ID"),
-        client_ids=os.environ["COGNITO_CLIENT_ID"].replace(",", " ").split(),
+        region=None if issuer else os.environ.get(CognitoEnv.REGION),
+        user_pool_id=None if issuer else os.environ.get(CognitoEnv.USER_POOL_ID),
+        client_ids=accepted_clients(os.environ),
         # Run as a Hub service, it follows the Hub's revocation feed: a session that ended
         # (logout, removal from the groups) is refused within seconds, not at the token's exp.
         denied_origin_jtis=(
@@ -146,4 +170,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConfigurationError as e:  # one line that names the variable, no traceback
+        raise SystemExit(str(e)) from None

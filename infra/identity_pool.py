@@ -32,6 +32,7 @@ from jupyter_ai_access.pooldesc.access import (
     identity_pool_trust,
     permission_policy,
 )
+from jupyter_ai_access.protocol import AWSEnv
 
 __all__ = ["provision_aws_access"]
 
@@ -109,7 +110,7 @@ def provision_aws_access(
         use_defaults=False,
     )
     exports: dict[str, Any] = {
-        "AWS_COGNITO_IDENTITY_POOL_ID": identity_pool.id,
+        AWSEnv.IDENTITY_POOL_ID: identity_pool.id,
         "AWS_S3_BUCKET": bucket.bucket,
         **{f"AWS_ROLE_{g.upper().replace('-', '_')}": r.arn for g, r in roles.items()},
     }

@@ -39,6 +39,7 @@ from jupyter_ai_access.pooldesc.pool import (
     PoolDescription,
     load_pool,
 )
+from jupyter_ai_access.protocol import CognitoEnv
 
 __all__ = ["StackSettings", "check_for_aws", "load_description", "provision"]
 
@@ -297,12 +298,12 @@ def provision(pool_desc: PoolDescription, settings: StackSettings) -> dict[str, 
         else domain.domain.apply(lambda d: f"https://{d}.auth.{region}.amazoncognito.com")
     )
     exports: dict[str, Any] = {
-        "COGNITO_REGION": region,
-        "COGNITO_USER_POOL_ID": pool.id,
-        "COGNITO_ISSUER": issuer,
-        "COGNITO_DOMAIN": domain_url,
-        "COGNITO_CLIENT_ID": hub.id,
-        "COGNITO_CLIENT_SECRET": pulumi.Output.secret(hub.client_secret),
+        CognitoEnv.REGION: region,
+        CognitoEnv.USER_POOL_ID: pool.id,
+        CognitoEnv.ISSUER: issuer,
+        CognitoEnv.DOMAIN: domain_url,
+        CognitoEnv.CLIENT_ID: hub.id,
+        CognitoEnv.CLIENT_SECRET: pulumi.Output.secret(hub.client_secret),
         **aws_exports,
     }
     for name, client in clients.items():

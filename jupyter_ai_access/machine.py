@@ -5,7 +5,8 @@ Outside any Jupyter process, :func:`jupyter_ai_access.client.get_token` (and so 
 client is configured::
 
     COGNITO_DOMAIN              the user-pool domain, https://<prefix>.auth.<region>.amazoncognito.com
-    COGNITO_CLIENT_ID           the machine app client (client credentials flow, with a secret)
+    COGNITO_CLIENT_ID           the machine app client (client credentials flow, with a secret):
+                                one id, as everywhere (a resource's list is COGNITO_CLIENT_IDS)
     COGNITO_CLIENT_SECRET_FILE  a file holding its secret (or COGNITO_CLIENT_SECRET; the file is
                                 better: environments are copied into child processes and logs)
     COGNITO_SCOPES              space-separated custom scopes to ask for (default: Cognito grants
@@ -49,6 +50,7 @@ from .errors import (
 from .files import ensure_private_dir, write_private_file
 from .net import is_loopback
 from .oauth2 import MAX_ANSWER_BYTES, basic_auth, token_answer, token_expiry
+from .protocol import CognitoEnv
 
 __all__ = ["MachineConfig", "MachineTokens", "machine_tokens"]
 
@@ -92,10 +94,15 @@ class MachineConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MachineConfig | None:
         """The configured client, None when COGNITO_CLIENT_ID or COGNITO_DOMAIN is unset."""
         env = os.environ if environ is None else environ
-        domain = env.get("COGNITO_DOMAIN", "").strip().rstrip("/")
-        client_id = env.get("COGNITO_CLIENT_ID", "").strip()
+        domain = env.get(CognitoEnv.DOMAIN, "").strip().rstrip("/")
+        client_id = env.get(CognitoEnv.CLIENT_ID, "").strip()
         if not domain or not client_id:
             return None
+        if "," in client_id or " " in client_id:
+            raise MachineTokenError(
+                f"COGNITO_CLIENT_ID {client_id!r} holds several ids: set the one machine app "
+                "client of this job (COGNITO_CLIENT_IDS lists the clients a resource accepts)"
+            )
         parts = urlsplit(domain)
         if not parts.hostname or not (
             parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
@@ -104,8 +111,8 @@ class MachineConfig:
                 f"COGNITO_DOMAIN {domain!r} must be the user-pool domain's https:// URL "
                 "(http:// only on loopback)"
             )
-        secret = env.get("COGNITO_CLIENT_SECRET", "").strip()
-        secret_file = env.get("COGNITO_CLIENT_SECRET_FILE", "").strip()
+        secret = env.get(CognitoEnv.CLIENT_SECRET, "").strip()
+        secret_file = env.get(CognitoEnv.CLIENT_SECRET_FILE, "").strip()
         if not secret and secret_file:
             try:
                 secret = Path(secret_file).read_text(encoding="utf-8").strip()
@@ -119,7 +126,7 @@ class MachineConfig:
                 "COGNITO_CLIENT_SECRET_FILE (a file holding the machine app client's secret) "
                 "or COGNITO_CLIENT_SECRET"
             )
-        scopes = tuple(env.get("COGNITO_SCOPES", "").split())
+        scopes = tuple(env.get(CognitoEnv.SCOPES, "").split())
         return cls(domain, client_id, secret, scopes)
 
     @property

@@ -19,6 +19,8 @@ from jupyter_ai_access_testing.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 from tornado.httpclient import HTTPClientError
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
+
 pytest_plugins = [
     "jupyter_ai_access_testing.pytest_plugin",
     "pytest_jupyter.jupyter_server",
@@ -260,8 +262,7 @@ def local_deployment(
 def local_aws(tmp_path_factory, leak_watcher) -> Iterator[LocalAWS]:
     """The local AWS emulator (moto, IAM enforced) seeded from the demo pool description."""
     log = tmp_path_factory.mktemp("local-aws") / "local-aws.log"
-    pool = ROOT / "jupyter_ai_access/local_cognito/demo-pool.json"
-    emulator = LocalAWS(pool, "4jupyterhubdemo0000000000a", log).start()
+    emulator = LocalAWS(DEMO_POOL_FILE, "4jupyterhubdemo0000000000a", log).start()
     leak_watcher.watch_file(log)
     yield emulator
     emulator.stop()

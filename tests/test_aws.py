@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.local_aws import LocalAWS
 from test_delivery import run, start_kernel
 from tornado.httpclient import AsyncHTTPClient
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH, KernelEnv
 from jupyter_ai_access.server.app import AIAccessApp
@@ -364,7 +364,7 @@ def pool_aws(tmp_path, issuer_server, leak_watcher) -> Iterator[LocalAWS]:
     """The local AWS as the demo runs it: roles trust the identity pool, ID tokens verified."""
     log = tmp_path / "pool-aws.log"
     aws = LocalAWS(
-        ROOT / "jupyter_ai_access/local_cognito/demo-pool.json",
+        DEMO_POOL_FILE,
         issuer_server.factory.client_id,
         log,
         exchange="identity_pool",

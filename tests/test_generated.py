@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import stat
-from pathlib import Path
 
 import pytest
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito.generated import ensure_generated, generate_password
 from jupyter_ai_access.pooldesc import load_pool
 
-DEMO = load_pool(
-    Path(__file__).resolve().parents[1] / "jupyter_ai_access/local_cognito/demo-pool.json"
-)
+DEMO = load_pool(DEMO_POOL_FILE)
 
 
 def test_two_state_folders_get_different_passwords_and_client_secrets(tmp_path):

@@ -18,10 +18,11 @@ sys.path.insert(0, str(ROOT / "infra"))
 import program  # noqa: E402 - the infra/ folder is not a package
 from jupyter_ai_access_testing.descriptions import with_entry  # noqa: E402
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE  # noqa: E402
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError  # noqa: E402
 from jupyter_ai_access.pooldesc import validate_pool  # noqa: E402
 
-DEMO = json.loads((ROOT / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
+DEMO = json.loads(DEMO_POOL_FILE.read_text())
 
 
 class Mocks(pulumi.runtime.Mocks):
@@ -349,7 +350,7 @@ def test_the_entry_point_reads_stack_config_and_exports(mocks, monkeypatch):
             "aws:region": "eu-west-1",
             "project:hubUrl": "https://hub.example.org",
             "project:domainPrefix": "my-hub-login",
-            "project:poolFile": str(ROOT / "jupyter_ai_access/local_cognito/demo-pool.json"),
+            "project:poolFile": str(DEMO_POOL_FILE),
         },
         secret_keys=[],
     )

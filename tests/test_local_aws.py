@@ -28,10 +28,10 @@ import boto3
 import botocore.exceptions
 import httpx
 import pytest
-from conftest import ROOT
 from jupyter_ai_access_testing.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_aws.identity import login_provider_for
 from jupyter_ai_access.pooldesc import load_pool
 from jupyter_ai_access.pooldesc.access import (
@@ -41,7 +41,7 @@ from jupyter_ai_access.pooldesc.access import (
     web_identity_trust,
 )
 
-POOL = load_pool(ROOT / "jupyter_ai_access/local_cognito/demo-pool.json")
+POOL = load_pool(DEMO_POOL_FILE)
 ACCESS = aws_access(POOL)
 assert ACCESS is not None
 
@@ -210,7 +210,7 @@ def pool_aws(tmp_path, issuer_server, leak_watcher) -> Iterator[LocalAWS]:
         logger.setLevel(logging.INFO)
     log = tmp_path / "local-aws.log"
     emulator = LocalAWS(
-        ROOT / "jupyter_ai_access/local_cognito/demo-pool.json",
+        DEMO_POOL_FILE,
         issuer_server.factory.client_id,
         log,
         exchange="identity_pool",

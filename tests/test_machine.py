@@ -134,6 +134,12 @@ def test_jupyter_ai_access_token_prints_a_machine_token(local_cognito, job_env, 
             "(unauthorized_client)",
             id="not-a-machine-client",
         ),
+        pytest.param(
+            {"COGNITO_CLIENT_ID": "hubclient00000000000000000,machineclient0000000000000"},
+            "COGNITO_CLIENT_ID 'hubclient00000000000000000,machineclient0000000000000' holds "
+            "several ids",
+            id="a-list-of-clients",
+        ),
     ],
 )
 def test_a_wrong_setting_is_named(local_cognito, job_env, change, expected):
@@ -161,7 +167,7 @@ def test_the_registry_serves_data_to_jobs_and_refuses_their_uploads(
         tmp_path,
         {
             "COGNITO_ISSUER": local_cognito.issuer,
-            "COGNITO_CLIENT_ID": f"hubclient00000000000000000,{MACHINE}",
+            "COGNITO_CLIENT_IDS": f"hubclient00000000000000000,{MACHINE}",
         },
     )
     try:

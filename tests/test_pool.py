@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from jupyter_ai_access_testing.descriptions import with_entry
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError
-from jupyter_ai_access.local_cognito.process import HERE
 from jupyter_ai_access.pooldesc import load_pool, validate_pool
 
 BASE: dict[str, Any] = {
@@ -58,7 +58,7 @@ def test_base_description_is_valid_and_parsed():
 
 
 def test_shipped_demo_pool_is_valid():
-    pool = load_pool(HERE / "demo-pool.json")
+    pool = load_pool(DEMO_POOL_FILE)
     assert {u.username for u in pool.users} == {"alice", "bob", "carol"}
     assert pool.client("jupyterhub").allowed_oauth_flows == ("code",)
 

@@ -26,10 +26,11 @@ from jupyter_ai_access_testing.descriptions import with_entry
 from jupyter_ai_access_testing.flows import HostedUIClient
 from jupyter_ai_access_testing.leaks import LeakWatcher
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.errors import PoolDescriptionError
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
-from jupyter_ai_access.local_cognito.model import EXCHANGE_PLANS
-from jupyter_ai_access.local_cognito.pool import load_pool, validate_pool
+from jupyter_ai_access.pooldesc import load_pool, validate_pool
+from jupyter_ai_access.pooldesc.model import EXCHANGE_PLANS
 from jupyter_ai_access.resource import CognitoTokenVerifier
 
 GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -599,15 +600,14 @@ def test_pool_description_refuses_unknown_flags_and_plans(canaries):
 
 
 def test_demo_pool_lets_the_hub_exchange_with_its_actor_client(tmp_path):
-    demo = Path(__file__).resolve().parents[1] / "jupyter_ai_access/local_cognito/demo-pool.json"
-    described = load_pool(demo, for_aws=True)
+    described = load_pool(DEMO_POOL_FILE, for_aws=True)
     hub, actor = described.client("jupyterhub"), described.client("jupyterhub-actor")
     assert hub.may_exchange == {"ALLOW_TOKEN_EXCHANGE_DELEGATION"}
     assert described.feature_plan in EXCHANGE_PLANS
     servers = {rs.identifier for rs in described.resource_servers}
     assert {"model-registry", "data-service", "tracker"} <= servers
 
-    emulator = LocalCognito(pool_file=str(demo), state_dir=str(tmp_path / "state"))
+    emulator = LocalCognito(pool_file=str(DEMO_POOL_FILE), state_dir=str(tmp_path / "state"))
     running = emulator.start()
     try:
         with HostedUIClient(running.domain) as ui:

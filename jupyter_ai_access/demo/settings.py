@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..protocol import RENAMED_ENV
+
 __all__ = [
     "ACCOUNT_PREFIX",
     "DEMO_POOL_FILE",
@@ -42,7 +44,6 @@ DEMO_SETTINGS = (
     "JAIA_ACCOUNT_PREFIX",
     "JAIA_ISOLATION",
     "JAIA_LOCAL_AWS",
-    "JAIA_REFRESH_TOKEN_KEY",
     "JAIA_STOP_SERVERS_WITH_HUB",
     "JAIA_LOCAL_AWS_OPERATOR_SECRET",
     "JAIA_SUPERVISOR_TOKEN",
@@ -50,6 +51,7 @@ DEMO_SETTINGS = (
     "JAIA_REGISTRY_CLIENTS",
     "JAIA_Z2JH_DIR",
     "JAIA_README_SCREENSHOTS",
+    *RENAMED_ENV,  # old names still read, with a warning naming the new one
 )
 
 #: ``JAIA_POOL_FILE``: the pool description the emulators run (shipped in the wheel).

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from tornado import web
 
+from ..protocol import ErrorCode, SessionEnd
 from . import metrics
 
 __all__ = ["AUDIT_LOGGER", "HubAudit", "RefusedLogin", "session_cause"]
@@ -39,15 +40,6 @@ __all__ = ["AUDIT_LOGGER", "HubAudit", "RefusedLogin", "session_cause"]
 #: The dedicated logger's name.
 AUDIT_LOGGER: Final = "jupyter_ai_access.audit"
 
-_CAUSES: Final = {
-    "logout": "logout",
-    "user deleted": "user_deleted",
-    "invalid_grant": "invalid_grant",
-    "left the allowed groups": "left_allowed_groups",
-    "identity changed": "identity_changed",
-    "refreshed tokens refused": "refresh_refused",
-    "refresh token unreadable": "refresh_token_unreadable",
-}
 #: oauthenticator's own refusals in the callback, by the start of their message.
 _OAUTH_REFUSALS: Final = (
     ("OAuth state", "state_invalid"),
@@ -56,9 +48,12 @@ _OAUTH_REFUSALS: Final = (
 )
 
 
-def session_cause(reason: str) -> str:
-    """The metric label for an ``end_session`` reason."""
-    return _CAUSES.get(reason, "other")
+def session_cause(reason: SessionEnd | str) -> str:
+    """The metric label (and audit ``cause``) for an ``end_session`` reason: its value."""
+    try:
+        return SessionEnd(reason).value
+    except ValueError:
+        return "other"
 
 
 def _sha256(value: Any) -> str | None:
@@ -139,7 +134,9 @@ class HubAudit:
         metrics.REFRESH_SECONDS.labels(result=result).observe(duration)
         self.record("refresh", user=user, result=result, duration_seconds=round(duration, 4))
 
-    def session_ended(self, user: str, reason: str, origin_jti: Any, revoked: bool | None) -> None:
+    def session_ended(
+        self, user: str, reason: SessionEnd, origin_jti: Any, revoked: bool | None
+    ) -> None:
         """A session ended (``revoked``: None when revocation was not attempted)."""
         cause = session_cause(reason)
         metrics.SESSION_ENDS.labels(cause=cause).inc()
@@ -153,12 +150,12 @@ class HubAudit:
         answers = {
             200: "tokens",
             400: "bad_request",
-            401: "login_required",
+            401: ErrorCode.LOGIN_REQUIRED.value,
             403: "forbidden",
             404: "not_found",
             409: "superseded",
-            429: "rate_limited",
-            503: "idp_unavailable",
+            429: ErrorCode.RATE_LIMITED.value,
+            503: ErrorCode.IDP_UNAVAILABLE.value,
         }
         answer = answers.get(status, "error" if status >= 500 else "other")
         metrics.TOKEN_REQUESTS.labels(answer=answer, mode=mode).inc()

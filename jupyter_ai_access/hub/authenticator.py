@@ -32,6 +32,7 @@ from typing import Any
 
 from jupyterhub.utils import url_path_join
 
+from ..protocol import CognitoEnv, SessionEnd
 from .audit import RefusedLogin
 from .cognito import TokenResponse, VerifiedClaims
 from .endpoint_limits import TokenEndpointLimits
@@ -55,8 +56,8 @@ class CognitoOAuthenticator(CognitoRefresh, TokenEndpointLimits):
     login_handler = CognitoLoginHandler
     callback_handler = CognitoCallbackHandler
     logout_handler = CognitoLogoutHandler
-    client_id_env = "COGNITO_CLIENT_ID"
-    client_secret_env = "COGNITO_CLIENT_SECRET"
+    client_id_env = CognitoEnv.CLIENT_ID
+    client_secret_env = CognitoEnv.CLIENT_SECRET
     user_auth_state_key = "cognito_user"
 
     # ---------------------------------------------------------------- user model hooks
@@ -183,14 +184,14 @@ class CognitoOAuthenticator(CognitoRefresh, TokenEndpointLimits):
         if not auth_state:
             self.session_events.changed(user.name)
             return
-        await self.end_session(user, auth_state, "logout", revoke=self.revoke_on_logout)
+        await self.end_session(user, auth_state, SessionEnd.LOGOUT, revoke=self.revoke_on_logout)
 
     async def delete_user(self, user: Any) -> None:
         """An admin deleted the user: end the session first (JupyterHub's documented hook)."""
         super().delete_user(user)
         auth_state = await user.get_auth_state()
         if auth_state:
-            await self.end_session(user, auth_state, "user deleted", revoke=True)
+            await self.end_session(user, auth_state, SessionEnd.USER_DELETED, revoke=True)
         else:
             self.session_events.changed(user.name)
 

@@ -23,6 +23,8 @@ from typing import Final
 
 from prometheus_client import Counter, Histogram
 
+from ..protocol import ErrorCode, SessionEnd
+
 __all__ = [
     "LOGINS",
     "LOGIN_REASONS",
@@ -73,30 +75,19 @@ REFRESH_RESULTS: Final = frozenset(
 TOKEN_ANSWERS: Final = frozenset(
     {
         "tokens",
-        "login_required",
-        "idp_unavailable",
+        ErrorCode.LOGIN_REQUIRED.value,
+        ErrorCode.IDP_UNAVAILABLE.value,
         "bad_request",
         "forbidden",
         "not_found",
         "superseded",
-        "rate_limited",
+        ErrorCode.RATE_LIMITED.value,
         "error",
         "other",
     }
 )
 #: Why a session ended.
-SESSION_CAUSES: Final = frozenset(
-    {
-        "logout",
-        "invalid_grant",
-        "left_allowed_groups",
-        "user_deleted",
-        "identity_changed",
-        "refresh_refused",
-        "refresh_token_unreadable",
-        "other",
-    }
-)
+SESSION_CAUSES: Final = frozenset({cause.value for cause in SessionEnd} | {"other"})
 
 
 def label(value: str, allowed: frozenset[str]) -> str:

@@ -33,6 +33,7 @@ from ..errors import (
     TokenEndpointError,
     TokenError,
 )
+from ..protocol import SessionEnd
 from ..retry import Backoff, SingleFlight
 from ._compat import commit_user, token_to_auth_model
 from .audit import HubAudit
@@ -105,7 +106,7 @@ class CognitoRefresh(CognitoClient):
         )
 
     async def end_session(
-        self, user: Any, auth_state: dict[str, Any], reason: str, *, revoke: bool
+        self, user: Any, auth_state: dict[str, Any], reason: SessionEnd, *, revoke: bool
     ) -> None:
         """End the user's session everywhere: tokens dropped, servers woken, feed updated."""
         revoked = None
@@ -166,7 +167,9 @@ class CognitoRefresh(CognitoClient):
         if not refresh_token:
             self.log.warning("The sealed refresh token of %s cannot be opened", user.name)
             self.audit.refresh(user.name, "unreadable", started)
-            await self.end_session(user, auth_state, "refresh token unreadable", revoke=False)
+            await self.end_session(
+                user, auth_state, SessionEnd.REFRESH_TOKEN_UNREADABLE, revoke=False
+            )
             return False
         try:
             await self.discover()
@@ -179,7 +182,7 @@ class CognitoRefresh(CognitoClient):
         except LoginRequiredError:
             self.log.info("Refresh token of %s refused (invalid_grant): login required", user.name)
             self.audit.refresh(user.name, "invalid_grant", started)
-            await self.end_session(user, auth_state, "invalid_grant", revoke=False)
+            await self.end_session(user, auth_state, SessionEnd.INVALID_GRANT, revoke=False)
             return False
         except (IdentityProviderError, TokenEndpointError) as e:
             failure = "refused" if isinstance(e, TokenEndpointError) else "idp_unavailable"
@@ -201,14 +204,14 @@ class CognitoRefresh(CognitoClient):
         except (TokenError, web.HTTPError) as e:
             self.log.warning("Refreshed tokens of %s failed verification: %s", user.name, e)
             self.audit.refresh(user.name, "token_invalid", started)
-            await self.end_session(user, auth_state, "refreshed tokens refused", revoke=True)
+            await self.end_session(user, auth_state, SessionEnd.REFRESH_REFUSED, revoke=True)
             return False
         self._retry_at.pop(user.name, None)
         self._refresh_backoff.pop(user.name, None)
         if auth_model["auth_state"]["sub"] != auth_state.get("sub"):
             self.log.warning("Refresh for %s returned another identity: login required", user.name)
             self.audit.refresh(user.name, "identity_changed", started)
-            await self.end_session(user, auth_state, "identity changed", revoke=True)
+            await self.end_session(user, auth_state, SessionEnd.IDENTITY_CHANGED, revoke=True)
             return False
         name = auth_model["name"]
         if not self.check_blocked_users(name, auth_model) or not await self.is_allowed(
@@ -235,7 +238,7 @@ class CognitoRefresh(CognitoClient):
             commit_user(user)
         if self.manage_groups and auth_model.get("groups") is not None:
             user.sync_groups(auth_model["groups"])
-        await self.end_session(user, auth_state, "left the allowed groups", revoke=True)
+        await self.end_session(user, auth_state, SessionEnd.LEFT_ALLOWED_GROUPS, revoke=True)
 
     @staticmethod
     def _without_tokens(auth_state: dict[str, Any]) -> dict[str, Any]:

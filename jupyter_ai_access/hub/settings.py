@@ -19,6 +19,7 @@ from traitlets import Bool, Float, Integer, List, Unicode, default, validate
 
 from ..errors import ConfigurationError, DiscoveryError, IdentityProviderError
 from ..net import is_loopback
+from ..protocol import CognitoEnv, HubEnv, getenv
 from ..resource.oidc import check_endpoint_url, fetch_discovery_sync
 from ..resource.verify import cognito_issuer
 
@@ -27,13 +28,13 @@ __all__ = ["COGNITO_SETTINGS", "CognitoSettings"]
 #: The environment variables that configure a real user pool (any one set means "not the
 #: local emulator": the others are then required, and missing ones are named).
 COGNITO_SETTINGS = (
-    "COGNITO_REGION",
-    "COGNITO_USER_POOL_ID",
-    "COGNITO_ISSUER",
-    "COGNITO_DOMAIN",
-    "COGNITO_CLIENT_ID",
-    "COGNITO_CLIENT_SECRET",
-    "COGNITO_CLIENT_SECRET_FILE",
+    CognitoEnv.REGION,
+    CognitoEnv.USER_POOL_ID,
+    CognitoEnv.ISSUER,
+    CognitoEnv.DOMAIN,
+    CognitoEnv.CLIENT_ID,
+    CognitoEnv.CLIENT_SECRET,
+    CognitoEnv.CLIENT_SECRET_FILE,
 )
 
 
@@ -135,11 +136,11 @@ class CognitoSettings(GenericOAuthenticator):
     refresh_token_key = Unicode(
         config=True,
         help="""Key material that seals the refresh token inside auth_state, so that readers of
-        the Hub API (admins with admin:auth_state) cannot use it: 32+ random characters, kept
-        out of the config file ($JAIA_REFRESH_TOKEN_KEY). Default: derived from the keys that
-        encrypt auth_state (CryptKeeper.keys, set by $JUPYTERHUB_CRYPT_KEY or the configuration),
-        so sessions survive a Hub restart; with neither, the Hub refuses to start. Changing it
-        ends every session at its next refresh.""",
+        the Hub API (admins with admin:auth_state) cannot use it: 32+ random characters, kept out
+        of the config file ($JUPYTER_AI_ACCESS_REFRESH_TOKEN_KEY; deprecated, read with a warning:
+        $JAIA_REFRESH_TOKEN_KEY). Default: derived from the keys encrypting auth_state
+        (CryptKeeper.keys, from $JUPYTERHUB_CRYPT_KEY or the configuration), so sessions survive a
+        restart; without either the Hub refuses to start. Changing it ends sessions at refresh.""",
     )
     revocations_file = Unicode(
         config=True,
@@ -215,19 +216,19 @@ class CognitoSettings(GenericOAuthenticator):
 
     @default("refresh_token_key")
     def _refresh_token_key_default(self) -> str:
-        return self._env("JAIA_REFRESH_TOKEN_KEY")
+        return getenv(HubEnv.REFRESH_TOKEN_KEY, log=self.log)
 
     @default("region")
     def _region_default(self) -> str:
-        return self._env("COGNITO_REGION")
+        return self._env(CognitoEnv.REGION)
 
     @default("user_pool_id")
     def _user_pool_id_default(self) -> str:
-        return self._env("COGNITO_USER_POOL_ID")
+        return self._env(CognitoEnv.USER_POOL_ID)
 
     @default("issuer")
     def _issuer_default(self) -> str:
-        env = self._env("COGNITO_ISSUER")
+        env = self._env(CognitoEnv.ISSUER)
         if env:
             return env
         if self.region and self.user_pool_id:
@@ -236,15 +237,15 @@ class CognitoSettings(GenericOAuthenticator):
 
     @default("domain")
     def _domain_default(self) -> str:
-        return self._env("COGNITO_DOMAIN").rstrip("/")
+        return self._env(CognitoEnv.DOMAIN).rstrip("/")
 
     @default("client_secret_file")
     def _client_secret_file_default(self) -> str:
-        return self._env("COGNITO_CLIENT_SECRET_FILE")
+        return self._env(CognitoEnv.CLIENT_SECRET_FILE)
 
     @default("client_secret")
     def _client_secret_default(self) -> str:
-        secret = self._env("COGNITO_CLIENT_SECRET")
+        secret = self._env(CognitoEnv.CLIENT_SECRET)
         if not secret and self.client_secret_file:
             try:
                 secret = Path(self.client_secret_file).read_text(encoding="utf-8").strip()

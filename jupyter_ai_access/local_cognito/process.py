@@ -26,6 +26,7 @@ from typing import IO, Any
 from traitlets import Bool, Float, Int, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
+from ..demo.settings import DEMO_POOL_FILE
 from ..errors import (
     ConfigurationError,
     EmulatorStartError,
@@ -109,7 +110,7 @@ class LocalCognito(LoggingConfigurable):
     """The local Cognito user pool emulator, run as a child process."""
 
     pool_file = Unicode(
-        str(HERE / "demo-pool.json"),
+        str(DEMO_POOL_FILE),
         config=True,
         help="""Pool description file (JSON) that declares users, groups, app clients,
         resource servers and token lifetimes. Default: the demo pool shipped with the package.""",

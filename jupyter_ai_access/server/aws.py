@@ -30,6 +30,7 @@ from ..errors import (
     TokenDeliveryError,
 )
 from ..net import POOL_ID
+from ..protocol import AWSEnv
 from ..retry import Backoff, SingleFlight
 from .aws_exchange import (
     MAX_ANSWER,
@@ -79,11 +80,11 @@ class AWSCredentialBroker(AWSSettings):
     def kernel_env(self, url: str, secret_file: str) -> dict[str, str]:
         """What botocore in a kernel needs: the endpoint, its secret's file and the region."""
         env = {
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI": url,
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": secret_file,
+            AWSEnv.CONTAINER_CREDENTIALS_FULL_URI: url,
+            AWSEnv.CONTAINER_AUTHORIZATION_TOKEN_FILE: secret_file,
         }
         if self.region:
-            env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = self.region
+            env[AWSEnv.REGION] = env[AWSEnv.DEFAULT_REGION] = self.region
         return env
 
     # ---------------------------------------------------------------- serving

@@ -21,7 +21,7 @@ from ..errors import (
     SessionEndedError,
     TokenDeliveryError,
 )
-from ..protocol import ERROR_LOGIN_REQUIRED, ERROR_UNAVAILABLE
+from ..protocol import ERROR_AWS_REFUSED, ERROR_LOGIN_REQUIRED, ERROR_NO_ROLE, ERROR_UNAVAILABLE
 from .endpoint import KernelRequestHandler
 
 __all__ = ["AWSCredentialsHandler"]
@@ -47,10 +47,10 @@ class AWSCredentialsHandler(KernelRequestHandler):
             self._refuse(401, ERROR_LOGIN_REQUIRED, str(e), login_url=e.login_url)
             return
         except NoRoleError as e:
-            self._refuse(403, "no_role", str(e))
+            self._refuse(403, ERROR_NO_ROLE, str(e))
             return
         except AWSRefusedError as e:
-            self._refuse(502, "aws_refused", str(e), code=e.code)
+            self._refuse(502, ERROR_AWS_REFUSED, str(e), code=e.code)
             return
         except TokenDeliveryError as e:
             self._refuse(503, ERROR_UNAVAILABLE, str(e))

@@ -17,6 +17,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..errors import ConfigurationError
 from ..net import POOL_ID, is_loopback
+from ..protocol import AWSEnv, CognitoEnv
 
 __all__ = ["BOTOCORE_ADVISORY", "AWSSettings"]
 
@@ -128,22 +129,22 @@ class AWSSettings(LoggingConfigurable):
 
     @default("exchange")
     def _exchange_default(self) -> str:
-        return _env("JUPYTER_AI_ACCESS_AWS_EXCHANGE")
+        return _env(AWSEnv.EXCHANGE)
 
     @default("group_roles")
     def _group_roles_default(self) -> dict[str, str]:
-        text = _env("JUPYTER_AI_ACCESS_AWS_GROUP_ROLES")
+        text = _env(AWSEnv.GROUP_ROLES)
         try:
             value = json.loads(text) if text else {}
         except ValueError:
             value = None
         if not isinstance(value, dict):
-            raise self._fail("group_roles", text, "$JUPYTER_AI_ACCESS_AWS_GROUP_ROLES is no object")
+            raise self._fail("group_roles", text, f"${AWSEnv.GROUP_ROLES} is no object")
         return {str(k): str(v) for k, v in value.items()}
 
     @default("region")
     def _region_default(self) -> str:
-        found = _env("AWS_REGION", "AWS_DEFAULT_REGION")
+        found = _env(AWSEnv.REGION, AWSEnv.DEFAULT_REGION)
         if found:
             return found
         match = POOL_ID.match(self.user_pool_id)
@@ -153,8 +154,8 @@ class AWSSettings(LoggingConfigurable):
 
     @default("user_pool_id")
     def _user_pool_id_default(self) -> str:
-        issuer = _env("COGNITO_ISSUER").rstrip("/")
-        return _env("COGNITO_USER_POOL_ID") or (issuer.rsplit("/", 1)[-1] if issuer else "")
+        issuer = _env(CognitoEnv.ISSUER).rstrip("/")
+        return _env(CognitoEnv.USER_POOL_ID) or (issuer.rsplit("/", 1)[-1] if issuer else "")
 
     @default("login_provider")
     def _login_provider_default(self) -> str:
@@ -164,17 +165,17 @@ class AWSSettings(LoggingConfigurable):
 
     @default("identity_pool_id")
     def _identity_pool_id_default(self) -> str:
-        return _env("AWS_COGNITO_IDENTITY_POOL_ID")
+        return _env(AWSEnv.IDENTITY_POOL_ID)
 
     @default("sts_endpoint_url")
     def _sts_default(self) -> str:
-        return _env("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL") or (
+        return _env(AWSEnv.ENDPOINT_URL_STS, AWSEnv.ENDPOINT_URL) or (
             f"https://sts.{self.region}.amazonaws.com" if self.region else ""
         )
 
     @default("cognito_identity_endpoint_url")
     def _cognito_identity_default(self) -> str:
-        return _env("AWS_ENDPOINT_URL_COGNITO_IDENTITY", "AWS_ENDPOINT_URL") or (
+        return _env(AWSEnv.ENDPOINT_URL_COGNITO_IDENTITY, AWSEnv.ENDPOINT_URL) or (
             f"https://cognito-identity.{self.region}.amazonaws.com" if self.region else ""
         )
 

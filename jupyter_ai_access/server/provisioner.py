@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from ..errors import TokenDeliveryError
-from ..protocol import KernelEnv
+from ..protocol import AWSEnv, KernelEnv
 from .aws import AWSCredentialBroker
 from .broker import TokenBroker
 from .events import ServerEvents
@@ -35,9 +35,9 @@ _AWS_INHERITED = (
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_ROLE_ARN",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    AWSEnv.CONTAINER_CREDENTIALS_FULL_URI,
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    AWSEnv.CONTAINER_AUTHORIZATION_TOKEN_FILE,
 )
 
 

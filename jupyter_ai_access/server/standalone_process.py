@@ -26,10 +26,12 @@ import os
 import sys
 from collections.abc import MutableMapping
 
+from ..protocol import CognitoEnv
+
 __all__ = ["SECRET_ENV", "make_non_dumpable", "scrub_secret_environment"]
 
 #: Variables that carry the app client's secret or say where it is: never handed to a kernel.
-SECRET_ENV = ("COGNITO_CLIENT_SECRET", "COGNITO_CLIENT_SECRET_FILE")
+SECRET_ENV = (CognitoEnv.CLIENT_SECRET, CognitoEnv.CLIENT_SECRET_FILE)
 
 _PR_SET_DUMPABLE = 4
 _PR_GET_DUMPABLE = 3

@@ -20,6 +20,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..errors import ConfigurationError, IdentityProviderError
 from ..net import is_loopback
+from ..protocol import CognitoEnv
 from ..resource.oidc import check_endpoint_url
 from ..resource.verify import cognito_issuer
 
@@ -27,11 +28,11 @@ __all__ = ["COGNITO_ENV", "PROXY_PATH", "StandaloneSettings"]
 
 #: Any of these set (and no Hub) makes ``AIAccessApp.token_source = "auto"`` pick standalone.
 COGNITO_ENV = (
-    "COGNITO_ISSUER",
-    "COGNITO_REGION",
-    "COGNITO_USER_POOL_ID",
-    "COGNITO_DOMAIN",
-    "COGNITO_CLIENT_ID",
+    CognitoEnv.ISSUER,
+    CognitoEnv.REGION,
+    CognitoEnv.USER_POOL_ID,
+    CognitoEnv.DOMAIN,
+    CognitoEnv.CLIENT_ID,
 )
 
 #: Where ``serve_domain`` serves the user-pool domain, under the server's base URL.
@@ -137,34 +138,34 @@ class StandaloneSettings(LoggingConfigurable):
 
     @default("region")
     def _region_default(self) -> str:
-        return self._env("COGNITO_REGION")
+        return self._env(CognitoEnv.REGION)
 
     @default("user_pool_id")
     def _user_pool_id_default(self) -> str:
-        return self._env("COGNITO_USER_POOL_ID")
+        return self._env(CognitoEnv.USER_POOL_ID)
 
     @default("issuer")
     def _issuer_default(self) -> str:
-        env = self._env("COGNITO_ISSUER")
+        env = self._env(CognitoEnv.ISSUER)
         if env or not (self.region and self.user_pool_id):
             return env
         return cognito_issuer(self.region, self.user_pool_id)
 
     @default("domain")
     def _domain_default(self) -> str:
-        return self._env("COGNITO_DOMAIN").rstrip("/")
+        return self._env(CognitoEnv.DOMAIN).rstrip("/")
 
     @default("client_id")
     def _client_id_default(self) -> str:
-        return self._env("COGNITO_CLIENT_ID")
+        return self._env(CognitoEnv.CLIENT_ID)
 
     @default("client_secret_file")
     def _client_secret_file_default(self) -> str:
-        return self._env("COGNITO_CLIENT_SECRET_FILE")
+        return self._env(CognitoEnv.CLIENT_SECRET_FILE)
 
     @default("client_secret")
     def _client_secret_default(self) -> str:
-        secret = os.environ.pop("COGNITO_CLIENT_SECRET", "").strip()  # kernels inherit environ
+        secret = os.environ.pop(CognitoEnv.CLIENT_SECRET, "").strip()  # kernels inherit environ
         if secret or not self.client_secret_file:
             return secret
         try:
@@ -177,7 +178,7 @@ class StandaloneSettings(LoggingConfigurable):
 
     @default("scope")
     def _scope_default(self) -> list[str]:
-        return self._env("COGNITO_SCOPES").split() or ["openid", "email", "profile"]
+        return self._env(CognitoEnv.SCOPES).split() or ["openid", "email", "profile"]
 
     @validate("scope")
     def _validate_scope(self, proposal: Any) -> list[str]:

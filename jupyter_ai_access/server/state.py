@@ -7,7 +7,7 @@ States, as the JupyterLab status-bar item names them:
 ``renewing``           no tokens yet, or within ``TokenBroker.renew_before`` of expiry (renewal due)
 ``cognito_unreachable`` the Hub answered that Amazon Cognito cannot be reached to renew them
 ``hub_unreachable``    JupyterHub itself cannot be reached (or answers with an error)
-``unavailable``        the Hub refused the request (the server's role lacks the token scope)
+``scope_missing``      the Hub refused the request (the server's role lacks the token scope)
 ``ended``              the JupyterHub session is over: log in again
 ``off``                not under JupyterHub (no token delivery)
 =====================  ==========================================================================
@@ -23,42 +23,36 @@ import asyncio
 import contextlib
 from typing import Any
 
+from ..protocol import TokenState
 from .broker import TokenBroker
 
 __all__ = ["STATES", "StatusChanges", "token_state"]
 
-STATES = (
-    "fresh",
-    "renewing",
-    "cognito_unreachable",
-    "hub_unreachable",
-    "unavailable",
-    "ended",
-    "off",
-)
+#: The states :func:`token_state` returns (the status answer adds ``signed-out``).
+STATES = tuple(s.value for s in TokenState if s is not TokenState.SIGNED_OUT)
 _FAILURES = {
-    "cognito_unreachable": "cognito_unreachable",
-    "hub_unreachable": "hub_unreachable",
-    "hub_error": "hub_unreachable",
+    "cognito_unreachable": TokenState.COGNITO_UNREACHABLE,
+    "hub_unreachable": TokenState.HUB_UNREACHABLE,
+    "hub_error": TokenState.HUB_UNREACHABLE,
 }
 
 
-def token_state(broker: TokenBroker, now: float) -> tuple[str, float | None]:
+def token_state(broker: TokenBroker, now: float) -> tuple[TokenState, float | None]:
     """The broker's state at ``now``, and when it changes by itself next (None: only on events)."""
     if not broker.enabled:
-        return "off", None
+        return TokenState.OFF, None
     if broker.session_ended is not None:
-        return "ended", None
+        return TokenState.ENDED, None
     tokens = broker.tokens
-    failure = _FAILURES.get(broker.last_failure or "", "unavailable")
+    failure = _FAILURES.get(broker.last_failure or "", TokenState.SCOPE_MISSING)
     if tokens is None or tokens.expires_at <= now:
-        return (failure if broker.last_error else "renewing"), None
+        return (failure if broker.last_error else TokenState.RENEWING), None
     if broker.last_error:
         return failure, tokens.expires_at
     renew_at = tokens.expires_at - broker.renew_before
     if now < renew_at:
-        return "fresh", renew_at
-    return "renewing", tokens.expires_at
+        return TokenState.FRESH, renew_at
+    return TokenState.RENEWING, tokens.expires_at
 
 
 class StatusChanges:

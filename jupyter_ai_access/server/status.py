@@ -18,6 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .._version import __version__
+from ..protocol import TokenState
 from .state import token_state
 
 __all__ = ["InfoHandler", "StatusHandler", "session_state", "status_model"]
@@ -77,8 +78,8 @@ def status_model(app: Any) -> dict[str, Any]:
     now = time.time()
     state, changes_at = token_state(broker, now)
     headline, message = session_state(broker, now)
-    if headline == "signed-out":  # a standalone server nobody signed in yet
-        state = headline
+    if headline == TokenState.SIGNED_OUT:  # a standalone server nobody signed in yet
+        state = TokenState.SIGNED_OUT
     return {
         "state": state,
         "headline": headline,
@@ -177,7 +178,7 @@ STATE_LABELS = {
     "renewing": "renewing",
     "cognito_unreachable": "Amazon Cognito unreachable (renewal retried)",
     "hub_unreachable": "JupyterHub unreachable (renewal retried)",
-    "unavailable": "tokens unavailable",
+    TokenState.SCOPE_MISSING: "token scope missing (the server's role)",
     "ended": "session ended",
     "off": "not under JupyterHub",
 }

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito.process import find_free_port
 
 from .canary import CanaryRegistry
@@ -50,7 +51,7 @@ def local_deployment(
 
     port, cognito_port, registry_port = find_free_port(), find_free_port(), find_free_port()
     aws_port = find_free_port()
-    pool = json.loads((root / "jupyter_ai_access/local_cognito/demo-pool.json").read_text())
+    pool = json.loads(DEMO_POOL_FILE.read_text())
     passwords = {}
     for user in pool["users"]:
         user["password"] = passwords[user["username"]] = secret(f"pw-{user['username']}")
