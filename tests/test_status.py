@@ -105,7 +105,7 @@ async def test_malformed_long_polls_are_refused(jp_fetch, ext, params):  # noqa:
         pytest.param("cognito_unreachable", "cognito_unreachable", id="cognito"),
         pytest.param("hub_unreachable", "hub_unreachable", id="hub"),
         pytest.param("hub_error", "hub_unreachable", id="hub-error"),
-        pytest.param("refused", "unavailable", id="refused"),
+        pytest.param("refused", "scope_missing", id="refused"),
     ],
 )
 async def test_states_follow_the_broker_and_the_clock(ext, failure, state):  # noqa: F811

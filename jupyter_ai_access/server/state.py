@@ -7,7 +7,7 @@ States, as the JupyterLab status-bar item names them:
 ``renewing``           no tokens yet, or within ``TokenBroker.renew_before`` of expiry (renewal due)
 ``cognito_unreachable`` the Hub answered that Amazon Cognito cannot be reached to renew them
 ``hub_unreachable``    JupyterHub itself cannot be reached (or answers with an error)
-``unavailable``        the Hub refused the request (the server's role lacks the token scope)
+``scope_missing``      the Hub refused the request (the server's role lacks the token scope)
 ``ended``              the JupyterHub session is over: log in again
 ``off``                not under JupyterHub (no token delivery)
 =====================  ==========================================================================
@@ -32,7 +32,7 @@ STATES = (
     "renewing",
     "cognito_unreachable",
     "hub_unreachable",
-    "unavailable",
+    "scope_missing",
     "ended",
     "off",
 )
@@ -50,7 +50,7 @@ def token_state(broker: TokenBroker, now: float) -> tuple[str, float | None]:
     if broker.session_ended is not None:
         return "ended", None
     tokens = broker.tokens
-    failure = _FAILURES.get(broker.last_failure or "", "unavailable")
+    failure = _FAILURES.get(broker.last_failure or "", "scope_missing")
     if tokens is None or tokens.expires_at <= now:
         return (failure if broker.last_error else "renewing"), None
     if broker.last_error:

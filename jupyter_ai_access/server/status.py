@@ -177,7 +177,7 @@ STATE_LABELS = {
     "renewing": "renewing",
     "cognito_unreachable": "Amazon Cognito unreachable (renewal retried)",
     "hub_unreachable": "JupyterHub unreachable (renewal retried)",
-    "unavailable": "tokens unavailable",
+    "scope_missing": "token scope missing (the server's role)",
     "ended": "session ended",
     "off": "not under JupyterHub",
 }
