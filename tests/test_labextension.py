@@ -6,6 +6,10 @@ share/jupyter/labextensions). The status-bar item names the user and the state o
 a logout in another tab turns it to "session ended" with a "Log in again" notification, whose
 action opens the login in a new tab; once signed in there, the item is fresh again without a
 reload. The Help menu and the command palette open the status page in a Lab tab.
+
+Its one version source: labextension/package.json (the JupyterLab extension template's choice);
+hatchling reads the Python package's version from it and writes jupyter_ai_access/_version.py;
+every other statement of the version must agree.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +27,59 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from test_e2e import _chromium_installed, chromium, open_lab, screenshot  # noqa: F401
 
 ITEM = ".jp-AIAccess-status"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toml(path: Path) -> dict[str, Any]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    loaded: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def source_version() -> str:
+    """The one version source: labextension/package.json."""
+    package = json.loads((ROOT / "labextension" / "package.json").read_text(encoding="utf-8"))
+    found: str = package["version"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?", found), found
+    return found
+
+
+def test_the_python_package_takes_its_version_from_package_json():
+    import jupyter_ai_access
+
+    pyproject = toml(ROOT / "pyproject.toml")
+    assert pyproject["project"]["dynamic"] == ["version"]
+    hatch = pyproject["tool"]["hatch"]
+    assert hatch["version"]["path"] == "labextension/package.json"
+    hook = hatch["build"]["hooks"]["version"]
+    assert hook["path"] == "jupyter_ai_access/_version.py"
+    # _version.py is what the hook writes from package.json (stale: reinstall, or build)
+    written = (ROOT / hook["path"]).read_text(encoding="utf-8")
+    assert written == hook["template"].format(version=source_version())
+    assert jupyter_ai_access.__version__ == source_version()
+
+
+def test_every_other_statement_of_the_version_agrees_with_package_json():
+    expected = source_version()
+    lock = json.loads((ROOT / "labextension" / "package-lock.json").read_text(encoding="utf-8"))
+    stated = {
+        "labextension/package-lock.json": {lock["version"], lock["packages"][""]["version"]},
+        "testing/pyproject.toml (the fixtures)": {
+            toml(ROOT / "testing" / "pyproject.toml")["project"]["version"]
+        },
+    }
+    for name in ("values.yaml", "README.md", "hub.Dockerfile", "singleuser.Dockerfile"):
+        text = (ROOT / "deploy" / "kubernetes" / name).read_text(encoding="utf-8")
+        tags = re.findall(r"jupyter-ai-access-(?:hub|singleuser):(\S+?)\s", text)
+        tags += re.findall(r'^\s+tag: "([^"]+)"', text, flags=re.MULTILINE)
+        assert tags, f"deploy/kubernetes/{name} names no image tag"
+        stated[f"deploy/kubernetes/{name} (image tags)"] = set(tags)
+    built = ROOT / "build" / "labextension" / "package.json"
+    if built.exists():  # the prebuilt extension the wheel ships
+        stated["build/labextension/package.json"] = {json.loads(built.read_text())["version"]}
+    wrong = {where: found for where, found in stated.items() if found != {expected}}
+    assert wrong == {}, f"labextension/package.json says {expected}"
+    assert version("jupyter_ai_access") == expected  # the installed distribution's metadata
 
 
 @pytest.fixture(scope="module")

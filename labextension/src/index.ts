@@ -17,7 +17,11 @@ import {
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { IStatusBar } from '@jupyterlab/statusbar';
-import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 
 import { isShown, needsLogin, stateLabel, TokenStatusItem } from './item';
 import { StatusPage } from './page';
@@ -63,23 +67,30 @@ class Notifier {
               'Your tokens cannot be renewed (%1). Kernels keep the current ones until they expire.',
               stateLabel(trans, status.state)
             );
-      this._id = Notification.emit(message, status.state === 'ended' ? 'warning' : 'error', {
-        autoClose: false,
-        actions: [
-          {
-            label: trans.__('Log in again'),
-            caption: trans.__('Opens the login page in a new tab'),
-            displayType: 'accent',
-            callback: () => this._login()
-          }
-        ]
-      });
+      this._id = Notification.emit(
+        message,
+        status.state === 'ended' ? 'warning' : 'error',
+        {
+          autoClose: false,
+          actions: [
+            {
+              label: trans.__('Log in again'),
+              caption: trans.__('Opens the login page in a new tab'),
+              displayType: 'accent',
+              callback: () => this._login()
+            }
+          ]
+        }
+      );
     } else if (this._shownFor !== null && status.state === 'fresh') {
       this._dismiss();
       this._shownFor = null;
-      Notification.success(trans.__('Logged in again: your tokens are fresh.'), {
-        autoClose: 5000
-      });
+      Notification.success(
+        trans.__('Logged in again: your tokens are fresh.'),
+        {
+          autoClose: 5000
+        }
+      );
     }
   }
 
@@ -96,9 +107,16 @@ class Notifier {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Who am I and how fresh are my tokens: a status-bar item for jupyter_ai_access.',
+  description:
+    'Who am I and how fresh are my tokens: a status-bar item for jupyter_ai_access.',
   autoStart: true,
-  optional: [IStatusBar, ICommandPalette, IMainMenu, ITranslator, ILayoutRestorer],
+  optional: [
+    IStatusBar,
+    ICommandPalette,
+    IMainMenu,
+    ITranslator,
+    ILayoutRestorer
+  ],
   activate: (
     app: JupyterFrontEnd,
     statusBar: IStatusBar | null,
@@ -109,15 +127,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ): void => {
     const trans = (translator ?? nullTranslator).load('jupyter_ai_access');
     const poller = new StatusPoller(app.serviceManager.serverSettings);
-    const tracker = new WidgetTracker<MainAreaWidget<StatusPage>>({ namespace: 'ai-access' });
+    const tracker = new WidgetTracker<MainAreaWidget<StatusPage>>({
+      namespace: 'ai-access'
+    });
 
     app.commands.addCommand(CommandIDs.openStatus, {
       label: trans.__('AI Access: Token Status'),
-      caption: trans.__('Who you are and how fresh your tokens are (never a token value)'),
+      caption: trans.__(
+        'Who you are and how fresh your tokens are (never a token value)'
+      ),
       execute: () => {
         let widget = tracker.currentWidget;
         if (!widget || widget.isDisposed) {
-          const content = new StatusPage(app.serviceManager.serverSettings, trans);
+          const content = new StatusPage(
+            app.serviceManager.serverSettings,
+            trans
+          );
           widget = new MainAreaWidget({ content });
           widget.id = 'jp-AIAccess-status-page';
           widget.title.label = trans.__('Token Status');
@@ -137,15 +162,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
         window.open(loginUrl(poller.status), '_blank', 'noopener');
       }
     });
-    palette?.addItem({ command: CommandIDs.openStatus, category: trans.__('AI Access') });
-    palette?.addItem({ command: CommandIDs.login, category: trans.__('AI Access') });
+    palette?.addItem({
+      command: CommandIDs.openStatus,
+      category: trans.__('AI Access')
+    });
+    palette?.addItem({
+      command: CommandIDs.login,
+      category: trans.__('AI Access')
+    });
     mainMenu?.helpMenu.addGroup([{ command: CommandIDs.openStatus }], 60);
     void restorer?.restore(tracker, {
       command: CommandIDs.openStatus,
       name: () => 'token-status'
     });
 
-    const notifier = new Notifier(trans, () => void app.commands.execute(CommandIDs.login));
+    const notifier = new Notifier(
+      trans,
+      () => void app.commands.execute(CommandIDs.login)
+    );
     poller.changed.connect((_, status) => {
       notifier.update(status);
       const page = tracker.currentWidget;

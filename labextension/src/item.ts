@@ -14,41 +14,52 @@ export function isShown(status: ITokenStatus | null): boolean {
   return status !== null && status.state !== 'off';
 }
 
-/** States in which the user should act (a notification offers "Log in again"). */
+/**
+ * States in which the user should act (a notification offers "Log in again"). A record over
+ * every state: a state added to or removed from the server's schema fails to compile here.
+ */
+const NEEDS_LOGIN: Record<TokenState, boolean> = {
+  fresh: false,
+  renewing: false,
+  cognito_unreachable: true,
+  hub_unreachable: true,
+  scope_missing: true,
+  ended: true,
+  off: false,
+  'signed-out': false
+};
+
 export function needsLogin(state: TokenState | undefined): boolean {
-  return (
-    state === 'ended' ||
-    state === 'cognito_unreachable' ||
-    state === 'hub_unreachable' ||
-    state === 'unavailable'
-  );
+  return state !== undefined && NEEDS_LOGIN[state] === true;
 }
 
 /** The translated label of a state. */
-export function stateLabel(trans: TranslationBundle, state: TokenState): string {
-  switch (state) {
-    case 'fresh':
-      return trans.__('fresh');
-    case 'renewing':
-      return trans.__('renewing');
-    case 'cognito_unreachable':
-      return trans.__('Cognito unreachable');
-    case 'hub_unreachable':
-      return trans.__('Hub unreachable');
-    case 'unavailable':
-      return trans.__('tokens unavailable');
-    case 'ended':
-      return trans.__('session ended');
-    default:
-      return trans.__('off');
-  }
+export function stateLabel(
+  trans: TranslationBundle,
+  state: TokenState
+): string {
+  const labels: Record<TokenState, string> = {
+    fresh: trans.__('fresh'),
+    renewing: trans.__('renewing'),
+    cognito_unreachable: trans.__('Cognito unreachable'),
+    hub_unreachable: trans.__('Hub unreachable'),
+    scope_missing: trans.__('token scope missing'),
+    ended: trans.__('session ended'),
+    off: trans.__('off'),
+    'signed-out': trans.__('not signed in')
+  };
+  return labels[state] ?? trans.__('off');
 }
 
 /** "1 h 5 min", "14 min", "45 s" (translated). */
 export function timeLeft(trans: TranslationBundle, seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
   if (s >= 3600) {
-    return trans.__('%1 h %2 min', Math.floor(s / 3600), Math.floor((s % 3600) / 60));
+    return trans.__(
+      '%1 h %2 min',
+      Math.floor(s / 3600),
+      Math.floor((s % 3600) / 60)
+    );
   }
   if (s >= 120) {
     return trans.__('%1 min', Math.floor(s / 60));
@@ -103,7 +114,8 @@ export class TokenStatusItem extends Widget {
     const trans = this._trans;
     const status = this._poller.status;
     const state: TokenState = status?.state ?? 'renewing';
-    const name = status?.cognito_username || status?.user || trans.__('(unknown user)');
+    const name =
+      status?.cognito_username || status?.user || trans.__('(unknown user)');
     const parts = [name, stateLabel(trans, state)];
     let left: number | null = null;
     if (status?.expires_at && (state === 'fresh' || state === 'renewing')) {
@@ -114,7 +126,11 @@ export class TokenStatusItem extends Widget {
     this._button.dataset.state = state;
     const label =
       left === null
-        ? trans.__('AI access: %1, tokens %2. Open the token status.', name, parts[1])
+        ? trans.__(
+            'AI access: %1, tokens %2. Open the token status.',
+            name,
+            parts[1]
+          )
         : trans.__(
             'AI access: %1, tokens %2, expire in %3. Open the token status.',
             name,
@@ -123,9 +139,14 @@ export class TokenStatusItem extends Widget {
           );
     this._button.setAttribute('aria-label', label);
     this._button.title =
-      status?.last_error && state !== 'fresh' ? `${label}\n${status.last_error}` : label;
+      status?.last_error && state !== 'fresh'
+        ? `${label}\n${status.last_error}`
+        : label;
     if (left !== null && left > 0) {
-      this._timer = window.setTimeout(() => this._render(), left > 180 ? 15_000 : 1000);
+      this._timer = window.setTimeout(
+        () => this._render(),
+        left > 180 ? 15_000 : 1000
+      );
     }
   }
 

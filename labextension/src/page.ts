@@ -27,7 +27,10 @@ export class StatusPage extends Widget {
     super();
     this.addClass('jp-AIAccess-page');
     this._frame = document.createElement('iframe');
-    this._frame.setAttribute('sandbox', 'allow-popups allow-popups-to-escape-sandbox');
+    this._frame.setAttribute(
+      'sandbox',
+      'allow-popups allow-popups-to-escape-sandbox'
+    );
     this._frame.title = _trans.__('Token status');
     this.node.appendChild(this._frame);
   }

@@ -8,37 +8,20 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
-/** The states the status API names (see jupyter_ai_access/server/state.py). */
-export type TokenState =
-  | 'fresh'
-  | 'renewing'
-  | 'cognito_unreachable'
-  | 'hub_unreachable'
-  | 'unavailable'
-  | 'ended'
-  | 'off';
+import type { TokenState, TokenStatus } from './status';
 
-/** The status API's answer (never a token value). */
-export interface ITokenStatus {
-  state: TokenState;
-  state_changes_at: number | null;
-  version: number;
-  now: number;
-  under_jupyterhub: boolean;
-  user: string | null;
-  cognito_username: string | null;
-  groups: string[];
-  expires_at: number | null;
-  last_error: string | null;
-  login_url: string | null;
-}
+/** The states the status API names: generated from jupyter_ai_access/schemas/status.schema.json. */
+export type { TokenState };
+
+/** The status API's answer (never a token value), as the server's JSON Schema defines it. */
+export type ITokenStatus = TokenStatus;
 
 /** How long the server may hold one request (it caps this at AIAccessApp.status_wait_max). */
-const WAIT_SECONDS = 120;
+export const WAIT_SECONDS = 120;
 /** Never two requests within this long (ms), whatever the server answers. */
-const MIN_INTERVAL_MS = 1000;
+export const MIN_INTERVAL_MS = 1000;
 /** Retry after a failed request: from 2 s doubling to this (ms). */
-const MAX_BACKOFF_MS = 60_000;
+export const MAX_BACKOFF_MS = 60_000;
 
 export class StatusPoller {
   constructor(serverSettings?: ServerConnection.ISettings) {
@@ -112,7 +95,8 @@ export class StatusPoller {
           since: String(this._status.version)
         })
       : '';
-    const url = URLExt.join(this._settings.baseUrl, 'ai-access/api/status') + query;
+    const url =
+      URLExt.join(this._settings.baseUrl, 'ai-access/api/status') + query;
     this._abort = new AbortController();
     const response = await ServerConnection.makeRequest(
       url,
