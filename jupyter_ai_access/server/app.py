@@ -3,7 +3,7 @@
 Auto-enabled by ``jupyter-config/jupyter_server_config.d/jupyter_ai_access.json``, which also
 makes :class:`~.provisioner.AIAccessProvisioner` the default kernel provisioner. At start it
 creates the :class:`~.broker.TokenBroker`, the kernels' token store, the loopback endpoint and,
-when configured, the :class:`~.aws.AWSCredentialBroker` (AWS credentials for botocore in kernels);
+when configured, the :class:`~.aws.broker.AWSCredentialBroker` (AWS credentials for botocore in kernels);
 handlers: ``/ai-access/api/info``, ``/ai-access/api/status``, ``/ai-access/status``.
 
 Tokens come from the Hub, or — with no Hub (``token_source``) — from the standalone sign-in
@@ -23,8 +23,8 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, CaselessStrEnum, Float, Type
 
 from ..protocol import AWS_CREDENTIALS_PATH
-from .aws import AWSCredentialBroker
-from .aws_endpoint import AWSCredentialsHandler
+from .aws.broker import AWSCredentialBroker
+from .aws.endpoint import AWSCredentialsHandler
 from .broker import TokenBroker
 from .domain_proxy import DomainProxyHandler
 from .endpoint import KernelTokenEndpoint

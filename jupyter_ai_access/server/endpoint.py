@@ -11,7 +11,7 @@ loopback ``Host`` (DNS rebinding), carry no ``Origin`` (a browser) and no ``X-Fo
 session has ended; 503 ``unavailable`` when the Hub or Cognito cannot be reached and no valid
 token is held; 403 for everything refused above.
 
-``GET /aws-credentials`` (when AWS credentials are configured, :mod:`.aws_endpoint`): the same
+``GET /aws-credentials`` (when AWS credentials are configured, :mod:`.aws.endpoint`): the same
 refusals, then botocore's container-credentials answer.
 """
 

@@ -15,14 +15,14 @@ notebook sees, so each message names the cause and what to do.
 
 from __future__ import annotations
 
-from ..errors import (
+from ...errors import (
     AWSRefusedError,
     NoRoleError,
     SessionEndedError,
     TokenDeliveryError,
 )
-from ..protocol import ERROR_LOGIN_REQUIRED, ERROR_UNAVAILABLE
-from .endpoint import KernelRequestHandler
+from ...protocol import ERROR_LOGIN_REQUIRED, ERROR_UNAVAILABLE
+from ..endpoint import KernelRequestHandler
 
 __all__ = ["AWSCredentialsHandler"]
 
