@@ -100,7 +100,7 @@ class ServerEvents:
         self._emit(
             "tokens_delivered",
             {
-                "user": self.broker.user,
+                "user": self.broker.source.user,
                 "kernel_id": kernel_id,
                 "via": via,
                 "kind": kind,
@@ -111,7 +111,7 @@ class ServerEvents:
 
     def refused(self, reason: str, status: int, kernel_id: str | None = None) -> None:
         """The loopback endpoint refused a request."""
-        data = {"user": self.broker.user, "reason": reason, "status": status}
+        data = {"user": self.broker.source.user, "reason": reason, "status": status}
         self._emit("kernel_refusal", {**data, "kernel_id": kernel_id})
 
     def aws_credentials_issued(
@@ -127,7 +127,7 @@ class ServerEvents:
         self._emit(
             "aws_credentials_issued",
             {
-                "user": self.broker.user,
+                "user": self.broker.source.user,
                 "role_arn": role_arn,
                 "expires_at": float(expires_at),
                 "method": method,
@@ -141,7 +141,7 @@ class ServerEvents:
         self._emit(
             "renewal",
             {
-                "user": self.broker.user,
+                "user": self.broker.source.user,
                 "result": detail["result"],
                 "via": detail["via"],
                 "duration_seconds": detail.get("duration"),
@@ -150,7 +150,7 @@ class ServerEvents:
         )
         if kind == "ended" and detail.get("first"):
             data: dict[str, Any] = {
-                "user": self.broker.user,
+                "user": self.broker.source.user,
                 "via": detail["via"],
                 "kernels": len(self.store.kernels),
             }

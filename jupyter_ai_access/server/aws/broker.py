@@ -197,7 +197,7 @@ class AWSCredentialBroker(AWSSettings):
     def drop(self) -> None:
         """Forget the held credentials (they stay valid at AWS until they expire)."""
         if self.credentials is not None:
-            self.log.info("AWS credentials of %s dropped", self.broker.user or "the user")
+            self.log.info("AWS credentials of %s dropped", self.broker.source.user or "the user")
         self.credentials = self.identity = None
         self.served.clear()
 

@@ -35,14 +35,15 @@ class AWSCredentialsHandler(KernelRequestHandler):
         kernel_id = self.kernel_id()
         if kernel_id is None:
             return
-        broker = self.endpoint.broker
+        broker, aws = self.endpoint.broker, self.endpoint.aws
+        assert aws is not None, "served only when AWS credentials are configured"
         ended = broker.session_ended
         if ended is not None:  # before anything else: no credentials once the session is over
-            self.endpoint.aws.drop()
+            aws.drop()
             self._refuse(401, ERROR_LOGIN_REQUIRED, str(ended), login_url=ended.login_url)
             return
         try:
-            issued = await self.endpoint.aws.get(kernel_id)
+            issued = await aws.get(kernel_id)
         except SessionEndedError as e:
             self._refuse(401, ERROR_LOGIN_REQUIRED, str(e), login_url=e.login_url)
             return
