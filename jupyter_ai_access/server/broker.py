@@ -88,6 +88,7 @@ class TokenBroker(LoggingConfigurable):
         self._flight: SingleFlight[TokenSet] = SingleFlight()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopped = False
         #: Where the tokens come from (the broker's only collaborator upstream).
         self.source: TokenSource = source or HubSource(parent=self)
         self.source.attach(self)
@@ -215,13 +216,16 @@ class TokenBroker(LoggingConfigurable):
     # ---------------------------------------------------------------- background renewal
     def start(self) -> None:
         """Start renewing ahead of expiry, and the source's own work (the Hub's session watch),
-        in the background (idempotent)."""
+        in the background (idempotent; nothing once stopped)."""
+        if self._stopped:
+            return  # a push or a kernel arriving during shutdown must not restart the renewal
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._renew_forever())
         self.source.start()
 
     async def stop(self) -> None:
-        """Stop the background renewal and close the source."""
+        """Stop the background renewal and close the source (for good)."""
+        self._stopped = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
