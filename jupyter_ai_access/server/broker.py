@@ -235,7 +235,9 @@ class TokenBroker(LoggingConfigurable):
 
     async def _renew_forever(self) -> None:
         backoff = Backoff(2.0, max(2.0, self.max_backoff))
-        while True:
+        # Not `while True`: Python 3.11's wait_for loses a cancellation that arrives as the
+        # awaited event is set (a sign-in just before shutdown); stop() sets _stopped first.
+        while not self._stopped:
             tokens = self.tokens
             if tokens is None:
                 delay = backoff.delay if self.last_error else 0.0
