@@ -18,13 +18,13 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
-from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, CaselessStrEnum, Float, Type
 
 from ..protocol import AWS_CREDENTIALS_PATH
+from ._compat import LinkingExtensionApp, stop_on_signal
 from .aws.broker import AWSCredentialBroker
 from .aws.endpoint import AWSCredentialsHandler
 from .broker import TokenBroker
@@ -42,10 +42,13 @@ from .status_page import StatusPageHandler
 from .store import KernelTokenStore
 from .tokenset import TokenSource
 
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
+
 __all__ = ["AIAccessApp"]
 
 
-class AIAccessApp(ExtensionApp):
+class AIAccessApp(LinkingExtensionApp):
     """Server extension that delivers the logged-in user's Cognito tokens to kernels."""
 
     name = "jupyter_ai_access"
@@ -92,7 +95,7 @@ class AIAccessApp(ExtensionApp):
     events: ServerEvents
     status_changes: StatusChanges
 
-    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+    def before_link(self, serverapp: ServerApp) -> None:
         """Before the other extensions link: terminals get our manager unless one is configured.
 
         jupyter_server reads only the on/off switch from ``jupyter_server_config.d/*.json``, so
@@ -103,7 +106,6 @@ class AIAccessApp(ExtensionApp):
             self.config.TerminalsExtensionApp.terminal_manager_class = (
                 "jupyter_ai_access.server.terminals.AIAccessTerminalManager"
             )
-        super()._link_jupyter_server_extension(serverapp)
 
     def initialize_settings(self) -> None:
         """Create the broker, the token store and the loopback endpoint."""
@@ -191,7 +193,7 @@ class AIAccessApp(ExtensionApp):
                 ]
             )
 
-    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Once the server runs: make SIGINT stop it cleanly, as SIGTERM does.
 
         jupyter_server handles SIGINT only on a terminal (it asks for confirmation); otherwise
@@ -201,7 +203,7 @@ class AIAccessApp(ExtensionApp):
         by tests (they never start the server's loop), whose SIGINT stays the test runner's.
         """
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, serverapp._signal_stop)
+            stop_on_signal(serverapp, signal.SIGINT)
 
     async def stop_extension(self) -> None:
         """Stop renewing, close the endpoint, remove every kernel folder."""
