@@ -18,7 +18,7 @@ against (:data:`SUPPORTED`).
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jupyter_server.extension.application import ExtensionApp
 
@@ -44,6 +44,6 @@ class LinkingExtensionApp(ExtensionApp):
         super()._link_jupyter_server_extension(serverapp)
 
 
-def stop_on_signal(serverapp: Any, signum: int = signal.SIGINT) -> None:
+def stop_on_signal(serverapp: ServerApp, signum: int = signal.SIGINT) -> None:
     """Make ``signum`` stop ``serverapp`` cleanly, as SIGTERM does."""
     signal.signal(signum, serverapp._signal_stop)

@@ -122,6 +122,7 @@ class AIAccessApp(LinkingExtensionApp):
         self.store.clear_stale()
         atexit.register(self.store.remove_all)  # also when the server ends without stopping
         self.broker.listeners.append(self.store.update)
+        assert self.serverapp.event_logger is not None  # the server sets it up before extensions
         self.events = ServerEvents(self.serverapp.event_logger, self.broker, self.store, self.log)
         self.status_changes = StatusChanges(self.broker)
         self.aws = AWSCredentialBroker(

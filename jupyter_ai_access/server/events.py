@@ -25,10 +25,13 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .broker import TokenBroker, TokenSet
 from .store import KernelTokenStore
+
+if TYPE_CHECKING:
+    from jupyter_events import EventLogger
 
 __all__ = ["SCHEMAS_DIR", "SCHEMA_IDS", "ServerEvents", "origin_jti_sha256", "schema_id"]
 
@@ -69,7 +72,7 @@ class ServerEvents:
 
     def __init__(
         self,
-        event_logger: Any,
+        event_logger: EventLogger,
         broker: TokenBroker,
         store: KernelTokenStore,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
