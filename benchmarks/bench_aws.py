@@ -30,8 +30,8 @@ from tornado.httpclient import AsyncHTTPClient
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH, KernelEnv
-from jupyter_ai_access.server.aws import AWSCredentialBroker
-from jupyter_ai_access.server.aws_endpoint import AWSCredentialsHandler
+from jupyter_ai_access.server.aws.broker import AWSCredentialBroker
+from jupyter_ai_access.server.aws.endpoint import AWSCredentialsHandler
 from jupyter_ai_access.server.broker import TokenBroker
 from jupyter_ai_access.server.endpoint import KernelTokenEndpoint
 from jupyter_ai_access.server.provisioner import AIAccessProvisioner, Delivery

@@ -253,7 +253,17 @@ class SessionEndedError(TokenDeliveryError):
 
 
 class TokensUnavailableError(TokenDeliveryError):
-    """JupyterHub or Cognito cannot be reached and no still-valid token is held."""
+    """JupyterHub or Cognito cannot be reached and no still-valid token is held.
+
+    ``failure`` names the kind of failure for the status API and the audit events
+    (``hub_unreachable``, ``hub_error``, ``cognito_unreachable``, ``refused``); ``reason`` is
+    the short account the status page and the log show (default: the message).
+    """
+
+    def __init__(self, message: str, failure: str = "hub_error", reason: str = "") -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.reason = reason or message
 
 
 class WatchSupersededError(TokensUnavailableError):

@@ -13,8 +13,8 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from jupyter_ai_access.errors import AWSRefusedError, AWSUnavailableError, ConfigurationError
-from jupyter_ai_access.server.aws import AWSCredentialBroker
-from jupyter_ai_access.server.aws_exchange import (
+from jupyter_ai_access.server.aws.broker import AWSCredentialBroker
+from jupyter_ai_access.server.aws.exchange import (
     assume_role_with_web_identity,
     identity_pool_credentials,
     role_session_name,

@@ -15,7 +15,7 @@ from typing import Any
 
 from jupyter_ai_access.retry import Backoff
 from jupyter_ai_access.server.broker import TokenBroker
-from jupyter_ai_access.server.watch import watch_forever
+from jupyter_ai_access.server.hub_source import HubSource
 
 SERVERS = 20
 
@@ -54,11 +54,13 @@ async def test_watches_reconnect_spread_out_after_the_hub_went_away():
     httpd = Server(("127.0.0.1", 0), Restarting)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     hub = f"http://127.0.0.1:{httpd.server_address[1]}/hub/api"
-    brokers = [
-        TokenBroker(hub_api_url=hub, api_token="t", user=f"u{i}", watch_wait=30, max_backoff=8)
+    sources = [
+        HubSource(hub_api_url=hub, api_token="t", user=f"u{i}", watch_wait=30)
         for i in range(SERVERS)
     ]
-    watches = [asyncio.ensure_future(watch_forever(broker)) for broker in brokers]
+    for source in sources:
+        TokenBroker(source=source, max_backoff=8)  # attaches itself: the watch pushes into it
+    watches = [asyncio.ensure_future(source.watch_forever()) for source in sources]
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

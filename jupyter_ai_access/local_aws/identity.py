@@ -36,7 +36,7 @@ from urllib.parse import parse_qs
 
 from ..errors import JupyterAIAccessError
 from ..resource.verify import CognitoTokenVerifier
-from ..server.aws_exchange import role_session_name
+from ..server.aws.exchange import role_session_name
 
 __all__ = ["OPERATOR_HEADER", "IdentityFront", "identity_pool_id_for", "login_provider_for"]
 

@@ -3,10 +3,12 @@
 Auto-enabled by ``jupyter-config/jupyter_server_config.d/jupyter_ai_access.json``, which also
 makes :class:`~.provisioner.AIAccessProvisioner` the default kernel provisioner. At start it
 creates the :class:`~.broker.TokenBroker`, the kernels' token store, the loopback endpoint and,
-when configured, the :class:`~.aws.AWSCredentialBroker` (AWS credentials for botocore in kernels);
+when configured, the :class:`~.aws.broker.AWSCredentialBroker` (AWS credentials for botocore in
+kernels);
 handlers: ``/ai-access/api/info``, ``/ai-access/api/status``, ``/ai-access/status``.
 
-Tokens come from the Hub, or — with no Hub (``token_source``) — from the standalone sign-in
+Tokens come from a :class:`~.tokenset.TokenSource` behind the broker: the Hub
+(:mod:`.hub_source`), or — with no Hub (``token_source``) — the standalone sign-in
 (:mod:`.standalone`), which adds ``/ai-access/login``, ``/ai-access/callback``,
 ``/ai-access/logout`` (and ``/ai-access/cognito/`` with ``StandaloneSource.serve_domain``).
 """
@@ -16,19 +18,20 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
-from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, CaselessStrEnum, Float, Type
 
 from ..protocol import AWS_CREDENTIALS_PATH
-from .aws import AWSCredentialBroker
-from .aws_endpoint import AWSCredentialsHandler
+from ._compat import LinkingExtensionApp, stop_on_signal
+from .aws.broker import AWSCredentialBroker
+from .aws.endpoint import AWSCredentialsHandler
 from .broker import TokenBroker
 from .domain_proxy import DomainProxyHandler
 from .endpoint import KernelTokenEndpoint
 from .events import ServerEvents
+from .hub_source import HubSource
 from .provisioner import AIAccessProvisioner, Delivery
 from .standalone import StandaloneSource
 from .standalone_handlers import CallbackHandler, LoginHandler, LogoutHandler
@@ -37,16 +40,20 @@ from .state import StatusChanges
 from .status import InfoHandler, StatusHandler
 from .status_page import StatusPageHandler
 from .store import KernelTokenStore
+from .tokenset import TokenSource
+
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
 
 __all__ = ["AIAccessApp"]
 
 
-class AIAccessApp(ExtensionApp):
+class AIAccessApp(LinkingExtensionApp):
     """Server extension that delivers the logged-in user's Cognito tokens to kernels."""
 
     name = "jupyter_ai_access"
     load_other_extensions = True
-    classes = [TokenBroker, KernelTokenStore, AWSCredentialBroker, StandaloneSource]
+    classes = [TokenBroker, HubSource, KernelTokenStore, AWSCredentialBroker, StandaloneSource]
     active: ClassVar[AIAccessApp | None] = None
 
     use_provisioner = Bool(
@@ -81,14 +88,14 @@ class AIAccessApp(ExtensionApp):
     )
 
     broker: TokenBroker
-    source: StandaloneSource | None = None
+    source: TokenSource  # the broker's
     store: KernelTokenStore
     endpoint: KernelTokenEndpoint
     aws: AWSCredentialBroker
     events: ServerEvents
     status_changes: StatusChanges
 
-    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+    def before_link(self, serverapp: ServerApp) -> None:
         """Before the other extensions link: terminals get our manager unless one is configured.
 
         jupyter_server reads only the on/off switch from ``jupyter_server_config.d/*.json``, so
@@ -99,23 +106,23 @@ class AIAccessApp(ExtensionApp):
             self.config.TerminalsExtensionApp.terminal_manager_class = (
                 "jupyter_ai_access.server.terminals.AIAccessTerminalManager"
             )
-        super()._link_jupyter_server_extension(serverapp)
 
     def initialize_settings(self) -> None:
         """Create the broker, the token store and the loopback endpoint."""
-        self.broker = TokenBroker(parent=self)
-        self.store = KernelTokenStore(parent=self)
         assert self.serverapp is not None
         if self._standalone():
-            self.source = self.standalone_class(parent=self, **self._server_info())
-            self.source.validate_settings(self.serverapp.base_url)
-            self.source.broker = self.broker
-            self.broker.source = self.source
-            self.broker.login_url = self.source.login_url
+            standalone = self.standalone_class(parent=self, **self._server_info())
+            standalone.validate_settings(self.serverapp.base_url)
+            self.broker = TokenBroker(parent=self, source=standalone)
+        else:
+            self.broker = TokenBroker(parent=self)  # its source: HubSource
+        self.source = self.broker.source
+        self.store = KernelTokenStore(parent=self)
         self.store.prepare(contents_root=self.serverapp.root_dir)
         self.store.clear_stale()
         atexit.register(self.store.remove_all)  # also when the server ends without stopping
         self.broker.listeners.append(self.store.update)
+        assert self.serverapp.event_logger is not None  # the server sets it up before extensions
         self.events = ServerEvents(self.serverapp.event_logger, self.broker, self.store, self.log)
         self.status_changes = StatusChanges(self.broker)
         self.aws = AWSCredentialBroker(
@@ -128,7 +135,7 @@ class AIAccessApp(ExtensionApp):
             self.broker.listeners.append(self.aws.on_tokens)
         self.endpoint.start()
         self.store.endpoint_url = self.endpoint.url
-        self.store.login_url = self.broker.login_url
+        self.store.login_url = self.source.login_url
         self.settings["jupyter_ai_access"] = self
         AIAccessApp.active = self
         AIAccessProvisioner.delivery = Delivery(
@@ -139,11 +146,12 @@ class AIAccessApp(ExtensionApp):
             # (another extension can create it first), so set the default here.
             KernelProvisionerFactory.instance().default_provisioner_name = "ai-access-provisioner"
         self.log.info(
-            "jupyter_ai_access: token endpoint on %s; tokens from %s",
+            "jupyter_ai_access: token endpoint on %s; tokens from the %s source%s",
             self.endpoint.url,
-            f"Amazon Cognito, sign in at {self.source.login_url}"
-            if self.source is not None
-            else self.broker.hub_api_url or "(no Hub: token delivery off)",
+            self.source.kind,
+            (f", login page {self.source.login_url}" if self.source.login_url else "")
+            if self.source.enabled
+            else ": not configured, token delivery off",
         )
         if self.aws.enabled:
             self.log.info(
@@ -176,7 +184,7 @@ class AIAccessApp(ExtensionApp):
                 (r"/ai-access/status", StatusPageHandler),
             ]
         )
-        if self.source is not None:
+        if isinstance(self.source, StandaloneSource):
             self.handlers.extend(
                 [
                     (r"/ai-access/login", LoginHandler),
@@ -186,7 +194,7 @@ class AIAccessApp(ExtensionApp):
                 ]
             )
 
-    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Once the server runs: make SIGINT stop it cleanly, as SIGTERM does.
 
         jupyter_server handles SIGINT only on a terminal (it asks for confirmation); otherwise
@@ -196,15 +204,13 @@ class AIAccessApp(ExtensionApp):
         by tests (they never start the server's loop), whose SIGINT stays the test runner's.
         """
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, serverapp._signal_stop)
+            stop_on_signal(serverapp, signal.SIGINT)
 
     async def stop_extension(self) -> None:
         """Stop renewing, close the endpoint, remove every kernel folder."""
         self.store.remove_all()  # first: nothing below may keep the tokens on disk
         atexit.unregister(self.store.remove_all)
-        await self.broker.stop()
-        if self.source is not None:
-            await self.source.close()
+        await self.broker.stop()  # closes its source (a standalone sign-in is forgotten)
         await self.aws.stop()
         self.endpoint.stop()
         self.status_changes.close()

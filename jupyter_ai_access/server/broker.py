@@ -1,73 +1,49 @@
-"""The single-user server's token broker: the user's short-lived tokens, fresh, from the Hub.
+"""The server's token broker: the user's short-lived tokens, cached, renewed and handed out.
 
-The Hub is the broker's built-in source. Another source (:class:`TokenSource`, e.g. the
-standalone login of :mod:`.standalone`) can take its place: set :attr:`TokenBroker.source`, and
-the broker asks it instead of the Hub, with the same caching, renewal and listeners.
+The broker always has a :class:`~.tokenset.TokenSource` to ask: under JupyterHub the Hub
+(:class:`~.hub_source.HubSource`, the default), without one the standalone sign-in
+(:mod:`.standalone`), or a source of your own. It does the same for all of them:
 
-- caches the access and ID tokens fetched from the Hub endpoint (``hub/tokens_api.py``; the
-  contract is :mod:`jupyter_ai_access.protocol`);
+- caches the access and ID tokens the source gives;
 - one fetch in flight at a time, however many kernels ask;
 - renews ahead of expiry in the background (``renew_before`` seconds), backing off on failures;
-- keeps serving a still-valid token while the Hub is unreachable; after expiry it raises
+- keeps serving a still-valid token while the source is unreachable; after expiry it raises
   :class:`~jupyter_ai_access.errors.TokensUnavailableError`, and when the session is over
   :class:`~jupyter_ai_access.errors.SessionEndedError` (with the login URL);
 - tells listeners (the kernels' token files) about every new token set, and observers (the
   status API's long-poll, the audit events of :mod:`.events`) about every change of state:
   ``observer(kind, detail)`` with kind ``installed``, ``failed`` or ``ended``.
+
+A source pushes what it learns by itself (a sign-in, the Hub's session watch) through
+:meth:`TokenBroker.install`, :meth:`~TokenBroker.withdraw` and :meth:`~TokenBroker.failed`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import time
 from collections.abc import Callable
-from typing import Any, cast
-from urllib.parse import urlencode
+from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Float, Unicode, default
+from traitlets import Float, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..errors import SessionEndedError, TokensUnavailableError, WatchSupersededError
-from ..protocol import (
-    ERROR_IDP_UNAVAILABLE,
-    ERROR_LOGIN_REQUIRED,
-    ERROR_WATCH_SUPERSEDED,
-    TOKENS_SCOPE,
-    HubTokens,
-    hub_tokens_url,
-)
+from ..errors import SessionEndedError, TokensUnavailableError
 from ..retry import Backoff, SingleFlight
-from .tokenset import TokenSet, TokenSource
-from .watch import watch_forever
+from .hub_source import HUB_SETTINGS, HubSource
+from .tokenset import TokenSet, TokenSink, TokenSource
 
-__all__ = ["TokenBroker", "TokenSet", "TokenSource"]
+__all__ = ["TokenBroker", "TokenSet", "TokenSink", "TokenSource"]
+
+_OLD_NAME = (
+    "Old name of HubSource.{0} (a setting of the Hub source): still honoured, HubSource wins."
+)
 
 
 class TokenBroker(LoggingConfigurable):
-    """Fetches the user's tokens from the Hub and keeps them fresh."""
+    """Caches the user's tokens from its source, renews them ahead of expiry, hands them out."""
 
-    hub_api_url = Unicode(
-        config=True,
-        help="JupyterHub's API URL. Default: $JUPYTERHUB_API_URL (set by JupyterHub).",
-    )
-    api_token = Unicode(
-        config=True,
-        help="""The server's Hub API token. Default: $JUPYTERHUB_API_TOKEN (set by JupyterHub).
-        Do not put it in a config file: jupyter_server logs its config at DEBUG level.""",
-    )
-    user = Unicode(
-        config=True,
-        help="Whose tokens to fetch. Default: $JUPYTERHUB_USER (set by JupyterHub).",
-    )
-    login_url = Unicode(
-        config=True,
-        help="""Where to send a user whose session has ended. Default:
-        $JUPYTERHUB_PUBLIC_HUB_URL + "login" when JupyterHub sets it, else the Hub's answer.""",
-    )
     renew_before = Float(
         120.0,
         config=True,
@@ -75,80 +51,63 @@ class TokenBroker(LoggingConfigurable):
         CognitoOAuthenticator.refresh_margin so that the Hub has refreshed by then.
         Default: 120.""",
     )
-    http_timeout = Float(
-        10.0, config=True, help="Timeout of a request to the Hub (s). Default: 10."
-    )
     max_backoff = Float(
         60.0,
         config=True,
-        help="Longest wait between renewal attempts while the Hub is unreachable (s). Default: 60.",
+        help="""Longest wait between renewal attempts while the source (the Hub) is unreachable,
+        and between the session watch's reconnections (s). Default: 60.""",
     )
 
-    watch_wait = Float(
-        240.0,
-        config=True,
-        help="""How long (s) each session-watch request may wait at the Hub for a change. The
-        watch is one open request per server through which a logout reaches every kernel within
-        a second; the Hub caps it at CognitoOAuthenticator.session_wait_max. 0 turns the watch
-        off (kernels then learn of a logout at the next renewal). Default: 240.""",
-    )
+    # The Hub's settings moved to HubSource; their old names keep working (see HubSource).
+    hub_api_url = Unicode(None, allow_none=True, config=True, help=_OLD_NAME.format("hub_api_url"))
+    api_token = Unicode(None, allow_none=True, config=True, help=_OLD_NAME.format("api_token"))
+    user = Unicode(None, allow_none=True, config=True, help=_OLD_NAME.format("user"))
+    login_url = Unicode(None, allow_none=True, config=True, help=_OLD_NAME.format("login_url"))
+    http_timeout = Float(None, allow_none=True, config=True, help=_OLD_NAME.format("http_timeout"))
+    watch_wait = Float(None, allow_none=True, config=True, help=_OLD_NAME.format("watch_wait"))
 
-    @default("hub_api_url")
-    def _hub_api_url_default(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
-
-    @default("api_token")
-    def _api_token_default(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
-
-    @default("user")
-    def _user_default(self) -> str:
-        return os.environ.get("JUPYTERHUB_USER", "")
-
-    @default("login_url")
-    def _login_url_default(self) -> str:
-        public = os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL", "")
-        return f"{public.rstrip('/')}/login" if public else ""
-
-    def __init__(self, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        source: TokenSource | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``source``: where tokens come from (default: a :class:`HubSource` configured from
+        ``c.HubSource.*`` and the old ``c.TokenBroker.*`` names)."""
         super().__init__(**kwargs)
         self.clock = clock
         self.tokens: TokenSet | None = None
-        self.fetches = 0  # token requests to the Hub (the watch's long-polls not included)
-        self.watches = 0  # session-watch requests
-        self.watching = False  # set by the session watch while it runs
+        self.fetches = 0  # token requests to the source (the Hub's session watch not included)
         self.last_renewal: float | None = None
         self.last_error: str | None = None
-        self.last_failure: str | None = None  # kind of the last failure (see _failed)
+        self.last_failure: str | None = None  # kind of the last failure (see failed)
         self.session_ended: SessionEndedError | None = None
         self.listeners: list[Callable[[TokenSet | None], None]] = []
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         self.version = 0  # bumped at every change an observer hears of
         self._flight: SingleFlight[TokenSet] = SingleFlight()
         self._task: asyncio.Task[None] | None = None
-        self._watch_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._http: AsyncHTTPClient | None = None
-        #: A source to ask instead of the Hub (None: the Hub); set before the first request.
-        self.source: TokenSource | None = None
+        self._stopped = False
+        #: Where the tokens come from (the broker's only collaborator upstream).
+        self.source: TokenSource = source or HubSource(parent=self)
+        self.source.attach(self)
+        for name in HUB_SETTINGS:
+            self.observe(self._forward_old_name, name)
 
-    def _client(self) -> AsyncHTTPClient:
-        # A client of our own: kernels waiting on the broker must not be able to fill the
-        # shared client's connection slots that the broker's own Hub request needs.
-        if self._http is None:
-            self._http = AsyncHTTPClient(force_instance=True)
-        return self._http
+    def _forward_old_name(self, change: Any) -> None:
+        """``broker.<old name> = value`` after creation still reaches the Hub source."""
+        if isinstance(self.source, HubSource) and change["new"] is not None:
+            setattr(self.source, change["name"], change["new"])
 
     @property
     def enabled(self) -> bool:
-        """Whether there is a Hub (or another source) to fetch tokens from."""
-        if self.source is not None:
-            return self.source.enabled
-        return bool(self.hub_api_url and self.api_token and self.user)
+        """Whether the source is configured (token delivery is on)."""
+        return self.source.enabled
 
     # ---------------------------------------------------------------- fetching
     async def get(self, min_valid: float = 0.0, *, force: bool = False) -> TokenSet:
-        """Tokens valid for at least ``min_valid`` seconds when the Hub can give them."""
+        """Tokens valid for at least ``min_valid`` seconds when the source can give them."""
         current = self.tokens
         now = self.clock()
         if current is not None and not force and current.expires_at - now > min_valid:
@@ -157,119 +116,51 @@ class TokenBroker(LoggingConfigurable):
             return await self._fetch()
         except TokensUnavailableError:
             if current is not None and current.expires_at > self.clock():
-                return current  # still valid: keep serving it while the Hub is away
+                return current  # still valid: keep serving it while the source is away
             raise
 
     async def _fetch(self) -> TokenSet:
-        if self.session_ended is not None and self.watching:
-            # The session watch tells us when the user logs in again: no Hub request per kernel.
+        if self.session_ended is not None and self.source.watching:
+            # The source tells us when the user logs in again: no request per kernel.
             raise self.session_ended
         return await self._flight.run(self._request)
 
-    async def _request(self, wait: float = 0.0, have: str = "") -> TokenSet:
-        if self.source is not None:
-            return await self._from_source(self.source)
-        if not self.enabled:
-            raise TokensUnavailableError(
-                "Not running under JupyterHub: no Hub to get tokens from "
-                "(TokenBroker.hub_api_url, api_token and user are empty)."
-            )
-        url = hub_tokens_url(self.hub_api_url, self.user)
-        started = time.monotonic()
-        via = "watch" if wait else "fetch"
-        if wait:
-            url += "?" + urlencode({"wait": f"{wait:g}", "have": have})
-        else:
-            self.fetches += 1
-        request = HTTPRequest(
-            url,
-            headers={"Authorization": f"token {self.api_token}"},
-            request_timeout=self.http_timeout + wait,
-            connect_timeout=self.http_timeout,
-            follow_redirects=False,
-        )
-        try:
-            response = await self._client().fetch(request, raise_error=False)
-        except (OSError, HTTPClientError) as e:
-            self._failed(
-                f"JupyterHub cannot be reached ({type(e).__name__})",
-                result="hub_unreachable",
-                via=via,
-                started=started,
-            )
-            raise TokensUnavailableError(
-                "JupyterHub cannot be reached to renew your tokens; retrying."
-            ) from None
-        try:
-            body = json.loads(response.body or b"{}")
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        if response.code == 200:
-            answer = cast(HubTokens, body)
-            tokens = TokenSet(
-                access_token=answer["access_token"],
-                id_token=answer["id_token"],
-                access_expires_at=float(answer["access_token_expires_at"]),
-                id_expires_at=float(answer["id_token_expires_at"]),
-                username=answer.get("username", self.user),
-                groups=tuple(answer.get("groups", ())),
-                scope=tuple(answer.get("scope", ())),
-                cognito_username=answer.get("cognito_username"),
-            )
-            self._installed(tokens, via=via, started=started)
-            return tokens
-        message = str(body.get("message") or f"JupyterHub answered HTTP {response.code}")
-        if response.code == 401 and body.get("error") == ERROR_LOGIN_REQUIRED:
-            ended = SessionEndedError(message, self.login_url or str(body.get("login_url", "")))
-            self._ended(ended, via=via, started=started)
-            raise ended
-        if via == "watch" and response.code == 409 and body.get("error") == ERROR_WATCH_SUPERSEDED:
-            # a newer watch of this user or token (a kernel calling the Hub with the server's
-            # token): not a failure; the watch reconnects after a back-off
-            self.log.info("The Hub ended this server's session watch: %s", message)
-            raise WatchSupersededError(message)
-        if response.code in (401, 403, 404):
-            self._failed(
-                f"JupyterHub refused the token request (HTTP {response.code})",
-                result="refused",
-                via=via,
-                started=started,
-            )
-            raise TokensUnavailableError(
-                f"JupyterHub refused the token request (HTTP {response.code}): the server's "
-                f"role needs the scope {TOKENS_SCOPE}!user."
-            )
-        cognito = body.get("error") == ERROR_IDP_UNAVAILABLE
-        result = "cognito_unreachable" if cognito else "hub_error"
-        self._failed(message, result=result, via=via, started=started)
-        raise TokensUnavailableError(message)
-
-    async def _from_source(self, source: TokenSource) -> TokenSet:
+    async def _request(self) -> TokenSet:
         self.fetches += 1
+        started = time.monotonic()
         try:
-            tokens = await source.fetch()
+            tokens = await self.source.fetch()
         except SessionEndedError as e:
             if self.tokens is None and self.session_ended is not None:
                 self.session_ended = e  # still signed out: nothing to withdraw or log again
             else:
-                self._ended(e)
+                self._ended(e, started=started)
             raise
         except TokensUnavailableError as e:
-            self._failed(str(e))
+            self.failed(e, started=started)
             raise
-        self._installed(tokens)
+        self._installed(tokens, started=started)
         return tokens
 
-    def install(self, tokens: TokenSet) -> None:
-        """Tokens a source pushes (a sign-in): kernels get them at once, renewal is scheduled."""
-        self._installed(tokens)
+    def install(self, tokens: TokenSet, via: str = "fetch") -> None:
+        """Tokens a source pushes (a sign-in, the watch): kernels get them at once, renewal is
+        scheduled."""
+        self._installed(tokens, via=via)
         self.start()
 
-    def withdraw(self, error: SessionEndedError) -> None:
-        """A source ended the session (sign-out): every kernel's tokens are withdrawn."""
-        self._ended(error)
+    def withdraw(self, error: SessionEndedError, via: str = "fetch") -> None:
+        """A source ended the session (sign-out, the Hub's logout): every kernel's tokens are
+        withdrawn."""
+        self._ended(error, via=via)
+
+    def failed(
+        self, error: TokensUnavailableError, via: str = "fetch", started: float | None = None
+    ) -> None:
+        """The source could not be asked (the tokens held are served until they expire)."""
+        self.last_error = error.reason
+        self.last_failure = error.failure  # cognito_unreachable, hub_unreachable, hub_error, ...
+        self.log.warning("Could not renew tokens: %s", error.reason)
+        self._observe("failed", via, started, result=error.failure, reason=error.reason)
 
     def _installed(
         self, tokens: TokenSet, via: str = "fetch", started: float | None = None
@@ -289,18 +180,6 @@ class TokenBroker(LoggingConfigurable):
         self._observe("installed", via, started, result="ok", tokens=tokens)
         self.wake()
 
-    def _failed(
-        self,
-        reason: str,
-        result: str = "hub_error",
-        via: str = "fetch",
-        started: float | None = None,
-    ) -> None:
-        self.last_error = reason
-        self.last_failure = result  # cognito_unreachable, hub_unreachable, hub_error, refused
-        self.log.warning("Could not renew tokens: %s", reason)
-        self._observe("failed", via, started, result=result, reason=reason)
-
     def _ended(
         self, error: SessionEndedError, via: str = "fetch", started: float | None = None
     ) -> None:
@@ -309,9 +188,9 @@ class TokenBroker(LoggingConfigurable):
         self.session_ended = error
         self.tokens = None
         self.log.warning(
-            "The %s session of %s has ended; tokens withdrawn",
-            "JupyterHub" if self.source is None else "Cognito",
-            self.user or "the user",
+            "The session of %s (token source: %s) has ended; tokens withdrawn",
+            self.source.user or "the user",
+            self.source.kind,
         )
         self._notify(None)
         self._observe("ended", via, started, result="session_ended", first=first, error=error)
@@ -336,29 +215,29 @@ class TokenBroker(LoggingConfigurable):
 
     # ---------------------------------------------------------------- background renewal
     def start(self) -> None:
-        """Start renewing ahead of expiry, and the session watch, in the background (idempotent)."""
-        loop = asyncio.get_running_loop()
+        """Start renewing ahead of expiry, and the source's own work (the Hub's session watch),
+        in the background (idempotent; nothing once stopped)."""
+        if self._stopped:
+            return  # a push or a kernel arriving during shutdown must not restart the renewal
         if self._task is None or self._task.done():
-            self._task = loop.create_task(self._renew_forever())
-        watch = self.watch_wait > 0 and self.source is None  # the watch is the Hub's
-        if watch and (self._watch_task is None or self._watch_task.done()):
-            self._watch_task = loop.create_task(watch_forever(self))
+            self._task = asyncio.get_running_loop().create_task(self._renew_forever())
+        self.source.start()
 
     async def stop(self) -> None:
-        """Stop the background renewal and the session watch."""
-        for task in (self._task, self._watch_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._watch_task = None
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        """Stop the background renewal and close the source (for good)."""
+        self._stopped = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.source.close()
 
     async def _renew_forever(self) -> None:
         backoff = Backoff(2.0, max(2.0, self.max_backoff))
-        while True:
+        # Not `while True`: Python 3.11's wait_for loses a cancellation that arrives as the
+        # awaited event is set (a sign-in just before shutdown); stop() sets _stopped first.
+        while not self._stopped:
             tokens = self.tokens
             if tokens is None:
                 delay = backoff.delay if self.last_error else 0.0
@@ -378,7 +257,7 @@ class TokenBroker(LoggingConfigurable):
                     left = max(tokens.expires_at - self.clock(), 1)
                     await asyncio.sleep(min(backoff.start, left))
             except SessionEndedError:
-                self._wake.clear()  # the session watch wakes us when the user logs in again
+                self._wake.clear()  # a push from the source (a new login) wakes us
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.max_backoff)
             except TokensUnavailableError:

@@ -11,13 +11,13 @@ loopback ``Host`` (DNS rebinding), carry no ``Origin`` (a browser) and no ``X-Fo
 session has ended; 503 ``unavailable`` when the Hub or Cognito cannot be reached and no valid
 token is held; 403 for everything refused above.
 
-``GET /aws-credentials`` (when AWS credentials are configured, :mod:`.aws_endpoint`): the same
+``GET /aws-credentials`` (when AWS credentials are configured, :mod:`.aws.endpoint`): the same
 refusals, then botocore's container-credentials answer.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado import web
 from tornado.httpserver import HTTPServer
@@ -30,6 +30,12 @@ from ..protocol import (
     ERROR_UNAVAILABLE,
     KernelToken,
 )
+
+if TYPE_CHECKING:
+    from .aws.broker import AWSCredentialBroker
+    from .broker import TokenBroker
+    from .events import ServerEvents
+    from .store import KernelTokenStore
 
 __all__ = ["KernelRequestHandler", "KernelTokenEndpoint"]
 
@@ -146,7 +152,13 @@ class _TokenHandler(KernelRequestHandler):
 class KernelTokenEndpoint:
     """A tiny tornado server on 127.0.0.1 that serves tokens to kernels holding a secret."""
 
-    def __init__(self, broker: Any, store: Any, aws: Any = None, events: Any = None) -> None:
+    def __init__(
+        self,
+        broker: TokenBroker,
+        store: KernelTokenStore,
+        aws: AWSCredentialBroker | None = None,
+        events: ServerEvents | None = None,
+    ) -> None:
         self.broker = broker
         self.store = store
         self.aws = aws  # the AWSCredentialBroker, when kernels get AWS credentials

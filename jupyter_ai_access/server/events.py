@@ -25,10 +25,13 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .broker import TokenBroker, TokenSet
 from .store import KernelTokenStore
+
+if TYPE_CHECKING:
+    from jupyter_events import EventLogger
 
 __all__ = ["SCHEMAS_DIR", "SCHEMA_IDS", "ServerEvents", "origin_jti_sha256", "schema_id"]
 
@@ -69,7 +72,7 @@ class ServerEvents:
 
     def __init__(
         self,
-        event_logger: Any,
+        event_logger: EventLogger,
         broker: TokenBroker,
         store: KernelTokenStore,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
@@ -100,7 +103,7 @@ class ServerEvents:
         self._emit(
             "tokens_delivered",
             {
-                "user": self.broker.user,
+                "user": self.broker.source.user,
                 "kernel_id": kernel_id,
                 "via": via,
                 "kind": kind,
@@ -111,7 +114,7 @@ class ServerEvents:
 
     def refused(self, reason: str, status: int, kernel_id: str | None = None) -> None:
         """The loopback endpoint refused a request."""
-        data = {"user": self.broker.user, "reason": reason, "status": status}
+        data = {"user": self.broker.source.user, "reason": reason, "status": status}
         self._emit("kernel_refusal", {**data, "kernel_id": kernel_id})
 
     def aws_credentials_issued(
@@ -127,7 +130,7 @@ class ServerEvents:
         self._emit(
             "aws_credentials_issued",
             {
-                "user": self.broker.user,
+                "user": self.broker.source.user,
                 "role_arn": role_arn,
                 "expires_at": float(expires_at),
                 "method": method,
@@ -141,7 +144,7 @@ class ServerEvents:
         self._emit(
             "renewal",
             {
-                "user": self.broker.user,
+                "user": self.broker.source.user,
                 "result": detail["result"],
                 "via": detail["via"],
                 "duration_seconds": detail.get("duration"),
@@ -150,7 +153,7 @@ class ServerEvents:
         )
         if kind == "ended" and detail.get("first"):
             data: dict[str, Any] = {
-                "user": self.broker.user,
+                "user": self.broker.source.user,
                 "via": detail["via"],
                 "kernels": len(self.store.kernels),
             }

@@ -16,7 +16,7 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from ..errors import TokenDeliveryError
 from ..protocol import AWSEnv, KernelEnv
-from .aws import AWSCredentialBroker
+from .aws.broker import AWSCredentialBroker
 from .broker import TokenBroker
 from .events import ServerEvents
 from .standalone_process import SECRET_ENV

@@ -43,9 +43,9 @@ from ..errors import (
 from ..oauth2 import MAX_ANSWER_BYTES, basic_auth, pkce_pair, token_answer
 from ..resource.oidc import JWKSCache, fetch_discovery
 from ..resource.verify import CognitoTokenVerifier
-from .broker import TokenBroker, TokenSet
 from .standalone_process import make_non_dumpable, scrub_secret_environment
 from .standalone_settings import StandaloneSettings
+from .tokenset import TokenSet, TokenSink
 
 __all__ = ["PendingLogin", "StandaloneSource"]
 
@@ -83,7 +83,7 @@ class StandaloneSource(StandaloneSettings):
         self.base_url = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
         self.server_port = server_port  # the loopback callback under serve_domain
         self.connection_url = connection_url
-        self.broker: TokenBroker | None = None
+        self.broker: TokenSink | None = None  # the TokenBroker, set by attach()
         self._secret = self._take_secret()
         self._refresh_token: str | None = None
         self._sub: str | None = None
@@ -123,6 +123,16 @@ class StandaloneSource(StandaloneSettings):
     def signed_in(self) -> bool:
         """Whether a sign-in is held (a refresh token in memory)."""
         return self._refresh_token is not None
+
+    user = ""  # known from the tokens once signed in
+    watching = False  # sign-ins and sign-outs are pushed; renewal is asked for
+
+    def attach(self, sink: TokenSink) -> None:
+        """The broker this source signs in to (it pushes sign-ins and sign-outs there)."""
+        self.broker = sink
+
+    def start(self) -> None:
+        """Nothing runs in the background: the broker asks for renewals."""
 
     @default("public_url")
     def _public_url_default(self) -> str:

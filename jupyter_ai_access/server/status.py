@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from jupyter_server.auth.decorator import authorized
@@ -21,15 +21,19 @@ from .._version import __version__
 from ..protocol import TokenState
 from .state import token_state
 
+if TYPE_CHECKING:
+    from .app import AIAccessApp
+    from .broker import TokenBroker
+
 __all__ = ["InfoHandler", "StatusHandler", "session_state", "status_model"]
 
 AUTH_RESOURCE = "ai_access"
 
 
-def session_state(broker: Any, now: float) -> tuple[str, str]:
+def session_state(broker: TokenBroker, now: float) -> tuple[str, str]:
     """One state and one sentence for people: fresh, renewing, unreachable, ended, unavailable."""
     tokens = broker.tokens
-    if broker.source is not None and tokens is None and broker.enabled:
+    if not broker.source.signed_in and tokens is None and broker.enabled:
         return "signed-out", (
             "This server is not signed in to Amazon Cognito: kernels get no tokens until you "
             "sign in."
@@ -38,8 +42,8 @@ def session_state(broker: Any, now: float) -> tuple[str, str]:
         return "ended", str(broker.session_ended)
     if not broker.enabled:
         return "unavailable", (
-            "This server is not running under JupyterHub with jupyter_ai_access: "
-            "no tokens are delivered to kernels."
+            f"This server's token source ({broker.source.kind}) is not configured (not running "
+            "under JupyterHub with jupyter_ai_access?): no tokens are delivered to kernels."
         )
     if tokens is None:
         if broker.last_error:
@@ -57,20 +61,20 @@ def session_state(broker: Any, now: float) -> tuple[str, str]:
     return "fresh", "Your tokens are fresh and renew themselves before they expire."
 
 
-def login_url(app: Any) -> str | None:
+def login_url(app: AIAccessApp) -> str | None:
     """Where to log in again (absolute when the Hub's public URL is known), coming back to the
-    status page; None without a Hub."""
+    status page; None when the source does not say."""
     broker = app.broker
-    url = broker.session_ended.login_url if broker.session_ended else broker.login_url
+    url = broker.session_ended.login_url if broker.session_ended else broker.source.login_url
     if not url:
         return None
-    if broker.source is None and not urlsplit(url).query:  # the Hub's login: back to this page
+    if broker.source.kind == "hub" and not urlsplit(url).query:  # back to this page after it
         base = getattr(app.serverapp, "base_url", "/") or "/"
         url += "?" + urlencode({"next": base.rstrip("/") + "/ai-access/status"})
     return str(url)
 
 
-def status_model(app: Any) -> dict[str, Any]:
+def status_model(app: AIAccessApp) -> dict[str, Any]:
     """Who I am, my groups, when my tokens expire, last renewal, kernels holding tokens, and the
     state the status-bar item shows (see :mod:`.state`)."""
     broker, store = app.broker, app.store
@@ -87,9 +91,9 @@ def status_model(app: Any) -> dict[str, Any]:
         "state_changes_at": changes_at,
         "version": broker.version,
         "now": now,
-        "under_jupyterhub": broker.enabled and broker.source is None,
-        "token_source": "standalone" if broker.source is not None else "hub",
-        "user": tokens.username if tokens else (broker.user or None),
+        "under_jupyterhub": broker.enabled and broker.source.kind == "hub",
+        "token_source": broker.source.kind,
+        "user": tokens.username if tokens else (broker.source.user or None),
         "cognito_username": tokens.cognito_username if tokens else None,
         "groups": list(tokens.groups) if tokens else [],
         "scope": list(tokens.scope) if tokens else [],
@@ -109,7 +113,7 @@ def status_model(app: Any) -> dict[str, Any]:
     }
 
 
-def _aws_status(app: Any) -> dict[str, Any] | None:
+def _aws_status(app: AIAccessApp) -> dict[str, Any] | None:
     """The AWS credentials' state: who, until when, how many exchanges (never a key)."""
     aws = getattr(app, "aws", None)
     if aws is None or not aws.enabled:
@@ -133,13 +137,14 @@ class InfoHandler(APIHandler):
     @authorized
     def get(self) -> None:
         """Return the version and the token source."""
-        app = self.settings["jupyter_ai_access"]
+        app: AIAccessApp = self.settings["jupyter_ai_access"]
+        source = app.broker.source
         self.finish(
             {
                 "version": __version__,
-                "under_jupyterhub": app.broker.enabled and app.broker.source is None,
-                "token_source": "standalone" if app.broker.source is not None else "hub",
-                "hub_api_url": app.broker.hub_api_url or None,
+                "under_jupyterhub": app.broker.enabled and source.kind == "hub",
+                "token_source": source.kind,
+                "hub_api_url": getattr(source, "hub_api_url", "") or None,
             }
         )
 
@@ -154,7 +159,7 @@ class StatusHandler(APIHandler):
     @authorized
     async def get(self) -> None:
         """Return :func:`status_model`, once it differs from version ``since`` when waiting."""
-        app = self.settings["jupyter_ai_access"]
+        app: AIAccessApp = self.settings["jupyter_ai_access"]
         try:
             wait = float(self.get_query_argument("wait", "0"))
         except ValueError:
@@ -184,7 +189,7 @@ STATE_LABELS = {
 }
 
 
-def _follow(app: Any) -> None:
+def _follow(app: AIAccessApp) -> None:
     """Someone looks at the status (a Lab is open): the broker fetches and renews from now on,
     as it does once a kernel starts (idempotent)."""
     if app.broker.enabled:

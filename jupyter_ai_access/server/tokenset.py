@@ -1,8 +1,9 @@
 """The user's short-lived tokens as the server holds them, and where they come from.
 
 :class:`TokenSet` is what the broker caches and hands to kernels (never a refresh token);
-:class:`TokenSource` is a source other than the Hub (the standalone sign-in) that the broker asks
-instead of JupyterHub's token endpoint.
+:class:`TokenSource` is the small interface every source of tokens implements (the Hub, the
+standalone sign-in, a source of your own), and :class:`TokenSink` what a source pushes changes
+into (the broker).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["TokenSet", "TokenSource"]
+from ..errors import SessionEndedError, TokensUnavailableError
+
+__all__ = ["TokenSet", "TokenSink", "TokenSource"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,41 @@ class TokenSet:
         return min(self.access_expires_at, self.id_expires_at)
 
 
+class TokenSink(Protocol):
+    """What a source pushes changes into: the :class:`~.broker.TokenBroker` it was attached to.
+
+    ``via`` is ``"fetch"`` for changes the user's action caused (a sign-in, a sign-out) and
+    ``"watch"`` for those a session watch heard of (the audit events' ``via``).
+    """
+
+    @property
+    def tokens(self) -> TokenSet | None:
+        """The tokens held now (None: none yet, or the session ended)."""
+
+    def install(self, tokens: TokenSet, via: str = "fetch") -> None:
+        """New tokens: every kernel gets them at once, renewal is scheduled."""
+
+    def withdraw(self, error: SessionEndedError, via: str = "fetch") -> None:
+        """The session ended: every kernel's tokens are withdrawn."""
+
+    def failed(self, error: TokensUnavailableError, via: str = "fetch") -> None:
+        """The source could not be asked (the tokens held stay until they expire)."""
+
+
 class TokenSource(Protocol):
-    """Where the broker gets tokens when not from the Hub (``server/standalone.py``)."""
+    """Where the broker gets the user's tokens: the Hub (:mod:`.hub_source`), the standalone
+    sign-in (:mod:`.standalone`), or a source of your own.
+
+    The broker asks :meth:`fetch` when its tokens are due for renewal (one call at a time) and
+    caches, renews and hands out what it returns; a source that learns of changes by itself
+    (a sign-in page, a session watch) pushes them into the :class:`TokenSink` given to
+    :meth:`attach`.
+    """
+
+    @property
+    def kind(self) -> str:
+        """A short name for people and the status API's ``token_source`` (``hub``,
+        ``standalone``)."""
 
     @property
     def enabled(self) -> bool:
@@ -41,7 +77,30 @@ class TokenSource(Protocol):
 
     @property
     def login_url(self) -> str:
-        """The absolute URL where the user signs in (again)."""
+        """The absolute URL where the user signs in (again); "" when unknown."""
+
+    @property
+    def user(self) -> str:
+        """Whose tokens, when known before any are fetched ("" when not: see the tokens)."""
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether the source holds a session (False: nothing to fetch until the user signs in
+        through the source's own page, the status shows "signed-out")."""
+
+    @property
+    def watching(self) -> bool:
+        """Whether the source is pushing session changes now (a session watch): while the session
+        is over the broker then waits for a push instead of asking."""
+
+    def attach(self, sink: TokenSink) -> None:
+        """Called once by the broker that owns this source, before anything else."""
+
+    def start(self) -> None:
+        """Start pushing changes (idempotent; the broker calls it with its renewal)."""
 
     async def fetch(self) -> TokenSet:
         """Fresh tokens; raise SessionEndedError (sign in) or TokensUnavailableError (retry)."""
+
+    async def close(self) -> None:
+        """Stop any background work and forget what the source holds (server shutdown)."""

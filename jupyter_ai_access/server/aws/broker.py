@@ -2,8 +2,8 @@
 
 The user's server exchanges the ID token it holds (:class:`~.broker.TokenBroker`) for temporary
 AWS credentials — Cognito identity pool enhanced flow or STS ``AssumeRoleWithWebIdentity``, both
-unsigned (:mod:`.aws_exchange`) — and serves them to kernels through botocore's own
-container-credentials provider (:mod:`.aws_endpoint`), so boto3, the AWS CLI and s3fs need no code.
+unsigned (:mod:`.exchange`) — and serves them to kernels through botocore's own
+container-credentials provider (:mod:`.endpoint`), so boto3, the AWS CLI and s3fs need no code.
 
 - one exchange in flight at a time however many kernels ask (:class:`~..retry.SingleFlight`);
 - renewed in the background ``renew_before`` seconds ahead of expiry while a kernel that used them
@@ -23,16 +23,17 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient
 
-from ..errors import (
+from ...errors import (
     AWSCredentialsError,
     AWSUnavailableError,
     NoRoleError,
     TokenDeliveryError,
 )
-from ..net import POOL_ID
-from ..protocol import AWSEnv
-from ..retry import Backoff, SingleFlight
-from .aws_exchange import (
+from ...net import POOL_ID
+from ...protocol import AWSEnv
+from ...retry import Backoff, SingleFlight
+from ..broker import TokenBroker, TokenSet
+from .exchange import (
     MAX_ANSWER,
     IssuedCredentials,
     assume_role_with_web_identity,
@@ -40,8 +41,7 @@ from .aws_exchange import (
     role_session_name,
     unverified_claims,
 )
-from .aws_settings import AWSSettings
-from .broker import TokenBroker, TokenSet
+from .settings import AWSSettings
 
 __all__ = ["AWSCredentialBroker"]
 
@@ -198,7 +198,7 @@ class AWSCredentialBroker(AWSSettings):
     def drop(self) -> None:
         """Forget the held credentials (they stay valid at AWS until they expire)."""
         if self.credentials is not None:
-            self.log.info("AWS credentials of %s dropped", self.broker.user or "the user")
+            self.log.info("AWS credentials of %s dropped", self.broker.source.user or "the user")
         self.credentials = self.identity = None
         self.served.clear()
 

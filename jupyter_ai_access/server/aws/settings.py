@@ -1,6 +1,6 @@
 """The settings of the AWS credential exchange: traitlets with defaults from the environment.
 
-Configured as ``c.AWSCredentialBroker.<name>`` (the broker in :mod:`.aws` subclasses this). Every
+Configured as ``c.AWSCredentialBroker.<name>`` (the broker in :mod:`.broker` subclasses this). Every
 refusal names the setting and the value, e.g. ``AWSCredentialBroker.region = 'mars-1': ...``.
 """
 
@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from traitlets import Dict, Enum, Float, Int, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from ..errors import ConfigurationError
-from ..net import POOL_ID, is_loopback
-from ..protocol import AWSEnv, CognitoEnv
+from ...errors import ConfigurationError
+from ...net import POOL_ID, is_loopback
+from ...protocol import AWSEnv, CognitoEnv
 
 __all__ = ["BOTOCORE_ADVISORY", "AWSSettings"]
 

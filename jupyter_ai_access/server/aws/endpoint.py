@@ -15,14 +15,14 @@ notebook sees, so each message names the cause and what to do.
 
 from __future__ import annotations
 
-from ..errors import (
+from ...errors import (
     AWSRefusedError,
     NoRoleError,
     SessionEndedError,
     TokenDeliveryError,
 )
-from ..protocol import ERROR_AWS_REFUSED, ERROR_LOGIN_REQUIRED, ERROR_NO_ROLE, ERROR_UNAVAILABLE
-from .endpoint import KernelRequestHandler
+from ...protocol import ERROR_AWS_REFUSED, ERROR_LOGIN_REQUIRED, ERROR_NO_ROLE, ERROR_UNAVAILABLE
+from ..endpoint import KernelRequestHandler
 
 __all__ = ["AWSCredentialsHandler"]
 
@@ -35,14 +35,15 @@ class AWSCredentialsHandler(KernelRequestHandler):
         kernel_id = self.kernel_id()
         if kernel_id is None:
             return
-        broker = self.endpoint.broker
+        broker, aws = self.endpoint.broker, self.endpoint.aws
+        assert aws is not None, "served only when AWS credentials are configured"
         ended = broker.session_ended
         if ended is not None:  # before anything else: no credentials once the session is over
-            self.endpoint.aws.drop()
+            aws.drop()
             self._refuse(401, ERROR_LOGIN_REQUIRED, str(ended), login_url=ended.login_url)
             return
         try:
-            issued = await self.endpoint.aws.get(kernel_id)
+            issued = await aws.get(kernel_id)
         except SessionEndedError as e:
             self._refuse(401, ERROR_LOGIN_REQUIRED, str(e), login_url=e.login_url)
             return

@@ -25,8 +25,8 @@ from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from ..errors import AWSRefusedError, AWSUnavailableError
-from ..protocol import AWSContainerCredentials
+from ...errors import AWSRefusedError, AWSUnavailableError
+from ...protocol import AWSContainerCredentials
 
 __all__ = [
     "IssuedCredentials",
