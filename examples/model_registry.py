@@ -32,9 +32,9 @@ from typing import Any
 from tornado import web
 
 from jupyter_ai_access.errors import GroupRequiredError
+from jupyter_ai_access.resource import CognitoTokenVerifier, bearer_error_response
 from jupyter_ai_access.resource.revocations import RevocationFeed
 from jupyter_ai_access.resource.tornado_auth import bearer_required
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier, bearer_error_response
 
 READ = "ai-access/datasets.read"
 WRITE = "ai-access/models.write"

@@ -31,7 +31,7 @@ from urllib.parse import urlencode, urlsplit
 from .errors import MachineTokenError, SessionEndedError, TokensUnavailableError
 from .machine import machine_tokens
 from .net import is_loopback
-from .oauth2 import token_expiry
+from .cognito.oauth2 import token_expiry
 from .protocol import ERROR_LOGIN_REQUIRED, KernelEnv
 
 __all__ = ["HttpxAuth", "RequestsAuth", "get_id_token", "get_token", "token_expiry"]

@@ -24,8 +24,8 @@ from ..errors import (
     TokenEndpointError,
     TokenError,
 )
-from ..resource.oidc import JWKSCache, fetch_discovery
-from ..resource.verify import CognitoTokenVerifier
+from ..cognito.oidc import JWKSCache, fetch_discovery
+from ..cognito.verify import CognitoTokenVerifier
 from ._compat import deserialize_state
 from .audit import RefusedLogin
 from .settings import CognitoSettings

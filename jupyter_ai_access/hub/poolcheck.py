@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ..errors import ConfigurationError, IdentityProviderError
-from ..resource.oidc import fetch_discovery_sync
+from ..cognito.oidc import fetch_discovery_sync
 
 __all__ = ["Check", "check_pool"]
 

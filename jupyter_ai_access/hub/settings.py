@@ -19,8 +19,8 @@ from traitlets import Bool, Float, Integer, List, Unicode, default, validate
 
 from ..errors import ConfigurationError, DiscoveryError, IdentityProviderError
 from ..net import is_loopback
-from ..resource.oidc import check_endpoint_url, fetch_discovery_sync
-from ..resource.verify import cognito_issuer
+from ..cognito.oidc import check_endpoint_url, fetch_discovery_sync
+from ..cognito.verify import cognito_issuer
 
 __all__ = ["COGNITO_SETTINGS", "CognitoSettings"]
 

@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ..errors import JupyterAIAccessError
-from ..resource.verify import CognitoTokenVerifier
+from ..cognito.verify import CognitoTokenVerifier
 from ..server.aws_exchange import role_session_name
 
 __all__ = ["OPERATOR_HEADER", "IdentityFront", "identity_pool_id_for", "login_provider_for"]

@@ -31,8 +31,8 @@ from .endpoint import KernelTokenEndpoint
 from .events import ServerEvents
 from .provisioner import AIAccessProvisioner, Delivery
 from .standalone import StandaloneSource
-from .standalone_handlers import CallbackHandler, LoginHandler, LogoutHandler
-from .standalone_settings import COGNITO_ENV, PROXY_PATH
+from .standalone.handlers import CallbackHandler, LoginHandler, LogoutHandler
+from .standalone.settings import COGNITO_ENV, PROXY_PATH
 from .state import StatusChanges
 from .status import InfoHandler, StatusHandler
 from .status_page import StatusPageHandler

@@ -26,15 +26,15 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
-from ..errors import (
+from ...errors import (
     IdentityProviderError,
     LoginRequiredError,
     TokenEndpointError,
     TokenError,
 )
-from ..net import safe_next_url
-from .standalone import StandaloneSource
-from .status import AUTH_RESOURCE
+from ...net import safe_next_url
+from ..status import AUTH_RESOURCE
+from .source import StandaloneSource
 
 __all__ = ["STATE_COOKIE", "CallbackHandler", "LoginHandler", "LogoutHandler"]
 
