@@ -164,13 +164,13 @@ class CognitoClient:
         if not refresh_token:
             return False
         try:
-            revoked = await (await self.endpoint()).revoke(refresh_token)
+            status = await (await self.endpoint()).revoke(refresh_token)
         except IdentityProviderError as e:
             self.log.warning("Could not revoke the refresh token: %s", e)
             return False
-        if not revoked:
-            self.log.warning("Cognito did not confirm revoking the refresh token")
-        return revoked
+        if status != 200:
+            self.log.warning("Revoking the refresh token answered HTTP %s", status)
+        return status == 200
 
     def logout_url(self, logout_uri: str) -> str:
         """Cognito's ``/logout`` for this client, returning the browser to ``logout_uri``."""

@@ -14,7 +14,7 @@ The Hub, the standalone login and jobs' machine tokens all send their grants thr
 - the grants are small methods over it: :meth:`~TokenEndpoint.authorization_code` (with the PKCE
   verifier), :meth:`~TokenEndpoint.refresh`, :meth:`~TokenEndpoint.client_credentials`; a new
   grant (RFC 8693 token exchange) is one more method that builds its form;
-- :meth:`TokenEndpoint.revoke` posts to ``/oauth2/revoke`` and reports success as a bool.
+- :meth:`TokenEndpoint.revoke` posts to ``/oauth2/revoke`` and returns the HTTP status.
 
 Standard library at import time (tornado is imported when an async call first runs).
 """
@@ -130,10 +130,10 @@ class TokenEndpoint:
             ) from None
         return token_answer(status, answer, limit=self.max_bytes)
 
-    async def revoke(self, token: str) -> bool:
-        """Revoke a refresh token; False (never raising) when Cognito did not confirm it.
+    async def revoke(self, token: str) -> int:
+        """Revoke a refresh token: the HTTP status of the answer (200: revoked).
 
         Raises :class:`IdPUnavailableError` only when the endpoint cannot be reached.
         """
         status, _ = await self.post(self.revoke_url, {"token": token}, "revocation endpoint")
-        return status == 200
+        return status

@@ -118,6 +118,22 @@ async def post_async(
     from tornado.httpclient import HTTPClientError, HTTPRequest
     from tornado.httputil import HTTPInputError
 
+    declared = 0
+    chunks: list[bytes] = []
+    received = 0
+
+    def on_header(line: str) -> None:
+        nonlocal declared
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length" and value.strip().isdigit():
+            declared = int(value.strip())
+
+    def on_chunk(chunk: bytes) -> None:
+        nonlocal received
+        received += len(chunk)
+        if received <= limit:
+            chunks.append(chunk)  # past it, tornado's own cap stops reading a little later
+
     request = HTTPRequest(
         url,
         method="POST",
@@ -127,14 +143,22 @@ async def post_async(
         connect_timeout=timeout,
         validate_cert=validate_cert,
         follow_redirects=False,
+        header_callback=on_header,
+        streaming_callback=on_chunk,
     )
-    client = _client(limit)
+    # tornado refuses a declared Content-Length past its cap before reading, and stops reading
+    # past it; its own cap sits above ours so that on_chunk names an undeclared oversized body
+    client = _client(limit + 64 * 1024)
     try:
         response = await client.fetch(request, raise_error=False)
-    except HTTPInputError:
-        raise ResponseTooLarge(limit) from None  # tornado stopped reading past the cap
-    except HTTPClientError as e:
-        raise OSError(f"HTTP client error {e.code}") from None
+    except (HTTPInputError, HTTPClientError, OSError) as e:
+        if declared > limit or received > limit:
+            raise ResponseTooLarge(limit) from None  # tornado stopped reading past its cap
+        if isinstance(e, OSError):
+            raise
+        raise OSError(f"{type(e).__name__}") from None
     finally:
         client.close()
-    return int(response.code), _bounded(response.body or b"", limit)
+    if declared > limit or received > limit:
+        raise ResponseTooLarge(limit)
+    return int(response.code), b"".join(chunks)

@@ -58,11 +58,11 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
             await self.authenticator.discover()
         except IdentityProviderError as e:
             self.log.error("Cognito discovery failed: %s", e)
+            cls = type(self.authenticator).__name__
             raise web.HTTPError(
                 503,
                 "Amazon Cognito cannot be reached right now. Try again in a minute; if this "
-                "persists, ask an administrator to check CognitoOAuthenticator.issuer "
-                "and CognitoOAuthenticator.domain.",
+                f"persists, ask an administrator to check {cls}.issuer and {cls}.domain.",
             ) from None
         self._nonce = secrets.token_urlsafe(32)
         super().get()
@@ -87,7 +87,7 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
 class CognitoCallbackHandler(_ScrubbedSummary, OAuthCallbackHandler):
     """The OAuth callback: oauthenticator's checks, plus a sanitised ``next``."""
 
-    verified_claims: Any = None  # set by CognitoClient.get_token_info once verified
+    verified_claims: Any = None  # set by CognitoOAuthenticator.get_token_info once verified
 
     async def get(self) -> None:
         """oauthenticator's callback, with every refusal in the audit records and metrics."""
