@@ -26,6 +26,7 @@ from .http import MAX_RESPONSE_BYTES
 
 __all__ = ["basic_auth", "pkce_pair", "token_answer", "token_expiry"]
 
+
 def basic_auth(client_id: str, client_secret: str) -> str:
     """``Basic base64(client_id:client_secret)`` — Cognito's client authentication."""
     raw = f"{client_id}:{client_secret}".encode()
