@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from tornado import web
 
+from jupyter_ai_access.cognito.settings import COGNITO_ENV
 from jupyter_ai_access.errors import (
     ConfigurationError,
     DiscoveryError,
@@ -35,16 +36,6 @@ from jupyter_ai_access.server.standalone import PendingLogin, StandaloneSource
 
 POOL = "us-east-1_Hostile01"
 BIG = 1024 * 1024  # bytes: four times the core's cap (256 KiB)
-ENV = (
-    "COGNITO_REGION",
-    "COGNITO_USER_POOL_ID",
-    "COGNITO_ISSUER",
-    "COGNITO_DOMAIN",
-    "COGNITO_CLIENT_ID",
-    "COGNITO_CLIENT_SECRET",
-    "COGNITO_CLIENT_SECRET_FILE",
-    "COGNITO_SCOPES",
-)
 
 
 class HostilePool:
@@ -133,7 +124,7 @@ class HostilePool:
 
 @pytest.fixture
 def hostile(monkeypatch) -> Iterator[HostilePool]:
-    for name in ENV:
+    for name in COGNITO_ENV:
         monkeypatch.delenv(name, raising=False)
     pool = HostilePool()
     yield pool
@@ -229,7 +220,7 @@ class TeamSource(StandaloneSource):
     ],
 )
 def test_setting_errors_name_the_subclass_in_use(monkeypatch, cls, kwargs):
-    for name in ENV:
+    for name in COGNITO_ENV:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigurationError) as info:
         cls(**kwargs).validate_settings()
