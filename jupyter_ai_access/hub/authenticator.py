@@ -52,7 +52,6 @@ from .handlers import (
     CognitoLoginHandler,
     CognitoLogoutCompleteHandler,
     CognitoLogoutHandler,
-    logout_query,
 )
 from .refresh import HubSessions
 from .revocations_api import REVOCATIONS_ROUTE, RevocationsAPIHandler
@@ -315,7 +314,7 @@ class CognitoOAuthenticator(HubSettings, GenericOAuthenticator, TokenEndpointLim
         if not self.end_cognito_session or not self.domain:
             return None
         logout_uri = self.logout_uri or self.hub_url(handler, "logout-complete")
-        return f"{self.domain}/logout?" + logout_query(self.client_id, logout_uri)
+        return self.cognito.logout_url(logout_uri)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         """oauthenticator's handlers, /logout-complete and the token endpoint for servers."""

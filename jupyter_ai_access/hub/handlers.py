@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import urlencode
 
 from jupyterhub.handlers import BaseHandler
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
@@ -150,8 +149,3 @@ class CognitoLogoutCompleteHandler(BaseHandler):
         """Render JupyterHub's logout page."""
         html = await self.render_template("logout.html")
         self.finish(html)
-
-
-def logout_query(client_id: str, logout_uri: str) -> str:
-    """The query string of Cognito's /logout."""
-    return urlencode({"client_id": client_id, "logout_uri": logout_uri})
