@@ -229,3 +229,15 @@ def test_setting_errors_name_the_subclass_in_use(monkeypatch, cls, kwargs):
         cls(scope=["email"], **kwargs)
     with pytest.raises(ConfigurationError, match=rf"^{cls.__name__}\.client_secret_file "):
         _ = cls(client_secret_file="/nonexistent/secret", **kwargs).client_secret
+
+
+def test_the_hubs_session_settings_name_the_subclass_in_use(tmp_path, caplog):
+    """The sealing key and the revocation file are checked by the authenticator's HubSessions:
+    their messages name the class configured, not CognitoOAuthenticator."""
+    auth = TeamAuthenticator(
+        refresh_token_key="k" * 32, revocations_file=str(tmp_path / "missing" / "feed.json")
+    )
+    with pytest.raises(SystemExit):
+        auth.sessions.check_at_start()
+    assert "TeamAuthenticator.revocations_file: cannot open the folder" in caplog.text
+    assert "CognitoOAuthenticator" not in caplog.text

@@ -75,6 +75,7 @@ class HubSessions:
                 self.auth.refresh_token_key,
                 list(CryptKeeper.instance().keys),
                 os.environ.get("JUPYTERHUB_CRYPT_KEY", ""),
+                setting=f"{type(self.auth).__name__}.refresh_token_key",
             )
         return self._seal
 
@@ -97,7 +98,9 @@ class HubSessions:
             if self.auth.enable_auth_state:
                 _ = self.seal
             path = self.revocations_path()
-            self.ended_sessions = EndedSessions(store=RevocationFile(path), log=self.log)
+            setting = f"{type(self.auth).__name__}.revocations_file"
+            store = RevocationFile(path, setting=setting)
+            self.ended_sessions = EndedSessions(store=store, log=self.log)
         except ConfigurationError as e:
             self.log.debug("Configuration refused", exc_info=True)
             self.log.error("%s", e)
