@@ -9,7 +9,6 @@ import secrets
 import pytest
 from jupyter_ai_access_testing.tokens import SigningKey
 
-from jupyter_ai_access.errors import DiscoveryError, KeySetUnavailableError, UnknownKeyError
 from jupyter_ai_access.cognito.oidc import (
     JWKSCache,
     check_endpoint_url,
@@ -18,6 +17,7 @@ from jupyter_ai_access.cognito.oidc import (
     parse_jwks,
 )
 from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
+from jupyter_ai_access.errors import DiscoveryError, KeySetUnavailableError, UnknownKeyError
 
 
 class Clock:

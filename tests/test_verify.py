@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
+from jupyter_ai_access.cognito.verify import CognitoTokenVerifier, cognito_issuer
 from jupyter_ai_access.errors import (
     BadSignatureError,
     ClaimError,
@@ -29,7 +30,6 @@ from jupyter_ai_access.errors import (
     UnknownKeyError,
     UnsupportedAlgorithmError,
 )
-from jupyter_ai_access.cognito.verify import CognitoTokenVerifier, cognito_issuer
 
 MISSING = TokenFactory.MISSING
 SCOPE = "ai-access/datasets.read"
