@@ -24,12 +24,14 @@ deployment's crypt keys (never a throwaway one), the ended sessions from ``revoc
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from tornado import web
 
+from ..cognito.client import CognitoClient
 from ..errors import (
     ConfigurationError,
     IdentityProviderError,
@@ -45,14 +47,38 @@ from .revocation_store import RevocationFile
 from .sealing import RefreshTokenSeal, seal_for_hub
 from .sessions import EndedSessions, SessionEvents
 
-__all__ = ["HubSessions"]
+__all__ = ["HubSessions", "SessionOwner"]
+
+
+class SessionOwner(Protocol):
+    """What :class:`HubSessions` uses of its authenticator (``CognitoOAuthenticator``)."""
+
+    log: logging.Logger
+    parent: Any  # the JupyterHub application
+    cognito: CognitoClient
+    audit_to_hub_log: bool
+    enable_auth_state: bool
+    manage_groups: bool
+    refresh_token_key: str
+    revocations_file: str
+    refresh_margin: int
+    recheck_interval: float
+    refresh_retry_max: float
+
+    async def discover(self) -> dict[str, Any]: ...
+
+    async def revoke(self, refresh_token: str | None) -> bool: ...
+
+    def check_blocked_users(self, username: str, auth_model: dict[str, Any]) -> bool: ...
+
+    async def is_allowed(self, username: str, auth_model: dict[str, Any]) -> bool: ...
 
 
 class HubSessions:
     """Refreshes and ends the sessions of one authenticator's users."""
 
-    def __init__(self, auth: Any) -> None:
-        self.auth = auth  # the CognitoOAuthenticator (typed Any: oauthenticator is untyped)
+    def __init__(self, auth: SessionOwner) -> None:
+        self.auth = auth
         self.log = auth.log
         self._refresh_flight: SingleFlight[Any] = SingleFlight()
         self._refresh_backoff: dict[str, Backoff] = {}
