@@ -21,8 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from jupyter_ai_access.cognito.settings import COGNITO_ENV
 from jupyter_ai_access.hub.tokens_api import configure_token_delivery
-from jupyter_ai_access.hub.settings import COGNITO_SETTINGS
 from jupyter_ai_access.demo.deployment import (
     check_ports, claim_accounts, demo_ports, exit_with_hub, hub_urls, isolate_users,
     pool_for_hub, previous_hub_killed, public_url,
@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 STATE = Path(os.environ.get("JAIA_STATE_DIR", HERE / STATE_DIR)).resolve()
 STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
 STATE.chmod(0o700)  # the Hub's database, cookie secret and crypt key: the Hub's account only
-USE_REAL_COGNITO = any(os.environ.get(k) for k in COGNITO_SETTINGS)
+USE_REAL_COGNITO = any(os.environ.get(k) for k in COGNITO_ENV)
 # Every port the demo binds (JAIA_HUB_PORT, JAIA_PROXY_API_PORT, JAIA_HUB_API_PORT,
 # JAIA_REGISTRY_PORT, JAIA_AWS_PORT, JAIA_COGNITO_PORT), checked before anything starts: a taken
 # port stops here with one line that names the variable moving it, and nothing is left running.

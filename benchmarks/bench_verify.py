@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from jupyter_ai_access_testing.jwks_server import IssuerServer
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
+from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 from jupyter_ai_access.errors import UnknownKeyError
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 
 
 def per_op(fn, tokens) -> float:

@@ -35,9 +35,9 @@ from tornado import web
 
 from jupyter_ai_access.errors import ConfigurationError, GroupRequiredError
 from jupyter_ai_access.protocol import CognitoEnv
+from jupyter_ai_access.resource import CognitoTokenVerifier, bearer_error_response
 from jupyter_ai_access.resource.revocations import RevocationFeed
 from jupyter_ai_access.resource.tornado_auth import bearer_required
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier, bearer_error_response
 
 READ = "ai-access/datasets.read"
 WRITE = "ai-access/models.write"

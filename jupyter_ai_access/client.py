@@ -28,10 +28,10 @@ from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from .cognito.oauth2 import token_expiry
 from .errors import MachineTokenError, SessionEndedError, TokensUnavailableError
 from .machine import machine_tokens
 from .net import is_loopback
-from .oauth2 import token_expiry
 from .protocol import ERROR_LOGIN_REQUIRED, KernelEnv
 
 __all__ = ["HttpxAuth", "RequestsAuth", "get_id_token", "get_token", "token_expiry"]

@@ -33,13 +33,14 @@ import os
 import stat
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
+from .cognito.endpoint import TokenEndpoint
+from .cognito.http import MAX_RESPONSE_BYTES
+from .cognito.oauth2 import token_expiry
 from .errors import (
     IdPUnavailableError,
     LoginRequiredError,
@@ -49,7 +50,6 @@ from .errors import (
 )
 from .files import ensure_private_dir, write_private_file
 from .net import is_loopback
-from .oauth2 import MAX_ANSWER_BYTES, basic_auth, token_answer, token_expiry
 from .protocol import CognitoEnv
 
 __all__ = ["MachineConfig", "MachineTokens", "machine_tokens"]
@@ -71,14 +71,6 @@ _REFUSALS = {
         "custom scopes (<resource server>/<scope>) that the app client allows"
     ),
 }
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a token endpoint that redirects is refused, never followed
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
 
 
 @dataclass(frozen=True)
@@ -168,34 +160,21 @@ class MachineTokens:
 
     # ---------------------------------------------------------------- Cognito
     def _request(self, config: MachineConfig) -> tuple[str, float]:
-        form = {"grant_type": "client_credentials"}
-        if config.scopes:
-            form["scope"] = " ".join(config.scopes)
-        request = urllib.request.Request(  # noqa: S310 - https, or http on loopback (checked)
-            f"{config.domain}/oauth2/token",
-            data=urlencode(form).encode(),
-            headers={
-                "Authorization": basic_auth(config.client_id, config.client_secret),
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Accept": "application/json",
-            },
-            method="POST",
+        endpoint = TokenEndpoint(  # the core's client: no redirects, bounded answer
+            token_url=f"{config.domain}/oauth2/token",
+            revoke_url=f"{config.domain}/oauth2/revoke",
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            timeout=self.timeout,
         )
         self.requests += 1
         try:
-            with _opener.open(request, timeout=self.timeout) as response:
-                status, body = response.status, response.read(MAX_ANSWER_BYTES + 1)
-        except urllib.error.HTTPError as e:
-            status, body = e.code, e.read(MAX_ANSWER_BYTES + 1)
-        except OSError as e:
-            raise TokensUnavailableError(
-                f"Amazon Cognito's token endpoint at {config.domain} cannot be reached "
-                f"({type(e).__name__}); check COGNITO_DOMAIN and the network"
-            ) from None
-        try:
-            answer = token_answer(status, body)
+            answer = endpoint.grant_sync(endpoint.client_credentials_form(config.scopes))
         except IdPUnavailableError as e:
-            raise TokensUnavailableError(f"Amazon Cognito cannot give a token now: {e}") from None
+            raise TokensUnavailableError(
+                f"Amazon Cognito cannot give a token now ({e}): check COGNITO_DOMAIN "
+                f"{config.domain!r} and the network"
+            ) from None
         except (LoginRequiredError, TokenEndpointError) as e:
             template = _REFUSALS.get(e.error, "Amazon Cognito refused the machine token ({error})")
             raise MachineTokenError(
@@ -232,7 +211,7 @@ class MachineTokens:
             if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
                 return None  # not ours, or readable by others: not a token we wrote
             try:
-                saved = json.loads(f.read(MAX_ANSWER_BYTES))
+                saved = json.loads(f.read(MAX_RESPONSE_BYTES))
                 token = str(saved["access_token"])
             except (ValueError, KeyError, TypeError):
                 return None

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from .cognito.oidc import fetch_discovery_sync
 from .errors import ConfigurationError, IdentityProviderError
-from .resource.oidc import fetch_discovery_sync
 
 __all__ = ["Check", "check_pool"]
 

@@ -145,9 +145,9 @@ def environment(scratch: Path) -> dict[str, str]:
 
 def check_imports(scratch: Path, env: dict[str, str]) -> None:
     code = (
-        "import jupyter_ai_access, jupyter_ai_access_testing, jupyter_ai_access.resource.verify;"
+        "import jupyter_ai_access, jupyter_ai_access_testing, jupyter_ai_access.cognito.verify;"
         "print(jupyter_ai_access.__file__); print(jupyter_ai_access_testing.__file__);"
-        "print(jupyter_ai_access.resource.verify.__file__)"
+        "print(jupyter_ai_access.cognito.verify.__file__)"
     )
     for cwd in (scratch, Path(tempfile.gettempdir())):
         out = subprocess.run(

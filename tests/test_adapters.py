@@ -19,13 +19,13 @@ from jupyter_ai_access.errors import (
     KeySetUnavailableError,
     MissingTokenError,
 )
-from jupyter_ai_access.resource.asgi import CognitoAuthMiddleware
-from jupyter_ai_access.resource.tornado_auth import BearerAuthMixin, bearer_required
-from jupyter_ai_access.resource.verify import (
+from jupyter_ai_access.resource import (
     CognitoTokenVerifier,
     bearer_error_response,
     extract_bearer,
 )
+from jupyter_ai_access.resource.asgi import CognitoAuthMiddleware
+from jupyter_ai_access.resource.tornado_auth import BearerAuthMixin, bearer_required
 
 SCOPE = "ai-access/datasets.read"
 

@@ -36,7 +36,7 @@ from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.notebooks import ServerKernel
 
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier
+from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 
 USER = "alice"
 HUB_REFRESH_MARGIN = 50

@@ -30,11 +30,11 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 from jupyter_ai_access.errors import SessionEndedError
 from jupyter_ai_access.files import write_private_file
 from jupyter_ai_access.protocol import KernelEnv
 from jupyter_ai_access.resource.tornado_auth import bearer_required
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 from jupyter_ai_access.server.app import AIAccessApp
 
 SCOPE = "ai-access/datasets.read"

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from jupyter_ai_access_testing.tokens import TokenFactory
 
+from jupyter_ai_access.cognito.jws import number_claim
+from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 from jupyter_ai_access.errors import ClaimError, MalformedTokenError, TokenError
-from jupyter_ai_access.resource.jws import number_claim
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 
 Build = Callable[[dict[str, Any]], bytes]
 DEEP = 1500  # beyond Python's recursion limit (1000), and the token still fits in 16 KiB

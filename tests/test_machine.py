@@ -18,8 +18,8 @@ import httpx
 import pytest
 from jupyter_ai_access_testing.lab import start_registry
 
+from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 from jupyter_ai_access.local_cognito.process import stop_process
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE = "machineclient0000000000000"

@@ -9,15 +9,15 @@ import secrets
 import pytest
 from jupyter_ai_access_testing.tokens import SigningKey
 
-from jupyter_ai_access.errors import DiscoveryError, KeySetUnavailableError, UnknownKeyError
-from jupyter_ai_access.resource.oidc import (
+from jupyter_ai_access.cognito.oidc import (
     JWKSCache,
     check_endpoint_url,
     fetch_discovery,
     fetch_discovery_sync,
     parse_jwks,
 )
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier
+from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
+from jupyter_ai_access.errors import DiscoveryError, KeySetUnavailableError, UnknownKeyError
 
 
 class Clock:
@@ -203,7 +203,7 @@ def test_one_malformed_key_does_not_poison_the_others(caplog):
             good,
         ]
     }
-    with caplog.at_level(logging.WARNING, logger="jupyter_ai_access.resource.oidc"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_ai_access.cognito.oidc"):
         keys = parse_jwks(jwks)
     assert list(keys) == ["good"]
     text = caplog.text

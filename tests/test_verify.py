@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
+from jupyter_ai_access.cognito.verify import CognitoTokenVerifier, cognito_issuer
 from jupyter_ai_access.errors import (
     BadSignatureError,
     ClaimError,
@@ -29,7 +30,6 @@ from jupyter_ai_access.errors import (
     UnknownKeyError,
     UnsupportedAlgorithmError,
 )
-from jupyter_ai_access.resource.verify import CognitoTokenVerifier, cognito_issuer
 
 MISSING = TokenFactory.MISSING
 SCOPE = "ai-access/datasets.read"
@@ -707,7 +707,7 @@ def test_verify_module_imports_no_jupyter_or_tornado():
     import sys
 
     code = (
-        "import sys, jupyter_ai_access.resource.verify, jupyter_ai_access.errors; "
+        "import sys, jupyter_ai_access.cognito.verify, jupyter_ai_access.errors; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'tornado', 'traitlets', 'jupyter_server', 'jupyterhub', 'oauthenticator', "
         "'httpx', 'requests'}))"

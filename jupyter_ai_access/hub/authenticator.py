@@ -6,7 +6,7 @@ few private names it needs go through :mod:`._compat`):
 - configuration from a few settings (region + user pool id or issuer, the user-pool domain, client
   id and secret); endpoints from OIDC discovery (the issuer must match exactly);
 - login: code flow, PKCE S256, a per-login nonce; the ID token (and the access token) verified
-  with :class:`~jupyter_ai_access.resource.verify.CognitoTokenVerifier`: signature by ``kid``, exact
+  with :class:`~jupyter_ai_access.cognito.verify.CognitoTokenVerifier`: signature by ``kid``, exact
   issuer, ``aud`` / ``client_id``, ``exp``, ``iat``, ``token_use``, nonce. userinfo is never called;
 - identity: username from a configurable claim (``email`` only when ``email_verified``), bound to
   ``sub`` so that another identity cannot take an existing name;
@@ -17,11 +17,14 @@ few private names it needs go through :mod:`._compat`):
   keeps the session while the tokens are valid and retries with backoff;
 - logout: revoke the refresh token, drop the tokens, end the hosted-UI session.
 
-Layers, one module each (a linear chain of subclasses, configured as ``c.CognitoOAuthenticator``):
-:mod:`.settings` (traitlets and start-up checks) → :mod:`.cognito` (Cognito's HTTP endpoints and
-error mapping) → :mod:`.refresh` (refresh and backoff) → this module (the user model, logout and
-the Hub handlers). Private names of JupyterHub and oauthenticator are reached only through
-:mod:`._compat`.
+Parts by responsibility (configured as ``c.CognitoOAuthenticator``): the settings are traitlets
+mixins (:class:`~jupyter_ai_access.cognito.settings.CognitoSettings`, shared with the standalone
+server, and the Hub's :class:`~.settings.HubSettings`); the authenticator *holds* the core's
+:class:`~jupyter_ai_access.cognito.client.CognitoClient` (``self.cognito``: discovery, the token
+endpoint, verification, revocation) and a :class:`~.refresh.HubSessions` (``self.sessions``:
+refresh, backoff, session ends); :mod:`.cognito` maps the login's failures onto pages; this
+module keeps the user model, logout and the Hub handlers. Private names of JupyterHub and
+oauthenticator are reached only through :mod:`._compat`.
 """
 
 from __future__ import annotations
@@ -31,26 +34,37 @@ import time
 from typing import Any
 
 from jupyterhub.utils import url_path_join
+from oauthenticator.generic import GenericOAuthenticator
 
+from ..cognito.client import CognitoClient
 from ..protocol import CognitoEnv, SessionEnd
-from .audit import RefusedLogin
-from .cognito import TokenResponse, VerifiedClaims
+from .audit import HubAudit, RefusedLogin
+from .cognito import (
+    LOGIN_FAILURES,
+    TokenResponse,
+    VerifiedClaims,
+    discover,
+    exchange_code,
+    login_refusal,
+)
 from .endpoint_limits import TokenEndpointLimits
 from .handlers import (
     CognitoCallbackHandler,
     CognitoLoginHandler,
     CognitoLogoutCompleteHandler,
     CognitoLogoutHandler,
-    logout_query,
 )
-from .refresh import CognitoRefresh
+from .refresh import HubSessions
 from .revocations_api import REVOCATIONS_ROUTE, RevocationsAPIHandler
+from .sealing import RefreshTokenSeal
+from .sessions import EndedSessions, SessionEvents
+from .settings import HubSettings
 from .tokens_api import HANDLER_ROUTE, TokensAPIHandler
 
 __all__ = ["CognitoOAuthenticator"]
 
 
-class CognitoOAuthenticator(CognitoRefresh, TokenEndpointLimits):
+class CognitoOAuthenticator(HubSettings, GenericOAuthenticator, TokenEndpointLimits):
     """Log in to JupyterHub with an Amazon Cognito user pool (OpenID Connect, verified)."""
 
     login_handler = CognitoLoginHandler
@@ -60,11 +74,96 @@ class CognitoOAuthenticator(CognitoRefresh, TokenEndpointLimits):
     client_secret_env = CognitoEnv.CLIENT_SECRET
     user_auth_state_key = "cognito_user"
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cognito: CognitoClient | None = None
+        self.sessions = HubSessions(self)
+
+    # ---------------------------------------------------------------- the parts it holds
+    @property
+    def cognito(self) -> CognitoClient:
+        """The core's client for this pool and app client (built once the settings are valid)."""
+        if self._cognito is None:
+            self.validate_settings()
+            explicit = "token_url" in self.explicit_endpoints()
+            self._cognito = self.make_cognito_client(
+                token_url=self.token_url if explicit else "",
+                validate_cert=self.validate_server_cert,
+            )
+        return self._cognito
+
+    @property
+    def session_events(self) -> SessionEvents:
+        """Wakes a user's servers when their session changes (see :class:`.HubSessions`)."""
+        return self.sessions.session_events
+
+    @property
+    def ended_sessions(self) -> EndedSessions:
+        """The revocation feed's ended sessions."""
+        return self.sessions.ended_sessions
+
+    @property
+    def audit(self) -> HubAudit:
+        """The audit records."""
+        return self.sessions.audit
+
+    @property
+    def seal(self) -> RefreshTokenSeal:
+        """Seals the refresh token in auth_state."""
+        return self.sessions.seal
+
+    def check_allow_config(self) -> None:
+        """Refuse to start with wrong settings, no sealing key or no revocation file."""
+        super().check_allow_config()
+        self.check_settings_at_start()
+        self.sessions.check_at_start()
+
+    async def discover(self) -> dict[str, Any]:
+        """The pool's discovery document (once); fills the endpoint URLs not configured."""
+        return await discover(self, self.cognito)
+
+    async def revoke(self, refresh_token: str | None) -> bool:
+        """Revoke a refresh token at Cognito (False, logged without token text, on failure)."""
+        try:
+            await self.discover()
+        except LOGIN_FAILURES as e:
+            self.log.warning("Could not revoke the refresh token: %s", e)
+            return False
+        return await self.cognito.revoke(refresh_token)
+
+    def needs_refresh(self, auth_state: dict[str, Any], now: float | None = None) -> bool:
+        """Whether the tokens are due for a refresh (see :meth:`.HubSessions.needs_refresh`)."""
+        return self.sessions.needs_refresh(auth_state, now)
+
+    async def end_session(
+        self, user: Any, auth_state: dict[str, Any], reason: SessionEnd, *, revoke: bool
+    ) -> None:
+        """End the user's session everywhere (see :meth:`.HubSessions.end_session`)."""
+        await self.sessions.end_session(user, auth_state, reason, revoke=revoke)
+
+    async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
+        """Refresh the tokens ahead of expiry, once per user at a time (JupyterHub's hook)."""
+        return await self.sessions.refresh_user(user)
+
+    # ---------------------------------------------------------------- login
+    async def get_token_info(self, handler: Any, params: dict[str, Any]) -> TokenResponse:
+        """Exchange the login's code; verify the ID (with the nonce) and access tokens.
+
+        Errors never contain token text; they become clear login pages.
+        """
+        try:
+            await self.discover()
+            token_info = await exchange_code(self.cognito, handler, params)
+        except LOGIN_FAILURES as e:
+            raise login_refusal(e, self.log) from None
+        handler.verified_claims = token_info.verified  # names a refused user in the audit
+        return token_info
+
     # ---------------------------------------------------------------- user model hooks
     async def _verified(self, token_info: dict[str, Any]) -> VerifiedClaims:
         if isinstance(token_info, TokenResponse) and token_info.verified is not None:
             return token_info.verified
-        verified = await self._verify_tokens(token_info, nonce=None)
+        verified = await self.cognito.verify_answer(token_info, nonce=None)
         if isinstance(token_info, TokenResponse):
             token_info.verified = verified
         return verified
@@ -216,7 +315,7 @@ class CognitoOAuthenticator(CognitoRefresh, TokenEndpointLimits):
         if not self.end_cognito_session or not self.domain:
             return None
         logout_uri = self.logout_uri or self.hub_url(handler, "logout-complete")
-        return f"{self.domain}/logout?" + logout_query(self.client_id, logout_uri)
+        return self.cognito.logout_url(logout_uri)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         """oauthenticator's handlers, /logout-complete and the token endpoint for servers."""

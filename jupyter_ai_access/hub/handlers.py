@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import urlencode
 
 from jupyterhub.handlers import BaseHandler
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
@@ -58,11 +57,11 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
             await self.authenticator.discover()
         except IdentityProviderError as e:
             self.log.error("Cognito discovery failed: %s", e)
+            cls = type(self.authenticator).__name__
             raise web.HTTPError(
                 503,
                 "Amazon Cognito cannot be reached right now. Try again in a minute; if this "
-                "persists, ask an administrator to check CognitoOAuthenticator.issuer "
-                "and CognitoOAuthenticator.domain.",
+                f"persists, ask an administrator to check {cls}.issuer and {cls}.domain.",
             ) from None
         self._nonce = secrets.token_urlsafe(32)
         super().get()
@@ -87,7 +86,7 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
 class CognitoCallbackHandler(_ScrubbedSummary, OAuthCallbackHandler):
     """The OAuth callback: oauthenticator's checks, plus a sanitised ``next``."""
 
-    verified_claims: Any = None  # set by CognitoClient.get_token_info once verified
+    verified_claims: Any = None  # set by CognitoOAuthenticator.get_token_info once verified
 
     async def get(self) -> None:
         """oauthenticator's callback, with every refusal in the audit records and metrics."""
@@ -150,8 +149,3 @@ class CognitoLogoutCompleteHandler(BaseHandler):
         """Render JupyterHub's logout page."""
         html = await self.render_template("logout.html")
         self.finish(html)
-
-
-def logout_query(client_id: str, logout_uri: str) -> str:
-    """The query string of Cognito's /logout."""
-    return urlencode({"client_id": client_id, "logout_uri": logout_uri})

@@ -10,22 +10,28 @@
   are valid, retry after 5 s doubling to ``refresh_retry_max``;
 - the user left the allowed groups → admin and managed groups removed, refresh token revoked;
 - every session end (also logout and deletion, in :mod:`.authenticator`) goes through
-  :meth:`CognitoRefresh.end_session`: tokens dropped, the session's ``origin_jti`` on the
+  :meth:`HubSessions.end_session`: tokens dropped, the session's ``origin_jti`` on the
   revocation feed, and the user's servers woken so that their kernels are refused within seconds.
 
-The refresh token is kept sealed in auth_state (:mod:`.sealing`); only this layer unseals it.
+:class:`HubSessions` is one object the authenticator holds (``authenticator.sessions``), not a
+layer of its class: it asks the authenticator only for its settings, its Cognito client
+(``authenticator.cognito``: the core's refresh grant and verification, as the standalone server's)
+and its allow decision. The refresh token is kept sealed in auth_state (:mod:`.sealing`); only
+this object unseals it.
 Both the seal's key and the ended sessions survive a Hub restart: the key comes from the
 deployment's crypt keys (never a throwaway one), the ended sessions from ``revocations_file``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from tornado import web
 
+from ..cognito.client import CognitoClient
 from ..errors import (
     ConfigurationError,
     IdentityProviderError,
@@ -37,26 +43,51 @@ from ..protocol import SessionEnd
 from ..retry import Backoff, SingleFlight
 from ._compat import commit_user, token_to_auth_model
 from .audit import HubAudit
-from .cognito import CognitoClient
+from .cognito import TokenResponse
 from .revocation_store import RevocationFile
 from .sealing import RefreshTokenSeal, seal_for_hub
 from .sessions import EndedSessions, SessionEvents
 
-__all__ = ["CognitoRefresh"]
+__all__ = ["HubSessions", "SessionOwner"]
 
 
-class CognitoRefresh(CognitoClient):
-    """The refresh layer of the authenticator."""
+class SessionOwner(Protocol):
+    """What :class:`HubSessions` uses of its authenticator (``CognitoOAuthenticator``)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    log: logging.Logger
+    parent: Any  # the JupyterHub application
+    cognito: CognitoClient
+    audit_to_hub_log: bool
+    enable_auth_state: bool
+    manage_groups: bool
+    refresh_token_key: str
+    revocations_file: str
+    refresh_margin: int
+    recheck_interval: float
+    refresh_retry_max: float
+
+    async def discover(self) -> dict[str, Any]: ...
+
+    async def revoke(self, refresh_token: str | None) -> bool: ...
+
+    def check_blocked_users(self, username: str, auth_model: dict[str, Any]) -> bool: ...
+
+    async def is_allowed(self, username: str, auth_model: dict[str, Any]) -> bool: ...
+
+
+class HubSessions:
+    """Refreshes and ends the sessions of one authenticator's users."""
+
+    def __init__(self, auth: SessionOwner) -> None:
+        self.auth = auth
+        self.log = auth.log
         self._refresh_flight: SingleFlight[Any] = SingleFlight()
         self._refresh_backoff: dict[str, Backoff] = {}
         self._retry_at: dict[str, float] = {}  # user -> when the next attempt may run
         self._seal: RefreshTokenSeal | None = None
         self.session_events = SessionEvents()
         self.ended_sessions = EndedSessions()
-        self.audit = HubAudit(self.log, to_hub_log=self.audit_to_hub_log)
+        self.audit = HubAudit(self.log, to_hub_log=auth.audit_to_hub_log)
 
     @property
     def seal(self) -> RefreshTokenSeal:
@@ -68,17 +99,18 @@ class CognitoRefresh(CognitoClient):
             from jupyterhub.crypto import CryptKeeper
 
             self._seal = seal_for_hub(
-                self.refresh_token_key,
+                self.auth.refresh_token_key,
                 list(CryptKeeper.instance().keys),
                 os.environ.get("JUPYTERHUB_CRYPT_KEY", ""),
+                setting=f"{type(self.auth).__name__}.refresh_token_key",
             )
         return self._seal
 
     def revocations_path(self) -> str:
         """``revocations_file``, or its default beside the Hub's database (or cookie secret)."""
-        if self.revocations_file:
-            return os.path.abspath(self.revocations_file)
-        hub = self.parent
+        if self.auth.revocations_file:
+            return os.path.abspath(str(self.auth.revocations_file))
+        hub = self.auth.parent
         db_url = str(getattr(hub, "db_url", "") or "")
         if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
             folder = os.path.dirname(os.path.abspath(db_url[len("sqlite:///") :].split("?")[0]))
@@ -87,14 +119,15 @@ class CognitoRefresh(CognitoClient):
             folder = os.path.dirname(os.path.abspath(secret))
         return os.path.join(folder, "jupyter_ai_access_revocations.json")
 
-    def check_allow_config(self) -> None:
-        """Also refuse to start without a sealing key, or with an unusable revocation file."""
-        super().check_allow_config()
+    def check_at_start(self) -> None:
+        """Refuse to start without a sealing key, or with an unusable revocation file."""
         try:
-            if self.enable_auth_state:
+            if self.auth.enable_auth_state:
                 _ = self.seal
             path = self.revocations_path()
-            self.ended_sessions = EndedSessions(store=RevocationFile(path), log=self.log)
+            setting = f"{type(self.auth).__name__}.revocations_file"
+            store = RevocationFile(path, setting=setting)
+            self.ended_sessions = EndedSessions(store=store, log=self.log)
         except ConfigurationError as e:
             self.log.debug("Configuration refused", exc_info=True)
             self.log.error("%s", e)
@@ -111,7 +144,7 @@ class CognitoRefresh(CognitoClient):
         """End the user's session everywhere: tokens dropped, servers woken, feed updated."""
         revoked = None
         if revoke:
-            revoked = await self.revoke(self.seal.unseal(auth_state.get("refresh_token")))
+            revoked = await self.auth.revoke(self.seal.unseal(auth_state.get("refresh_token")))
         self.ended_sessions.add(
             auth_state.get("origin_jti"), auth_state.get("access_token_expires_at")
         )
@@ -132,12 +165,13 @@ class CognitoRefresh(CognitoClient):
             auth_state.get("access_token_expires_at") or 0,
             auth_state.get("id_token_expires_at") or 0,
         )
-        if soonest - now <= self.refresh_margin:
+        if soonest - now <= self.auth.refresh_margin:
             return True
         checked = auth_state.get("refreshed_at") or 0
-        return bool(self.recheck_interval) and now - checked >= self.recheck_interval
+        interval = self.auth.recheck_interval
+        return bool(interval) and now - checked >= interval
 
-    async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
+    async def refresh_user(self, user: Any) -> Any:
         """Refresh the tokens ahead of expiry, once per user at a time.
 
         Returns True (nothing to do, or Cognito unreachable while tokens are still usable),
@@ -172,13 +206,9 @@ class CognitoRefresh(CognitoClient):
             )
             return False
         try:
-            await self.discover()
-            token_info = await self._post_token(
-                self.build_refresh_token_request_params(refresh_token)
-            )
-            if not token_info.get("refresh_token"):
-                token_info["refresh_token"] = refresh_token  # Cognito returns none: keep ours
-            auth_model = await token_to_auth_model(self, token_info)
+            await self.auth.discover()
+            answer, verified = await self.auth.cognito.refresh(refresh_token)  # keeps ours
+            auth_model = await token_to_auth_model(self.auth, TokenResponse.of(answer, verified))
         except LoginRequiredError:
             self.log.info("Refresh token of %s refused (invalid_grant): login required", user.name)
             self.audit.refresh(user.name, "invalid_grant", started)
@@ -188,7 +218,7 @@ class CognitoRefresh(CognitoClient):
             failure = "refused" if isinstance(e, TokenEndpointError) else "idp_unavailable"
             self.audit.refresh(user.name, failure, started)
             backoff = self._refresh_backoff.setdefault(
-                user.name, Backoff(5.0, max(5.0, self.refresh_retry_max))
+                user.name, Backoff(5.0, max(5.0, self.auth.refresh_retry_max))
             )
             wait = backoff.failed()
             self._retry_at[user.name] = now + wait
@@ -214,7 +244,7 @@ class CognitoRefresh(CognitoClient):
             await self.end_session(user, auth_state, SessionEnd.IDENTITY_CHANGED, revoke=True)
             return False
         name = auth_model["name"]
-        if not self.check_blocked_users(name, auth_model) or not await self.is_allowed(
+        if not self.auth.check_blocked_users(name, auth_model) or not await self.auth.is_allowed(
             name, auth_model
         ):
             self.log.info("%s is no longer in an allowed group: access removed", user.name)
@@ -236,7 +266,7 @@ class CognitoRefresh(CognitoClient):
         if auth_model.get("admin") is False and user.admin:
             user.admin = False
             commit_user(user)
-        if self.manage_groups and auth_model.get("groups") is not None:
+        if self.auth.manage_groups and auth_model.get("groups") is not None:
             user.sync_groups(auth_model["groups"])
         await self.end_session(user, auth_state, SessionEnd.LEFT_ALLOWED_GROUPS, revoke=True)
 

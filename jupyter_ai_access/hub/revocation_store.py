@@ -33,8 +33,9 @@ _MAX_BYTES = 16 * 1024 * 1024
 class RevocationFile:
     """Load and atomically replace the ended sessions' file (``origin_jti`` -> expiry)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], setting: str = _SETTING) -> None:
         self.path = Path(os.path.abspath(path))
+        self.setting = setting  # the setting messages name: <authenticator class>.revocations_file
         self.writes = 0
 
     def _folder(self) -> int:
@@ -43,7 +44,7 @@ class RevocationFile:
             fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as e:
             raise ConfigurationError(
-                f"{_SETTING}: cannot open the folder {str(self.path.parent)!r} "
+                f"{self.setting}: cannot open the folder {str(self.path.parent)!r} "
                 f"({e.strerror}); create it or choose another path"
             ) from None
         info = os.fstat(fd)
@@ -52,7 +53,7 @@ class RevocationFile:
         if info.st_uid not in (0, os.geteuid()) or info.st_mode & stat.S_IWOTH or foreign_group:
             os.close(fd)
             raise ConfigurationError(
-                f"{_SETTING}: the folder {str(self.path.parent)!r} can be written by other "
+                f"{self.setting}: the folder {str(self.path.parent)!r} can be written by other "
                 "accounts; choose a folder only the Hub's account can write (like the database's)"
             )
         return fd
@@ -67,7 +68,7 @@ class RevocationFile:
                 return {}
             except OSError as e:
                 raise ConfigurationError(
-                    f"{_SETTING}: cannot read {str(self.path)!r} ({e.strerror})"
+                    f"{self.setting}: cannot read {str(self.path)!r} ({e.strerror})"
                 ) from None
             with os.fdopen(fd, "rb") as f:
                 info = os.fstat(f.fileno())
@@ -77,7 +78,7 @@ class RevocationFile:
                     or info.st_mode & 0o077
                 ):
                     raise ConfigurationError(
-                        f"{_SETTING}: {str(self.path)!r} is not a file of the Hub's account "
+                        f"{self.setting}: {str(self.path)!r} is not a file of the Hub's account "
                         "with mode 0600; remove it (ended sessions are then accepted again "
                         "until their tokens expire) or choose another path"
                     )
@@ -90,7 +91,7 @@ class RevocationFile:
             return {str(k): float(v) for k, v in entries.items()}
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ConfigurationError(
-                f"{_SETTING}: {str(self.path)!r} is not a revocation file "
+                f"{self.setting}: {str(self.path)!r} is not a revocation file "
                 '({"version": 1, "origin_jti": {...}}); move it away or choose another path'
             ) from None
 

@@ -55,13 +55,14 @@ def crypt_key_bytes(key: str | bytes) -> bytes:
 class RefreshTokenSeal:
     """Seal with the first key material, open with any (32 bytes, or text to derive a key from)."""
 
-    def __init__(self, *materials: str | bytes) -> None:
+    def __init__(
+        self, *materials: str | bytes, setting: str = "CognitoOAuthenticator.refresh_token_key"
+    ) -> None:
         keys = [m.encode() if isinstance(m, str) else m for m in materials]
         if not keys or not all(keys):
             raise ConfigurationError(
                 "No key to seal refresh tokens with: set CryptKeeper.keys or "
-                "$JUPYTERHUB_CRYPT_KEY (auth_state needs it too), or "
-                "CognitoOAuthenticator.refresh_token_key"
+                f"$JUPYTERHUB_CRYPT_KEY (auth_state needs it too), or {setting}"
             )
         self._fernet = MultiFernet([Fernet(_derive(k)) for k in keys])
 
@@ -88,7 +89,10 @@ class RefreshTokenSeal:
 
 
 def seal_for_hub(
-    refresh_token_key: str, crypt_keys: Sequence[bytes], env_crypt_key: str = ""
+    refresh_token_key: str,
+    crypt_keys: Sequence[bytes],
+    env_crypt_key: str = "",
+    setting: str = "CognitoOAuthenticator.refresh_token_key",
 ) -> RefreshTokenSeal:
     """The Hub's seal: ``refresh_token_key`` if set, else the auth_state crypt keys.
 
@@ -98,11 +102,11 @@ def seal_for_hub(
     the settings when there is no key: a throwaway key would end every session at a restart.
     """
     if refresh_token_key:
-        return RefreshTokenSeal(refresh_token_key)
+        return RefreshTokenSeal(refresh_token_key, setting=setting)
     if not crypt_keys:
-        return RefreshTokenSeal()  # raises: no key
+        return RefreshTokenSeal(setting=setting)  # raises: no key
     legacy = [env_crypt_key] if env_crypt_key else []
-    return RefreshTokenSeal(*[crypt_key_bytes(k) for k in crypt_keys], *legacy)
+    return RefreshTokenSeal(*[crypt_key_bytes(k) for k in crypt_keys], *legacy, setting=setting)
 
 
 def _derive(material: bytes) -> bytes:

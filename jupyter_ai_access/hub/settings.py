@@ -1,73 +1,38 @@
-"""Settings of :class:`~jupyter_ai_access.hub.authenticator.CognitoOAuthenticator`.
+"""The Hub's settings of :class:`~jupyter_ai_access.hub.authenticator.CognitoOAuthenticator`.
 
-Every setting is a traitlet with ``config=True``; environment fallbacks (``$COGNITO_*``) live in
-``@default`` methods; :meth:`CognitoSettings.validate_settings` stops the Hub at start with a
+The pool and app client settings (``region``, ``user_pool_id``, ``issuer``, ``domain``,
+``client_id``, ``client_secret``, ``client_secret_file``, ``scope``, ``leeway``,
+``http_timeout``, ``max_response_bytes``) and their ``$COGNITO_*`` defaults are the core's
+:class:`~jupyter_ai_access.cognito.settings.CognitoSettings`, shared with the standalone server;
+this mixin adds what only the Hub has (sessions, logout, the revocation feed) and oauthenticator's
+defaults for Cognito. :meth:`HubSettings.check_settings_at_start` stops the Hub at start with a
 message that names the missing or contradictory setting. Configure them as
 ``c.CognitoOAuthenticator.<name>``.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlsplit
 
-from oauthenticator.generic import GenericOAuthenticator
-from traitlets import Bool, Float, Integer, List, Unicode, default, validate
+from traitlets import Bool, Float, Integer, Unicode, default, validate
 
-from ..errors import ConfigurationError, DiscoveryError, IdentityProviderError
+from ..cognito.oidc import fetch_discovery_sync
+from ..cognito.settings import CognitoSettings
+from ..errors import ConfigurationError, DiscoveryError
 from ..net import is_loopback
-from ..protocol import CognitoEnv, HubEnv, getenv
-from ..resource.oidc import check_endpoint_url, fetch_discovery_sync
-from ..resource.verify import cognito_issuer
+from ..protocol import HubEnv, getenv
 
-__all__ = ["COGNITO_SETTINGS", "CognitoSettings"]
-
-#: The environment variables that configure a real user pool (any one set means "not the
-#: local emulator": the others are then required, and missing ones are named).
-COGNITO_SETTINGS = (
-    CognitoEnv.REGION,
-    CognitoEnv.USER_POOL_ID,
-    CognitoEnv.ISSUER,
-    CognitoEnv.DOMAIN,
-    CognitoEnv.CLIENT_ID,
-    CognitoEnv.CLIENT_SECRET,
-    CognitoEnv.CLIENT_SECRET_FILE,
-)
+__all__ = ["HubSettings"]
 
 
-class CognitoSettings(GenericOAuthenticator):
-    """The Cognito settings layer of the authenticator (no behaviour beyond checks)."""
+class HubSettings(CognitoSettings):
+    """The Hub's own settings, mixed in before oauthenticator's ``GenericOAuthenticator``."""
+
+    secret_required = True  # the Hub is a confidential client
 
     # ---------------------------------------------------------------- the pool
-    region = Unicode(
-        config=True,
-        help="""AWS region of the user pool, e.g. "eu-west-1". With user_pool_id it gives the
-        issuer. Default: $COGNITO_REGION.""",
-    )
-    user_pool_id = Unicode(
-        config=True,
-        help="""Id of the user pool, e.g. "eu-west-1_AbC123xyz". Default: $COGNITO_USER_POOL_ID.""",
-    )
-    issuer = Unicode(
-        config=True,
-        help="""Issuer URL of the pool. Default: $COGNITO_ISSUER, else derived from region and
-        user_pool_id (https://cognito-idp.<region>.amazonaws.com/<pool id>). http:// is accepted
-        only for loopback (the local emulator).""",
-    )
-    domain = Unicode(
-        config=True,
-        help="""The user-pool domain (hosted UI and OAuth endpoints), e.g.
-        "https://my-hub.auth.eu-west-1.amazoncognito.com" or a custom domain.
-        Default: $COGNITO_DOMAIN.""",
-    )
-    client_secret_file = Unicode(
-        config=True,
-        help="""File holding the app client's secret (used when client_secret and
-        $COGNITO_CLIENT_SECRET are empty). Default: $COGNITO_CLIENT_SECRET_FILE.""",
-    )
     identity_provider = Unicode(
         config=True,
         help="""Send users straight to this federated identity provider (Cognito's
@@ -99,16 +64,6 @@ class CognitoSettings(GenericOAuthenticator):
         requests per second per account and region by default): 10,000 active users cost
         10,000 / recheck_interval requests per second (33 at 300 s). 0 re-checks only when the
         tokens near expiry (refresh_margin), e.g. every 55 min with 1 h tokens. Default: 300.""",
-    )
-    leeway = Float(
-        30.0,
-        config=True,
-        help="Seconds of clock skew tolerated when checking exp and iat. Default: 30.",
-    )
-    http_timeout = Float(
-        10.0,
-        config=True,
-        help="Timeout in seconds of every request to Cognito. Default: 10.",
     )
     refresh_retry_max = Float(
         300.0,
@@ -173,13 +128,6 @@ class CognitoSettings(GenericOAuthenticator):
         per line) to the Hub's own log. Turn off when a handler of that logger ships them
         elsewhere and the Hub's log should not repeat them. Default: True.""",
     )
-    scope = List(
-        Unicode(),
-        ["openid", "email", "profile"],
-        config=True,
-        help="""Scopes requested at login. Must include openid; add the resource servers' custom
-        scopes (e.g. "ai-access/datasets.read") that kernels' access tokens should carry.""",
-    )
 
     # ---------------------------------------------------------------- inherited settings' defaults
     @default("auto_login")
@@ -218,44 +166,6 @@ class CognitoSettings(GenericOAuthenticator):
     def _refresh_token_key_default(self) -> str:
         return getenv(HubEnv.REFRESH_TOKEN_KEY, log=self.log)
 
-    @default("region")
-    def _region_default(self) -> str:
-        return self._env(CognitoEnv.REGION)
-
-    @default("user_pool_id")
-    def _user_pool_id_default(self) -> str:
-        return self._env(CognitoEnv.USER_POOL_ID)
-
-    @default("issuer")
-    def _issuer_default(self) -> str:
-        env = self._env(CognitoEnv.ISSUER)
-        if env:
-            return env
-        if self.region and self.user_pool_id:
-            return cognito_issuer(self.region, self.user_pool_id)
-        return ""
-
-    @default("domain")
-    def _domain_default(self) -> str:
-        return self._env(CognitoEnv.DOMAIN).rstrip("/")
-
-    @default("client_secret_file")
-    def _client_secret_file_default(self) -> str:
-        return self._env(CognitoEnv.CLIENT_SECRET_FILE)
-
-    @default("client_secret")
-    def _client_secret_default(self) -> str:
-        secret = self._env(CognitoEnv.CLIENT_SECRET)
-        if not secret and self.client_secret_file:
-            try:
-                secret = Path(self.client_secret_file).read_text(encoding="utf-8").strip()
-            except OSError as e:
-                raise ConfigurationError(
-                    f"CognitoOAuthenticator.client_secret_file {self.client_secret_file!r} "
-                    f"cannot be read: {e.strerror}"
-                ) from None
-        return secret
-
     @default("authorize_url")
     def _authorize_url_default(self) -> str:
         return f"{self.domain}/oauth2/authorize" if self.domain else ""
@@ -282,35 +192,21 @@ class CognitoSettings(GenericOAuthenticator):
         value = float(proposal["value"])
         if not 0 <= value < float("inf"):
             raise ConfigurationError(
-                "CognitoOAuthenticator.recheck_interval must be a number of seconds >= 0 "
+                f"{self._trait('recheck_interval')} must be a number of seconds >= 0 "
                 f"(0: re-check only near expiry), not {value!r}"
             )
         return value
 
-    @validate("scope")
-    def _validate_scope(self, proposal: Any) -> list[str]:
-        scopes = list(proposal["value"])
-        if "openid" not in scopes:
-            raise ConfigurationError(
-                f"CognitoOAuthenticator.scope must include 'openid' (got {scopes})"
-            )
-        return scopes
-
-    @staticmethod
-    def _env(name: str) -> str:
-        return os.environ.get(name, "").strip()
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._explicit_endpoints = {
+    def explicit_endpoints(self) -> set[str]:
+        """The endpoint URLs set by configuration (discovery does not replace them)."""
+        return {
             t for t in ("authorize_url", "token_url", "userdata_url") if self.trait_has_value(t)
         }
 
     # ---------------------------------------------------------------- start-up checks
-    def check_allow_config(self) -> None:
+    def check_settings_at_start(self) -> None:
         """Refuse to start with missing or contradictory settings: one line naming the setting
         (the traceback goes to the debug log only; the Hub exits with status 1)."""
-        super().check_allow_config()
         try:
             self.validate_settings()
             if self.check_pool_at_start:
@@ -330,7 +226,7 @@ class CognitoSettings(GenericOAuthenticator):
         """
         if is_loopback(urlsplit(self.issuer).hostname):
             return
-        cls = "CognitoOAuthenticator"
+        cls = type(self).__name__
         try:
             doc = fetch_discovery_sync(self.issuer, timeout=min(self.http_timeout, 10.0))
         except DiscoveryError as e:
@@ -355,46 +251,8 @@ class CognitoSettings(GenericOAuthenticator):
     def validate_settings(self) -> None:
         """Raise :class:`ConfigurationError` naming every missing setting (all at once), or
         the first contradictory one."""
-        cls = "CognitoOAuthenticator"
-        missing = [
-            why
-            for value, why in (
-                (
-                    self.issuer,
-                    f"{cls}.issuer is not set: give {cls}.region and {cls}.user_pool_id "
-                    "($COGNITO_REGION, $COGNITO_USER_POOL_ID) or the issuer URL ($COGNITO_ISSUER)",
-                ),
-                (
-                    self.domain,
-                    f"{cls}.domain is not set: the user-pool domain URL ($COGNITO_DOMAIN), "
-                    "e.g. https://<prefix>.auth.<region>.amazoncognito.com",
-                ),
-                (
-                    self.client_id,
-                    f"{cls}.client_id is not set: the Hub's app client id ($COGNITO_CLIENT_ID)",
-                ),
-                (
-                    self.client_secret,
-                    f"{cls}.client_secret is not set: use $COGNITO_CLIENT_SECRET or "
-                    f"{cls}.client_secret_file ($COGNITO_CLIENT_SECRET_FILE; keep it out of "
-                    "the config file)",
-                ),
-            )
-            if not value
-        ]
-        if missing:
-            raise ConfigurationError("; ".join(missing))
-        if self.region and self.user_pool_id:
-            derived = cognito_issuer(self.region, self.user_pool_id)
-            if self.issuer != derived:
-                raise ConfigurationError(
-                    f"{cls}.issuer {self.issuer!r} contradicts {cls}.region/user_pool_id "
-                    f"({derived!r}): set one or the other"
-                )
-        try:
-            check_endpoint_url(self.issuer, f"{cls}.issuer")
-            check_endpoint_url(self.domain, f"{cls}.domain")
-        except IdentityProviderError as e:
-            raise ConfigurationError(str(e)) from None
+        super().validate_settings()
         if self.refresh_margin < 0:
-            raise ConfigurationError(f"{cls}.refresh_margin must be >= 0 seconds")
+            raise ConfigurationError(
+                f"{self._trait('refresh_margin')} must be >= 0 seconds, not {self.refresh_margin!r}"
+            )

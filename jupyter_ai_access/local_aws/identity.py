@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from ..cognito.verify import CognitoTokenVerifier
 from ..errors import JupyterAIAccessError
-from ..resource.verify import CognitoTokenVerifier
 from ..server.aws.exchange import role_session_name
 
 __all__ = ["OPERATOR_HEADER", "IdentityFront", "identity_pool_id_for", "login_provider_for"]

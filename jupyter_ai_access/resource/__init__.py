@@ -1,15 +1,26 @@
 """Runs in a protected resource: accept or refuse Cognito tokens.
 
-- :mod:`.verify` — ``CognitoTokenVerifier`` and the RFC 6750 helpers (standard library + PyJWT);
-- :mod:`.oidc` — discovery and the JWKS cache;
+- :class:`CognitoTokenVerifier` — the verifier (from :mod:`jupyter_ai_access.cognito.verify`,
+  standard library + PyJWT), re-exported here as a resource's one import;
+- :mod:`.bearer` — the RFC 6750 helpers ``extract_bearer`` and ``bearer_error_response``;
 - :mod:`.tornado_auth` — ``bearer_required`` / ``BearerAuthMixin`` for tornado;
-- :mod:`.asgi` — ``CognitoAuthMiddleware`` for any ASGI application.
+- :mod:`.asgi` — ``CognitoAuthMiddleware`` for any ASGI application;
+- :mod:`.revocations` — ``RevocationFeed``, the Hub's list of ended sessions.
 
-Importing :mod:`.verify` pulls in neither Jupyter nor tornado (a test enforces it).
+Discovery and the JWKS cache live in :mod:`jupyter_ai_access.cognito.oidc`. Importing this
+package pulls in neither Jupyter nor tornado (a test enforces it).
 """
 
 from __future__ import annotations
 
-from .verify import CognitoTokenVerifier, bearer_error_response, cognito_issuer, extract_bearer
+from ..cognito.oidc import JWKSCache
+from ..cognito.verify import CognitoTokenVerifier, cognito_issuer
+from .bearer import bearer_error_response, extract_bearer
 
-__all__ = ["CognitoTokenVerifier", "bearer_error_response", "cognito_issuer", "extract_bearer"]
+__all__ = [
+    "CognitoTokenVerifier",
+    "JWKSCache",
+    "bearer_error_response",
+    "cognito_issuer",
+    "extract_bearer",
+]

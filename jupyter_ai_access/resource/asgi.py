@@ -16,8 +16,9 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from ..cognito.verify import CognitoTokenVerifier
 from ..errors import IdentityProviderError, TokenError
-from .verify import CognitoTokenVerifier, bearer_error_response, extract_bearer
+from .bearer import bearer_error_response, extract_bearer
 
 __all__ = ["CognitoAuthMiddleware"]
 

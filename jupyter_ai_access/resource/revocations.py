@@ -33,15 +33,16 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from ..cognito.http import MAX_RESPONSE_BYTES, NoRedirect
+from ..cognito.oidc import check_endpoint_url
 from ..errors import ConfigurationError, IdentityProviderError
 from ..protocol import REVOCATIONS_PATH
 from ..retry import Backoff
-from .oidc import MAX_DOCUMENT_BYTES, check_endpoint_url
 
 __all__ = ["RevocationFeed"]
 
 log = logging.getLogger(__name__)
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_opener = urllib.request.build_opener(NoRedirect, urllib.request.ProxyHandler({}))
 
 
 class RevocationFeed:
@@ -110,9 +111,9 @@ class RevocationFeed:
             headers={"Authorization": f"token {self._token}", "Accept": "application/json"},
         )
         with _opener.open(request, timeout=self.timeout) as response:
-            body = response.read(MAX_DOCUMENT_BYTES + 1)
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise ValueError(f"the revocation feed is larger than {MAX_DOCUMENT_BYTES} bytes")
+            body = response.read(MAX_RESPONSE_BYTES + 1)
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise ValueError(f"the revocation feed is larger than {MAX_RESPONSE_BYTES} bytes")
         try:
             data = json.loads(body)
         except ValueError:

@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 
 from tornado import web
 
+from ..cognito.verify import CognitoTokenVerifier
 from ..errors import IdentityProviderError, TokenError
-from .verify import CognitoTokenVerifier, bearer_error_response, extract_bearer
+from .bearer import bearer_error_response, extract_bearer
 
 __all__ = ["BearerAuthMixin", "bearer_required"]
 

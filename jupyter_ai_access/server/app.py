@@ -34,8 +34,8 @@ from .events import ServerEvents
 from .hub_source import HubSource
 from .provisioner import AIAccessProvisioner, Delivery
 from .standalone import StandaloneSource
-from .standalone_handlers import CallbackHandler, LoginHandler, LogoutHandler
-from .standalone_settings import COGNITO_ENV, PROXY_PATH
+from .standalone.handlers import CallbackHandler, LoginHandler, LogoutHandler
+from .standalone.settings import COGNITO_ENV, PROXY_PATH
 from .state import StatusChanges
 from .status import InfoHandler, StatusHandler
 from .status_page import StatusPageHandler

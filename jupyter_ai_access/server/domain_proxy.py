@@ -27,7 +27,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ..net import is_loopback
 from .standalone import StandaloneSource
-from .standalone_settings import PROXY_PATH
+from .standalone.settings import PROXY_PATH
 from .status import AUTH_RESOURCE
 
 __all__ = ["DomainProxyHandler", "browser_location"]

@@ -19,7 +19,7 @@ from ..protocol import AWSEnv, KernelEnv
 from .aws.broker import AWSCredentialBroker
 from .broker import TokenBroker
 from .events import ServerEvents
-from .standalone_process import SECRET_ENV
+from .standalone.process import SECRET_ENV
 from .store import KernelTokenStore
 
 __all__ = ["AIAccessProvisioner", "Delivery"]

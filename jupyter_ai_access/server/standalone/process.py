@@ -26,7 +26,7 @@ import os
 import sys
 from collections.abc import MutableMapping
 
-from ..protocol import CognitoEnv
+from ...protocol import CognitoEnv
 
 __all__ = ["SECRET_ENV", "make_non_dumpable", "scrub_secret_environment"]
 

@@ -1,6 +1,6 @@
-"""OAuth 2.0 pieces shared by the server's standalone login and the jobs' machine tokens.
+"""OAuth 2.0 pieces of the Cognito core (:mod:`.endpoint` sends the requests).
 
-Standard library only (the kernel client imports it through :mod:`.machine`).
+Standard library only (the kernel client imports it through :mod:`jupyter_ai_access.machine`).
 
 - :func:`basic_auth` — the ``Authorization`` header of Cognito's token and revoke endpoints for an
   app client with a secret (HTTP Basic of ``client_id:client_secret``, as Cognito documents it);
@@ -21,12 +21,10 @@ import json
 import secrets
 from typing import Any
 
-from .errors import IdPUnavailableError, LoginRequiredError, TokenEndpointError
+from ..errors import IdPUnavailableError, LoginRequiredError, TokenEndpointError
+from .http import MAX_RESPONSE_BYTES
 
-__all__ = ["MAX_ANSWER_BYTES", "basic_auth", "pkce_pair", "token_answer", "token_expiry"]
-
-#: Token-endpoint answers larger than this are refused before they are parsed.
-MAX_ANSWER_BYTES = 64 * 1024
+__all__ = ["basic_auth", "pkce_pair", "token_answer", "token_expiry"]
 
 
 def basic_auth(client_id: str, client_secret: str) -> str:
@@ -42,12 +40,17 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def token_answer(status: int, body: bytes | None, what: str = "token endpoint") -> dict[str, Any]:
+def token_answer(
+    status: int,
+    body: bytes | None,
+    what: str = "token endpoint",
+    limit: int = MAX_RESPONSE_BYTES,
+) -> dict[str, Any]:
     """The JSON object of a successful token-endpoint answer, or the matching exception."""
     if status >= 500 or status == 599:
         raise IdPUnavailableError(f"the {what} answered HTTP {status}")
-    if body is not None and len(body) > MAX_ANSWER_BYTES:
-        raise IdPUnavailableError(f"the {what} answered more than {MAX_ANSWER_BYTES} bytes")
+    if body is not None and len(body) > limit:
+        raise IdPUnavailableError(f"the {what} answered more than {limit} bytes")
     try:
         data = json.loads(body or b"null")
     except ValueError:

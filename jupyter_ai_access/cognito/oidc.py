@@ -23,7 +23,6 @@ import json
 import logging
 import threading
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +32,7 @@ import jwt
 from ..errors import DiscoveryError, KeySetUnavailableError, UnknownKeyError
 from ..net import is_loopback
 from ..retry import Backoff, SingleFlight
+from .http import get_async, get_sync
 
 __all__ = [
     "JWKSCache",
@@ -44,7 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_DOCUMENT_BYTES = 256 * 1024
 AsyncFetcher = Callable[[str, float], Awaitable[bytes]]
 SyncFetcher = Callable[[str, float], bytes]
 
@@ -60,44 +59,10 @@ def check_endpoint_url(url: str, what: str) -> str:
     raise DiscoveryError(f"{what} {url!r} must be an https:// URL (http:// only on loopback)")
 
 
-async def tornado_fetch(url: str, timeout: float) -> bytes:
-    """GET ``url`` with tornado's AsyncHTTPClient (no redirects, bounded size)."""
-    from tornado.httpclient import AsyncHTTPClient
-
-    # Not the shared, 10-slot client; max_body_size stops reading past the cap (a declared
-    # Content-Length beyond it is refused before the body is read), instead of buffering it whole.
-    client = AsyncHTTPClient(force_instance=True, max_body_size=MAX_DOCUMENT_BYTES)
-    try:
-        response = await client.fetch(
-            url,
-            request_timeout=timeout,
-            connect_timeout=timeout,
-            follow_redirects=False,
-            headers={"Accept": "application/json"},
-        )
-    finally:
-        client.close()
-    if len(response.body) > MAX_DOCUMENT_BYTES:
-        raise ValueError(f"document larger than {MAX_DOCUMENT_BYTES} bytes")
-    return bytes(response.body)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
-def urllib_fetch(url: str, timeout: float) -> bytes:
-    """GET ``url`` with the standard library (for sync callers; no redirects, bounded size)."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    with _opener.open(request, timeout=timeout) as response:
-        body = response.read(MAX_DOCUMENT_BYTES + 1)
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise ValueError(f"document larger than {MAX_DOCUMENT_BYTES} bytes")
-    return bytes(body)
+#: Fetchers of a JSON document (no redirects, bounded size): tornado's for the event loop, the
+#: standard library's for sync callers. Tests pass their own.
+tornado_fetch: AsyncFetcher = get_async
+urllib_fetch: SyncFetcher = get_sync
 
 
 def _json_object(body: bytes, what: str) -> dict[str, Any]:

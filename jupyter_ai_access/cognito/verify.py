@@ -57,7 +57,6 @@ from ..errors import (
     UnsupportedAlgorithmError,
 )
 from ..net import POOL_ID
-from .bearer import bearer_error_response, extract_bearer
 from .jws import COMPACT as _COMPACT
 from .jws import b64decode as _b64decode
 from .jws import json_copy as _json_copy
@@ -69,9 +68,7 @@ from .oidc import JWKSCache, check_endpoint_url
 
 __all__ = [
     "CognitoTokenVerifier",
-    "bearer_error_response",
     "cognito_issuer",
-    "extract_bearer",
 ]
 
 _PKCS1 = padding.PKCS1v15()

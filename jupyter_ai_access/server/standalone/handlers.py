@@ -4,7 +4,7 @@ All three need the Jupyter server's own authentication (its token or password, o
 cookie on Binder): nobody else can sign this server in as *their* Cognito user, or out.
 
 - login: the pool discovered (a clear 503 when Cognito cannot be reached), a new sign-in
-  (:meth:`~.standalone.StandaloneSource.begin_login`), its ``state`` in a signed, http-only cookie
+  (:meth:`~.source.StandaloneSource.begin_login`), its ``state`` in a signed, http-only cookie
   for ``<base_url>ai-access/`` (binds it to this browser), then the redirect to Cognito. ``next``
   (a path, or relative to the base URL) stays under this server's base URL;
 - callback: only ``state``, ``code`` and ``error`` are read (tokens pushed into the URL are
@@ -26,15 +26,15 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
-from ..errors import (
+from ...errors import (
     IdentityProviderError,
     LoginRequiredError,
     TokenEndpointError,
     TokenError,
 )
-from ..net import safe_next_url
-from .standalone import StandaloneSource
-from .status import AUTH_RESOURCE
+from ...net import safe_next_url
+from ..status import AUTH_RESOURCE
+from .source import StandaloneSource
 
 __all__ = ["STATE_COOKIE", "CallbackHandler", "LoginHandler", "LogoutHandler"]
 
@@ -75,10 +75,11 @@ class LoginHandler(_Base):
             await source.discover()
         except IdentityProviderError as e:
             self.log.error("Cognito discovery failed: %s", e)
+            cls = type(source).__name__
             raise web.HTTPError(
                 503,
                 "Amazon Cognito cannot be reached right now. Try again in a minute; if this "
-                "persists, check StandaloneSource.issuer and StandaloneSource.domain "
+                f"persists, check {cls}.issuer and {cls}.domain "
                 "($COGNITO_ISSUER or $COGNITO_REGION + $COGNITO_USER_POOL_ID, $COGNITO_DOMAIN).",
             ) from None
         wanted = self.get_query_argument("next", "")

@@ -4,12 +4,11 @@ With no JupyterHub around (a laptop's ``jupyter lab``, Binder), :class:`Standalo
 the Hub's place behind the :class:`~.broker.TokenBroker`, so kernels get their tokens exactly as
 under the Hub (same files, endpoint, client and status page):
 
-- sign-in (:mod:`.standalone_handlers`): authorization code with PKCE S256, a fresh ``nonce`` and
+- sign-in (:mod:`.handlers`): authorization code with PKCE S256, a fresh ``nonce`` and
   ``state``; ``state`` is bound to the browser by a signed cookie and is single use (kept here
-  until the callback takes it, for at most ``LOGIN_TTL`` seconds); the ID token (with the nonce)
-  and the access token are verified with :class:`~jupyter_ai_access.resource.verify.
-  CognitoTokenVerifier` against the pool's JWKS from its discovery document, and must name the
-  same ``sub``;
+  until the callback takes it, for at most ``LOGIN_TTL`` seconds); the code exchange, the
+  verification of both tokens, renewal and revocation are the Hub's own, through one
+  :class:`~jupyter_ai_access.cognito.client.CognitoClient`;
 - the refresh token lives only in this object's memory: never on disk, in a kernel, a log line
   or a page; renewal (when the broker asks) uses it and keeps it when Cognito returns none;
 - ``invalid_grant`` ends the session (kernels are told to sign in again at :attr:`login_url`); an
@@ -20,7 +19,6 @@ under the Hub (same files, endpoint, client and status page):
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections import OrderedDict
@@ -28,24 +26,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import default
 
-from ..errors import (
+from ...cognito.client import CognitoClient, VerifiedClaims
+from ...cognito.oauth2 import pkce_pair
+from ...errors import (
     IdentityProviderError,
-    IdPUnavailableError,
     LoginRequiredError,
     SessionEndedError,
     TokenEndpointError,
     TokenError,
     TokensUnavailableError,
 )
-from ..oauth2 import MAX_ANSWER_BYTES, basic_auth, pkce_pair, token_answer
-from ..resource.oidc import JWKSCache, fetch_discovery
-from ..resource.verify import CognitoTokenVerifier
-from .standalone_process import make_non_dumpable, scrub_secret_environment
-from .standalone_settings import StandaloneSettings
-from .tokenset import TokenSet, TokenSink
+from ..tokenset import TokenSet, TokenSink
+from .process import make_non_dumpable, scrub_secret_environment
+from .settings import StandaloneSettings
 
 __all__ = ["PendingLogin", "StandaloneSource"]
 
@@ -90,10 +85,7 @@ class StandaloneSource(StandaloneSettings):
         self._generation = 0  # bumped by every sign-in and sign-out: stale refreshes are dropped
         self._ended_because: str | None = None  # why the last session ended (for kernels)
         self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
-        self._discovered: dict[str, Any] | None = None
-        self._discovery_lock = asyncio.Lock()
-        self._verifiers: tuple[CognitoTokenVerifier, CognitoTokenVerifier] | None = None
-        self._http: AsyncHTTPClient | None = None
+        self.cognito: CognitoClient = self.make_cognito_client(client_secret=self._secret)
         self.clock = time.time
 
     def _take_secret(self) -> str:
@@ -150,10 +142,8 @@ class StandaloneSource(StandaloneSettings):
             why = self._ended_because or "This Jupyter server is not signed in to Amazon Cognito"
             raise SessionEndedError(f"{why}: sign in at {self.login_url}", self.login_url)
         try:
-            answer = await self._post_token(
-                {"grant_type": "refresh_token", "refresh_token": refresh_token}
-            )
-            tokens, sub = await self._verified(answer, nonce=None)
+            answer, verified = await self.cognito.refresh(refresh_token)
+            tokens, sub = self._token_set(answer, verified), verified.sub
         except LoginRequiredError:
             return self._renewal_refused(generation, "Amazon Cognito ended your session")
         except (IdentityProviderError, TokenEndpointError) as e:
@@ -167,9 +157,9 @@ class StandaloneSource(StandaloneSettings):
             return self._current()  # signed out or in again meanwhile: this answer is stale
         if sub != self._sub:
             return self._renewal_refused(generation, "Amazon Cognito answered for another user")
-        rotated = answer.get("refresh_token")
+        rotated = answer.get("refresh_token")  # the same one when Cognito does not rotate
         if isinstance(rotated, str) and rotated:
-            self._refresh_token = rotated  # rotation; without it Cognito keeps the old one valid
+            self._refresh_token = rotated
         return tokens
 
     def _renewal_refused(self, generation: int, reason: str) -> TokenSet:
@@ -191,28 +181,12 @@ class StandaloneSource(StandaloneSettings):
 
     # ---------------------------------------------------------------- sign-in
     async def discover(self) -> dict[str, Any]:
-        """Read the pool's discovery document once (its issuer must be ours); set up verifiers."""
-        async with self._discovery_lock:
-            if self._discovered is None:
-                doc = await fetch_discovery(self.issuer, timeout=self.http_timeout)
-                keys = JWKSCache(doc["jwks_uri"], timeout=self.http_timeout)
-                common: dict[str, Any] = {
-                    "issuer": self.issuer,
-                    "client_ids": [self.client_id],
-                    "jwks": keys,
-                    "leeway": self.leeway,
-                }
-                self._verifiers = (
-                    CognitoTokenVerifier(token_use="id", **common),
-                    CognitoTokenVerifier(token_use="access", **common),
-                )
-                self._discovered = doc
-                self.log.info("Standalone sign-in: Cognito user pool %s discovered", self.issuer)
-        return self._discovered
+        """Read the pool's discovery document once (its issuer must be ours)."""
+        return await self.cognito.discover()
 
     def begin_login(self, redirect_uri: str, next_url: str) -> tuple[str, str]:
         """Remember a new sign-in; return its ``state`` and the browser's authorize URL."""
-        assert self._discovered is not None, "discover() first"
+        assert self.cognito.document is not None, "discover() first"
         now = self.clock()
         for key in [k for k, p in self._pending.items() if p.expires_at <= now]:
             del self._pending[key]
@@ -223,9 +197,7 @@ class StandaloneSource(StandaloneSettings):
         self._pending[state] = PendingLogin(
             nonce, verifier, redirect_uri, next_url, now + LOGIN_TTL
         )
-        endpoint = (
-            self._discovered.get("authorization_endpoint") or f"{self.domain}/oauth2/authorize"
-        )
+        endpoint = self.cognito.authorize_endpoint()
         query = urlencode(
             {
                 "response_type": "code",
@@ -249,15 +221,10 @@ class StandaloneSource(StandaloneSettings):
 
     async def complete_login(self, pending: PendingLogin, code: str) -> TokenSet:
         """Exchange the code (with the PKCE verifier), verify both tokens, deliver them."""
-        answer = await self._post_token(
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": pending.redirect_uri,
-                "code_verifier": pending.code_verifier,
-            }
+        answer, verified = await self.cognito.sign_in(
+            code, pending.redirect_uri, pending.code_verifier, pending.nonce
         )
-        tokens, sub = await self._verified(answer, nonce=pending.nonce)
+        tokens, sub = self._token_set(answer, verified), verified.sub
         refresh = answer.get("refresh_token")
         self._forget()
         self._refresh_token = refresh if isinstance(refresh, str) and refresh else None
@@ -278,22 +245,11 @@ class StandaloneSource(StandaloneSettings):
                     self.login_url,
                 )
             )
-        if refresh_token is None:
-            return
-        try:
-            doc = await self.discover()
-            url = str(doc.get("revocation_endpoint") or f"{self.domain}/oauth2/revoke")
-            response = await self._post(url, {"token": refresh_token})
-        except (IdentityProviderError, IdPUnavailableError) as e:
-            self.log.warning("Could not revoke the refresh token: %s", e)
-            return
-        if response.code != 200:
-            self.log.warning("Revoking the refresh token answered HTTP %s", response.code)
+        await self.cognito.revoke(refresh_token)
 
     def logout_redirect(self, logout_uri: str) -> str:
         """The browser's way out through Cognito's /logout, back to ``logout_uri``."""
-        query = urlencode({"client_id": self.client_id, "logout_uri": logout_uri})
-        return f"{self.browser_url(self.domain + '/logout')}?{query}"
+        return self.browser_url(self.cognito.logout_url(logout_uri))
 
     def browser_url(self, url: str) -> str:
         """A user-pool domain URL as the browser must see it (a path under serve_domain)."""
@@ -302,66 +258,23 @@ class StandaloneSource(StandaloneSettings):
         parts = urlsplit(url)
         return urlunsplit(("", "", parts.path, parts.query, ""))
 
-    # ---------------------------------------------------------------- Cognito
-    async def _post_token(self, form: dict[str, str]) -> dict[str, Any]:
-        doc = await self.discover()
-        url = str(doc.get("token_endpoint") or f"{self.domain}/oauth2/token")
-        response = await self._post(url, form)
-        return token_answer(response.code, response.body)
-
-    async def _post(self, url: str, form: dict[str, str]) -> Any:
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        }
-        if self._secret:
-            headers["Authorization"] = basic_auth(self.client_id, self._secret)
-        else:
-            form = {**form, "client_id": self.client_id}  # a public client: PKCE only
-        request = HTTPRequest(
-            url,
-            method="POST",
-            headers=headers,
-            body=urlencode(form),
-            request_timeout=self.http_timeout,
-            connect_timeout=self.http_timeout,
-            follow_redirects=False,
-        )
-        if self._http is None:
-            self._http = AsyncHTTPClient(force_instance=True, max_body_size=MAX_ANSWER_BYTES)
-        try:
-            return await self._http.fetch(request, raise_error=False)
-        except (OSError, HTTPClientError) as e:
-            raise IdPUnavailableError(f"Cognito unreachable ({type(e).__name__})") from None
-
-    async def _verified(self, answer: dict[str, Any], nonce: str | None) -> tuple[TokenSet, str]:
-        """Verify the ID token (with ``nonce`` at sign-in) and the access token; same ``sub``."""
-        await self.discover()
-        assert self._verifiers is not None
-        id_verifier, access_verifier = self._verifiers
-        id_token, access_token = answer.get("id_token"), answer["access_token"]
-        if not isinstance(id_token, str):
-            raise TokenEndpointError("invalid_response", "the token response has no id_token")
-        id_claims = await id_verifier.verify_async(id_token, nonce=nonce)
-        access = await access_verifier.verify_async(access_token)
-        if access["sub"] != id_claims["sub"]:
-            raise TokenEndpointError("invalid_response", "the ID and access tokens disagree")
+    # ---------------------------------------------------------------- Cognito's answers
+    @staticmethod
+    def _token_set(answer: dict[str, Any], verified: VerifiedClaims) -> TokenSet:
+        """What kernels get from a verified answer (never the refresh token)."""
+        access, id_claims = verified.access, verified.id
         username = access.get("username") or id_claims.get("cognito:username") or access["sub"]
-        tokens = TokenSet(
-            access_token=access_token,
-            id_token=id_token,
+        return TokenSet(
+            access_token=answer["access_token"],
+            id_token=answer["id_token"],
             access_expires_at=float(access["exp"]),
             id_expires_at=float(id_claims["exp"]),
             username=str(username),
             groups=tuple(access.get("cognito:groups") or id_claims.get("cognito:groups") or ()),
             scope=tuple(str(access.get("scope", "")).split()),
         )
-        return tokens, str(access["sub"])
 
     async def close(self) -> None:
         """Forget everything (the refresh token goes with this object) and close the client."""
         self._forget()
         self._pending.clear()
-        if self._http is not None:
-            self._http.close()
-            self._http = None
