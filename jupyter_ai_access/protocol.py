@@ -51,6 +51,7 @@ __all__ = [
     "ERROR_RATE_LIMITED",
     "ERROR_UNAVAILABLE",
     "ERROR_WATCH_SUPERSEDED",
+    "HUB_EXCHANGE_PATH",
     "HUB_TOKENS_PATH",
     "NO_TOKENS",
     "RENAMED_ENV",
@@ -62,6 +63,7 @@ __all__ = [
     "CognitoEnv",
     "ErrorBody",
     "ErrorCode",
+    "ExchangedToken",
     "HubEnv",
     "HubTokens",
     "KernelEnv",
@@ -71,7 +73,9 @@ __all__ = [
     "TokenState",
     "fingerprint",
     "getenv",
+    "hub_exchange_url",
     "hub_tokens_url",
+    "scope_key",
 ]
 
 
@@ -87,6 +91,15 @@ TOKENS_SCOPE: Final = "custom:ai-access:tokens"
 
 #: The Hub endpoint, relative to the Hub API URL (``/hub/api``); ``{name}`` is URL-quoted.
 HUB_TOKENS_PATH: Final = "ai-access/users/{name}/tokens"
+
+#: Per-resource tokens (RFC 8693 token exchange, done where the client secret lives): ``GET
+#: <hub api>/ai-access/users/<name>/exchanged-tokens?audience=<aud>&scope=<s1 s2 ...>`` with the
+#: server's API token (same scope and caller rules as :data:`HUB_TOKENS_PATH`); answers
+#: :class:`ExchangedToken` (200), or :class:`ErrorBody`: 403 ``audience_refused`` (the user's
+#: groups may not ask for this audience or these scopes), 502 ``exchange_refused`` (Cognito
+#: refused the exchange), 401 ``login_required``, 503 ``idp_unavailable``, 429 ``rate_limited``.
+#: ``scope`` may be empty: every scope the user's groups are allowed for that audience.
+HUB_EXCHANGE_PATH: Final = "ai-access/users/{name}/exchanged-tokens"
 
 #: The revocation feed, relative to the Hub API URL, and the scope that reads it.
 REVOCATIONS_PATH: Final = "ai-access/revocations"
@@ -116,6 +129,13 @@ class ErrorCode(_Name):
     NO_ROLE = "no_role"
     #: 502, AWS path: AWS refused the exchange (the body has AWS's ``code``)
     AWS_REFUSED = "aws_refused"
+    #: 403, both endpoints: the user's groups may not ask for this audience (or these scopes)
+    AUDIENCE_REFUSED = "audience_refused"
+    #: 502, both endpoints: Cognito refused the token exchange (the body has Cognito's ``code``)
+    EXCHANGE_REFUSED = "exchange_refused"
+    #: 403, kernel endpoint: this deployment hands out per-resource tokens only (ask with
+    #: ``audience``); the broad token is switched off
+    AUDIENCE_REQUIRED = "audience_required"
 
 
 ERROR_LOGIN_REQUIRED: Final = ErrorCode.LOGIN_REQUIRED
@@ -175,6 +195,9 @@ class KernelEnv:
     LOGIN_URL: Final = "JUPYTER_AI_ACCESS_LOGIN_URL"
     #: only with ``KernelTokenStore.inject_token_env``: the token's value at launch (goes stale)
     TOKEN: Final = "JUPYTER_AI_ACCESS_TOKEN"
+    #: JSON object: URL prefix -> audience (``{"https://registry.example/": "model-registry"}``);
+    #: the kernel's auth helpers pick the per-resource token by the request's URL
+    AUDIENCES: Final = "JUPYTER_AI_ACCESS_AUDIENCES"
 
 
 class CognitoEnv:
@@ -273,12 +296,36 @@ class Revocations(TypedDict):
     generated_at: float
 
 
-class KernelToken(TypedDict):
-    """200 answer of the kernel endpoint."""
-
+class _KernelTokenRequired(TypedDict):
     token: str
     expires_at: float
     kind: str
+
+
+class KernelToken(_KernelTokenRequired, total=False):
+    """200 answer of the kernel endpoint (``audience``/``scope`` for a per-resource token).
+
+    The request: ``GET <JUPYTER_AI_ACCESS_URL>?kind=access&audience=<aud>&scope=<s1 s2>
+    &min_valid=<s>&force=0|1``; without ``audience`` it is the broad token.
+    """
+
+    audience: str
+    scope: list[str]
+
+
+class ExchangedToken(TypedDict):
+    """200 answer of :data:`HUB_EXCHANGE_PATH`: an access token bound to one audience.
+
+    ``actor`` is the client id in the token's ``act`` claim (the notebook platform acting for
+    the user), ``None`` when the token was issued without an actor. No refresh token, ever.
+    """
+
+    username: str
+    audience: str
+    scope: list[str]
+    access_token: str
+    access_token_expires_at: float
+    actor: str | None
 
 
 class AWSContainerCredentials(TypedDict):
@@ -307,6 +354,18 @@ def fingerprint(access_token: str | None) -> str:
     if not access_token:
         return NO_TOKENS
     return hashlib.sha256(access_token.encode()).hexdigest()[:32]
+
+
+def scope_key(scopes: object) -> str:
+    """One spelling of a scope set (sorted, space-separated): cache keys and query values."""
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    return " ".join(sorted({str(s) for s in scopes or () if str(s)}))  # type: ignore[attr-defined]
+
+
+def hub_exchange_url(hub_api_url: str, user: str) -> str:
+    """The per-resource token endpoint's URL for ``user`` (add ``audience`` and ``scope``)."""
+    return f"{hub_api_url.rstrip('/')}/" + HUB_EXCHANGE_PATH.format(name=quote(user, safe=""))
 
 
 def hub_tokens_url(hub_api_url: str, user: str) -> str:
