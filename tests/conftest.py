@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_ai_access_testing import deployment
 from jupyter_ai_access_testing.canary import CanaryRegistry
-from jupyter_ai_access_testing.hub import HubProcess
+from jupyter_ai_access_testing.harness import deployment
+from jupyter_ai_access_testing.harness.hub import HubProcess
+from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from jupyter_ai_access_testing.jwks_server import IssuerServer
 from jupyter_ai_access_testing.leaks import observe
-from jupyter_ai_access_testing.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 from tornado.httpclient import HTTPClientError
 

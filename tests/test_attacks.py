@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 import pytest
 from conftest import local_deployment
-from jupyter_ai_access_testing.ci import skip_or_fail
-from jupyter_ai_access_testing.hub import HubBrowser
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.hub import HubBrowser
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 from jupyter_ai_access.protocol import TOKENS_SCOPE
 

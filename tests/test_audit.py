@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from prometheus_client.parser import text_string_to_metric_families
 from test_sessions import server_token
 

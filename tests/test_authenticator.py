@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from jupyter_ai_access_testing import whatwg
 from jupyter_ai_access_testing.canary import CanaryRegistry
-from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness import whatwg
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
 from jupyter_ai_access.errors import ConfigurationError, DiscoveryError

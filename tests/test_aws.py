@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import ROOT
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
-from jupyter_ai_access_testing.local_aws import LocalAWS
+from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from test_delivery import run, start_kernel
 from tornado.httpclient import AsyncHTTPClient
 

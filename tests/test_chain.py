@@ -33,8 +33,8 @@ import pytest
 from conftest import HUB_CLIENT, TOKEN_DELIVERY_CONFIG
 from jupyter_ai_access_testing import leaks
 from jupyter_ai_access_testing.canary import CanaryRegistry
-from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_ai_access_testing.ci import skip_or_fail
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
 from jupyter_ai_access_testing.leaks import observe
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient

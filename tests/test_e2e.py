@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import local_deployment
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -31,8 +31,8 @@ import json, os, pwd, time
 from pathlib import Path
 
 import httpx
-from jupyter_ai_access_testing.deployment import local_deployment
-from jupyter_ai_access_testing.hub import HubBrowser
+from jupyter_ai_access_testing.harness.deployment import local_deployment
+from jupyter_ai_access_testing.harness.hub import HubBrowser
 
 
 def test_a_deployment_with_a_server_and_a_kernel(tmp_path):

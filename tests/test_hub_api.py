@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.hub import HubBrowser
+from jupyter_ai_access_testing.harness.hub import HubBrowser
 
 from jupyter_ai_access.hub.tokens_api import TOKENS_SCOPE
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "infra"))
 
 import program  # noqa: E402 - the infra/ folder is not a package
-from jupyter_ai_access_testing.descriptions import with_entry  # noqa: E402
+from jupyter_ai_access_testing.harness.descriptions import with_entry  # noqa: E402
 
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError  # noqa: E402
 from jupyter_ai_access.local_cognito.pool import validate_pool  # noqa: E402

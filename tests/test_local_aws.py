@@ -29,7 +29,7 @@ import botocore.exceptions
 import httpx
 import pytest
 from conftest import ROOT
-from jupyter_ai_access_testing.local_aws import LocalAWS
+from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey
 
 from jupyter_ai_access.local_aws.access import (

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.ci import skip_or_fail
-from jupyter_ai_access_testing.deployment import _remove_accounts
-from jupyter_ai_access_testing.hub import HubBrowser
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.deployment import _remove_accounts
+from jupyter_ai_access_testing.harness.hub import HubBrowser
 
 from jupyter_ai_access.local_cognito.deployment import (
     DEMO_PORTS,

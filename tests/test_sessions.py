@@ -18,7 +18,7 @@ import time
 import httpx
 import pytest
 from conftest import HUB_CLIENT
-from jupyter_ai_access_testing.hub import HubBrowser
+from jupyter_ai_access_testing.harness.hub import HubBrowser
 
 from jupyter_ai_access.hub.sealing import PREFIX
 from jupyter_ai_access.protocol import NO_TOKENS, REVOCATIONS_SCOPE, TOKENS_SCOPE, fingerprint

@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import ROOT, local_deployment
-from jupyter_ai_access_testing.ci import skip_or_fail
-from jupyter_ai_access_testing.hub import HubBrowser
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.hub import HubBrowser
 from test_attacks import kernel, login, run
 from traitlets import TraitError
 

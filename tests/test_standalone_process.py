@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_ai_access_testing.lab import LabProcess
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.lab import LabProcess
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 LAB_CLIENT = "labclient00000000000000000"
 

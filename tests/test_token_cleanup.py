@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import local_deployment
-from jupyter_ai_access_testing.hub import HubBrowser
-from jupyter_ai_access_testing.lab import LabProcess
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.hub import HubBrowser
+from jupyter_ai_access_testing.harness.lab import LabProcess
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
 

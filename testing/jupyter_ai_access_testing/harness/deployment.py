@@ -22,9 +22,9 @@ import httpx
 
 from jupyter_ai_access.local_cognito.process import find_free_port
 
-from .canary import CanaryRegistry
+from ..canary import CanaryRegistry
+from ..processes import register_account_prefix, remove_accounts
 from .hub import HubProcess
-from .processes import register_account_prefix, remove_accounts
 
 __all__ = ["local_deployment"]
 

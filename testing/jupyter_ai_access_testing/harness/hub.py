@@ -27,8 +27,9 @@ import httpx
 from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.net import is_loopback
 
-from . import leaks, whatwg
-from .processes import stop_tree
+from .. import leaks
+from ..processes import stop_tree
+from . import whatwg
 
 __all__ = ["HubBrowser", "HubProcess", "find_chp"]
 
