@@ -36,8 +36,8 @@ from typing import Any
 
 import httpx
 import pytest
+from jupyter_ai_access_testing.harness.browser import chromium, screenshot
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
-from test_e2e import chromium, screenshot
 
 from jupyter_ai_access.local_cognito.process import find_free_port
 

@@ -28,7 +28,7 @@ import boto3
 import botocore.exceptions
 import httpx
 import pytest
-from conftest import ROOT
+from jupyter_ai_access_testing.harness import ROOT
 from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import local_deployment
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
 from jupyter_ai_access_testing.harness.hub import HubBrowser
 from jupyter_ai_access_testing.harness.lab import LabProcess
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
@@ -103,7 +103,7 @@ async def test_stopping_the_demo_removes_the_token_folders_of_running_kernels(
     tmp_path_factory, canaries, leak_watcher
 ):
     """The README's deployment: the Hub stopped with SIGTERM stops alice's server (SIGINT first)."""
-    with local_deployment(tmp_path_factory, canaries, leak_watcher) as deployment:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher) as deployment:
         hub = deployment["hub"]
         browser = HubBrowser(deployment["url"])
         assert browser.login("alice", deployment["passwords"]["alice"]).status_code == 200

@@ -11,3 +11,12 @@ over the REST API (:mod:`.notebooks`), Kubernetes and z2jh without a cluster (:m
 
 The public plugin is the package above (:mod:`jupyter_ai_access_testing.pytest_plugin`).
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["ROOT"]
+
+ROOT = Path(__file__).resolve().parents[3]
+"""The repository's checkout (the harness runs from it: ``pip install -e ./testing``)."""
