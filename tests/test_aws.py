@@ -23,6 +23,8 @@ from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH, KernelEnv
 from jupyter_ai_access.server.app import AIAccessApp
 
+pytestmark = pytest.mark.kernel
+
 IDENTITY = """
 import boto3, json
 sts = boto3.client("sts")

@@ -41,6 +41,8 @@ from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 from jupyter_ai_access.local_cognito.process import find_free_port
 
+pytestmark = [pytest.mark.browser, pytest.mark.kernel]
+
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "/user/test/abc/"
 LOGS = ("local-cognito.log", "registry.log")

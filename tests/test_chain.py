@@ -43,6 +43,8 @@ HUB_REFRESH_MARGIN = 50
 BROKER_RENEW_BEFORE = 10
 FAN_IN_KERNELS = 10
 
+pytestmark = [pytest.mark.hub, pytest.mark.kernel]
+
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()

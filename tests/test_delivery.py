@@ -34,6 +34,8 @@ from jupyter_ai_access.resource.tornado_auth import bearer_required
 from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 from jupyter_ai_access.server.app import AIAccessApp
 
+pytestmark = pytest.mark.kernel
+
 SCOPE = "ai-access/datasets.read"
 
 

@@ -26,7 +26,7 @@ from jupyter_ai_access_testing.harness.browser import (
 from jupyter_ai_access_testing.harness.deployment import watched_deployment
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
-pytestmark = pytest.mark.usefixtures("chromium_installed")
+pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.usefixtures("chromium_installed")]
 
 
 @pytest.fixture(scope="module")

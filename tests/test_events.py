@@ -19,6 +19,8 @@ from tornado.httpclient import AsyncHTTPClient
 
 from jupyter_ai_access.server.events import SCHEMA_IDS, origin_jti_sha256
 
+pytestmark = pytest.mark.kernel
+
 
 @pytest.fixture
 def jp_server_config(fake_hub_tokens, tmp_path):

@@ -24,7 +24,10 @@ from jupyter_ai_access_testing.processes import ident, remove_accounts, terminat
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="/proc as on Linux")
+pytestmark = [
+    pytest.mark.hub,
+    pytest.mark.skipif(sys.platform != "linux", reason="/proc as on Linux"),
+]
 
 INNER = """
 import json, os, pwd, time

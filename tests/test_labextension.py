@@ -20,7 +20,7 @@ from jupyter_ai_access_testing.harness.browser import chromium, open_lab, screen
 from jupyter_ai_access_testing.harness.deployment import watched_deployment
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-pytestmark = pytest.mark.usefixtures("chromium_installed")
+pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.usefixtures("chromium_installed")]
 
 ITEM = ".jp-AIAccess-status"
 

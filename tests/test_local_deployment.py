@@ -32,6 +32,8 @@ from jupyter_ai_access.local_cognito.deployment import (
 )
 from jupyter_ai_access.local_cognito.process import find_free_port
 
+pytestmark = pytest.mark.hub
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -30,10 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB_CLIENT = "labclient00000000000000000"
 MACHINE = "machineclient0000000000000"
 
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/chromium").exists() and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (./run-tests installs it)",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.kernel,
+    pytest.mark.skipif(
+        not Path("/usr/bin/chromium").exists() and not os.environ.get("CI"),
+        reason="Debian's chromium is not installed (./run-tests installs it)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,10 @@ from jupyter_ai_access_testing.harness.hub import HubBrowser
 from jupyter_ai_access_testing.harness.lab import LabProcess
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
+pytestmark = [
+    pytest.mark.kernel,
+    pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux"),
+]
 
 
 def token_dir(runtime: Path) -> Path:
@@ -99,6 +102,7 @@ def test_a_killed_servers_folders_go_at_the_next_start_a_running_ones_stay(tmp_p
         running.stop()
 
 
+@pytest.mark.hub
 async def test_stopping_the_demo_removes_the_token_folders_of_running_kernels(
     tmp_path_factory, canaries, leak_watcher
 ):

@@ -14,6 +14,14 @@ On top of the public plugin (:mod:`jupyter_ai_access_testing.pytest_plugin`):
 - ``chromium_installed``: skips (fails under ``CI``) without Debian's chromium.
 
 Every Hub's log and the emulators' logs are watched by the leak check.
+
+Markers (registered in ``pyproject.toml``): ``hub`` (a real JupyterHub with
+configurable-http-proxy), ``browser`` (headless Chromium), ``kernel`` (real kernels or a real
+``jupyter lab`` process), ``slow`` (waits for a real token lifetime). A test that uses a fixture
+named ``*_hub`` or ``deployment`` (the convention for fixtures that start a real Hub or the
+README's deployment) is marked ``hub`` here; the others are marked where they are written (a
+module's ``pytestmark``). Every test with none of the four is marked ``quick``: unit and
+single-process tests (the emulator, moto, an in-process Jupyter server), ``pytest -m quick``.
 """
 
 from __future__ import annotations
@@ -35,6 +43,27 @@ from .browser import require_chromium
 from .hub import HubProcess
 from .hubs import HUB_CLIENT, SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG, Idp
 from .local_aws import LocalAWS
+
+HEAVY = ("hub", "browser", "kernel", "slow")
+"""The markers of tests left out of the quick loop."""
+
+
+def starts_a_hub(fixture: str) -> bool:
+    """Whether a fixture of this name starts a real Hub (the suite's naming convention)."""
+    return fixture.endswith("_hub") or fixture == "deployment"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that use a Hub fixture ``hub``, and every test with no heavy marker ``quick``.
+
+    ``tryfirst``: before ``-m`` deselects by these markers.
+    """
+    for item in items:
+        if any(starts_a_hub(name) for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.hub)
+        if not any(item.get_closest_marker(name) for name in HEAVY):
+            item.add_marker(pytest.mark.quick)
 
 
 @pytest.fixture(scope="session")
