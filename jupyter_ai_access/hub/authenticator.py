@@ -27,7 +27,6 @@ the Hub handlers). Private names of JupyterHub and oauthenticator are reached on
 from __future__ import annotations
 
 import html
-import time
 from typing import Any
 
 from jupyterhub.utils import url_path_join
@@ -116,7 +115,7 @@ class CognitoOAuthenticator(CognitoRefresh, TokenEndpointLimits):
             "cognito_username": user_info.get("cognito:username"),
             "cognito_groups": list(user_info.get("cognito:groups", [])),
             "origin_jti": access.get("origin_jti"),
-            "refreshed_at": time.time(),
+            "refreshed_at": self.clock(),
         }
 
     async def is_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:

@@ -47,6 +47,8 @@ __all__ = ["CognitoRefresh"]
 class CognitoRefresh(CognitoClient):
     """The refresh layer of the authenticator."""
 
+    clock = staticmethod(time.time)  # wall-clock seconds for expiry and recheck decisions
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._refresh_flight: SingleFlight[Any] = SingleFlight()
@@ -126,7 +128,7 @@ class CognitoRefresh(CognitoClient):
     def needs_refresh(self, auth_state: dict[str, Any], now: float | None = None) -> bool:
         """True when a token expires within ``refresh_margin`` seconds, or the last refresh
         (or login) is ``recheck_interval`` seconds old: the session is re-checked at Cognito."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         soonest = min(
             auth_state.get("access_token_expires_at") or 0,
             auth_state.get("id_token_expires_at") or 0,
@@ -158,7 +160,7 @@ class CognitoRefresh(CognitoClient):
         return await self._refresh_locked(user, auth_state)
 
     async def _refresh_locked(self, user: Any, auth_state: dict[str, Any]) -> Any:
-        now = time.time()
+        now = self.clock()
         if now < self._retry_at.get(user.name, 0.0):
             return True
         refresh_token = self.seal.unseal(auth_state["refresh_token"])
