@@ -6,6 +6,8 @@ On top of the public plugin (:mod:`jupyter_ai_access_testing.pytest_plugin`):
   callback is registered in the test pool by ``tests/conftest.py``);
 - ``emulator_hub`` (session): a real Hub (configurable-http-proxy, token delivery) that logs in
   against the local emulator on ``hub_port``;
+- both session Hubs have a clock a test moves (``with hub.clock_ahead(seconds):``) instead of
+  sleeping until a token is due for refresh or expired;
 - ``scripted_hub`` (session): a real Hub that logs in against the crafted-answers issuer, whose
   token endpoint each test scripts through ``idp`` (an :class:`~.hubs.Idp`); it signs with
   ``scripted_factory``'s keys; refresh margin 300 s, no leeway;
@@ -102,6 +104,7 @@ c.Authenticator.auth_refresh_age = 1
         config,
         env={"COGNITO_CLIENT_SECRET": secret},
         port=hub_port,
+        clock=True,
     )
     canaries.register(hub.env["JUPYTERHUB_CRYPT_KEY"], "JUPYTERHUB_CRYPT_KEY")
     canaries.register(hub.admin_token, "hub admin token")
@@ -153,7 +156,10 @@ c.Authenticator.auth_refresh_age = 1
     )
     secret = canaries.secret("scripted-hub-secret")
     hub = HubProcess(
-        tmp_path_factory.mktemp("scripted-hub"), config, env={"COGNITO_CLIENT_SECRET": secret}
+        tmp_path_factory.mktemp("scripted-hub"),
+        config,
+        env={"COGNITO_CLIENT_SECRET": secret},
+        clock=True,
     )
     canaries.register(hub.env["JUPYTERHUB_CRYPT_KEY"], "JUPYTERHUB_CRYPT_KEY")
     leak_watcher.watch_file(hub.log_file)
