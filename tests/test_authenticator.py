@@ -476,6 +476,7 @@ def test_group_removed_at_refresh_revokes_admin_then_access(scripted_hub, idp):
     b.close()
 
 
+@pytest.mark.hub
 def test_leaving_the_allowed_groups_shows_within_recheck_interval_with_fresh_tokens(
     tmp_path, idp, scripted_factory, canaries, leak_watcher
 ):
@@ -553,6 +554,7 @@ def test_idp_down_at_logout_still_ends_the_hub_session(scripted_hub, idp, canari
     b.close()
 
 
+@pytest.mark.hub
 def test_discovery_issuer_mismatch_stops_the_login_with_a_clear_page(
     tmp_path, idp, canaries, leak_watcher
 ):
@@ -727,6 +729,7 @@ async def test_revocation_endpoint_from_discovery_obeys_the_configured_url_rules
     assert len(issuer_server.revocations) == 1
 
 
+@pytest.mark.hub
 def test_hub_refuses_to_start_without_a_client_secret(tmp_path, local_cognito):
     config = f"""
 c.JupyterHub.authenticator_class = "cognito"
@@ -741,6 +744,7 @@ c.CognitoOAuthenticator.allow_all = True
     assert "CognitoOAuthenticator.client_secret is not set" in output
 
 
+@pytest.mark.hub
 def test_hub_refuses_to_start_without_a_crypt_key(tmp_path, local_cognito, canaries):
     config = f"""
 c.JupyterHub.authenticator_class = "cognito"
@@ -759,6 +763,7 @@ c.CognitoOAuthenticator.allow_all = True
     assert "auth_state is enabled, but encryption is not available" in output
 
 
+@pytest.mark.hub
 def test_hub_restart_keeps_users_logged_in(tmp_path, idp, canaries, leak_watcher):
     config = f"""
 c.JupyterHub.authenticator_class = "cognito"

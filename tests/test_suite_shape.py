@@ -54,3 +54,75 @@ def test_the_check_sees_an_import_of_a_test_module(tmp_path):
         "conftest",
         ".",
     ]
+
+
+# ---------------------------------------------------------------- the quick loop stays quick
+
+HEAVY_MARKS = {"hub", "browser", "kernel", "slow"}
+# What starts a Hub, a browser, a jupyter lab process or kernels (the harness's entry points).
+HEAVY_CALLS = {
+    "HubProcess",
+    "watched_deployment",
+    "local_deployment",
+    "LabProcess",
+    "chromium",
+    "start_kernel",
+    "ServerKernel",
+}
+
+
+def _marks(node: ast.AST) -> set[str]:
+    """The ``pytest.mark.<name>`` names written in ``node`` (a decorator list or an assignment)."""
+    return {
+        n.attr
+        for n in ast.walk(node)
+        if isinstance(n, ast.Attribute)
+        and isinstance(n.value, ast.Attribute)
+        and n.value.attr == "mark"
+    }
+
+
+def _calls(node: ast.AST) -> set[str]:
+    names = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            f = n.func
+            names.add(f.id if isinstance(f, ast.Name) else getattr(f, "attr", ""))
+    return names
+
+
+def unmarked_heavy_tests(path: Path) -> list[str]:
+    """Tests that start something heavy (directly or through a fixture of their module) but
+    carry no heavy marker and use no ``*_hub``/``deployment`` fixture (which marks them)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    module_marks: set[str] = set()
+    functions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets
+        ):
+            module_marks |= _marks(node.value)
+    heavy_fixtures = {
+        f.name for f in functions if not f.name.startswith("test_") and _calls(f) & HEAVY_CALLS
+    }
+    found = []
+    for f in functions:
+        if not f.name.startswith("test_"):
+            continue
+        params = {a.arg for a in f.args.args}
+        if any(p.endswith("_hub") or p == "deployment" for p in params):
+            continue
+        decorators = set().union(*(_marks(d) for d in f.decorator_list))
+        if (module_marks | decorators) & HEAVY_MARKS:
+            continue
+        if _calls(f) & HEAVY_CALLS or params & heavy_fixtures:
+            found.append(f"{path.name}::{f.name}")
+    return found
+
+
+def test_tests_that_start_hubs_browsers_or_kernels_are_not_in_the_quick_loop():
+    found = [name for path in sorted(TESTS.glob("test_*.py")) for name in unmarked_heavy_tests(path)]
+    assert found == [], (
+        "mark these hub, browser or kernel (pytest.mark / the module's pytestmark), "
+        "or they run in the quick loop: " + ", ".join(found)
+    )
