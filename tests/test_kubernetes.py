@@ -588,6 +588,7 @@ def test_dockerignore_lets_only_the_package_into_the_build():
 IMAGE_ONLY = {"rm", "fix-permissions"}
 
 
+@pytest.mark.slow  # a fresh venv and an install per image
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_dockerfile_install_lines_run_in_a_fresh_venv(name, tmp_path):
     """The COPY and RUN steps, in a fresh venv, offline (the wheelhouse of scripts/bootstrap).
