@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpcore  # noqa: F401 - see below
 import pytest
 from jupyter_ai_access_testing.leaks import observe
 from tornado.httpclient import HTTPClientError
@@ -26,6 +27,12 @@ pytest_plugins = [
 # logs). The product's loggers stay at DEBUG for the leak check.
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+# httpx imports httpcore at its first client and keeps httpcore's exception classes to map them;
+# pytester's in-process runs (tests/test_canary.py) unload every module first imported inside
+# them. Were httpcore first imported there, later clients would get a fresh httpcore whose errors
+# escape unmapped (httpcore.ConnectError where httpx.ConnectError is caught): hence the import
+# above, before any test runs.
 
 
 @pytest.fixture
