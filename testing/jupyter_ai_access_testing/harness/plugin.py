@@ -6,11 +6,11 @@ On top of the public plugin (:mod:`jupyter_ai_access_testing.pytest_plugin`):
   callback is registered in the test pool by ``tests/conftest.py``);
 - ``emulator_hub`` (session): a real Hub (configurable-http-proxy, token delivery) that logs in
   against the local emulator on ``hub_port``;
-- both session Hubs have a clock a test moves (``with hub.clock_ahead(seconds):``) instead of
-  sleeping until a token is due for refresh or expired;
 - ``scripted_hub`` (session): a real Hub that logs in against the crafted-answers issuer, whose
   token endpoint each test scripts through ``idp`` (an :class:`~.hubs.Idp`); it signs with
   ``scripted_factory``'s keys; refresh margin 300 s, no leeway;
+- both session Hubs have a clock a test moves (``with hub.clock_ahead(seconds):``) instead of
+  sleeping until a token is due for refresh or expired;
 - ``local_aws`` (session): the local AWS emulator (moto, IAM enforced) seeded from the demo pool;
 - ``ext``: the running extension of pytest-jupyter's in-process server (``jp_serverapp``);
 - ``chromium_installed``: skips (fails under ``CI``) without Debian's chromium.
@@ -19,7 +19,7 @@ Every Hub's log and the emulators' logs are watched by the leak check.
 
 Markers (registered in ``pyproject.toml``): ``hub`` (a real JupyterHub with
 configurable-http-proxy), ``browser`` (headless Chromium), ``kernel`` (real kernels or a real
-``jupyter lab`` process), ``slow`` (waits for a real token lifetime). A test that uses a fixture
+``jupyter lab`` process), ``slow`` (tens of seconds on its own). A test that uses a fixture
 named ``*_hub`` or ``deployment`` (the convention for fixtures that start a real Hub or the
 README's deployment) is marked ``hub`` here; the others are marked where they are written (a
 module's ``pytestmark``). Every test with none of the four is marked ``quick``: unit and
