@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench_delivery import run_code, start_ready
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
-from jupyter_ai_access_testing.local_aws import LocalAWS
+from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import TokenFactory
 from tornado.httpclient import AsyncHTTPClient
 

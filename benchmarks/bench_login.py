@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from hub_configs import cognito_config, generic_config
-from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 
 from jupyter_ai_access.local_cognito import LocalCognito
 from jupyter_ai_access.local_cognito.process import find_free_port

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from jupyter_ai_access_testing.deployment import local_deployment
-from jupyter_ai_access_testing.hub import HubBrowser
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.deployment import local_deployment
+from jupyter_ai_access_testing.harness.hub import HubBrowser
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 ROOT = Path(__file__).resolve().parent.parent
 

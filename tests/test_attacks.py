@@ -24,70 +24,27 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import local_deployment
-from jupyter_ai_access_testing.ci import skip_or_fail
-from jupyter_ai_access_testing.hub import HubBrowser
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.users import (
+    BOUND,
+    kernel,
+    login,
+    probe,
+    registry_status,
+    run,
+    spawn,
+    until,
+)
 
 from jupyter_ai_access.protocol import TOKENS_SCOPE
-
-BOUND = 15.0  # how long a test waits for a state before failing (the product's goal is 5 s)
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
-    with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
         yield hub
-
-
-def login(deployment: dict[str, Any], name: str) -> HubBrowser:
-    browser = HubBrowser(deployment["url"])
-    assert browser.login(name, deployment["passwords"][name]).status_code == 200
-    return browser
-
-
-def spawn(deployment: dict[str, Any], name: str) -> str:
-    hub = deployment["hub"]
-    hub.api("POST", f"/users/{name}/server")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        model = hub.user(name, auth_state=False) or {}
-        server = (model.get("servers") or {}).get("")
-        if server and server.get("ready"):
-            return f"{deployment['url']}/user/{name}/"
-        time.sleep(0.5)
-    pytest.fail(f"{name}'s server did not start: {hub.log_tail()}")
-
-
-async def kernel(deployment: dict[str, Any], name: str) -> ServerKernel:
-    return await ServerKernel(
-        f"{deployment['url']}/user/{name}/", token=deployment["hub"].admin_token
-    ).start()
-
-
-async def run(k: ServerKernel, code: str) -> str:
-    out = await k.execute(code, timeout=60)
-    assert out["error"] is None, out
-    return out["stdout"].strip()
-
-
-async def probe(k: ServerKernel) -> dict[str, Any]:
-    """What the kernel can get now: the token file's presence and get_token()'s outcome."""
-    code = """
-import json, os
-from jupyter_ai_access.client import get_token
-from jupyter_ai_access.errors import SessionEndedError, TokensUnavailableError
-path = os.environ.get("JUPYTER_AI_ACCESS_TOKEN_FILE", "")
-state = {"file": bool(path) and os.path.exists(path)}
-try:
-    state["token"] = len(get_token()) > 0
-except SessionEndedError as e:
-    state["ended"] = str(e)
-except TokensUnavailableError as e:
-    state["unavailable"] = str(e)
-print(json.dumps(state))
-"""
-    return json.loads(await run(k, code))
 
 
 async def aws_probe(k: ServerKernel) -> str:
@@ -98,23 +55,6 @@ async def aws_probe(k: ServerKernel) -> str:
         "try:\n    print(boto3.Session().client('sts').get_caller_identity()['Arn'])\n"
         "except botocore.exceptions.BotoCoreError as e:\n    print(e)",
     )
-
-
-async def until(k: ServerKernel, check: Any) -> tuple[dict[str, Any], float]:
-    started = time.monotonic()
-    while True:
-        state = await probe(k)
-        if check(state) or time.monotonic() - started > BOUND:
-            return state, time.monotonic() - started
-        await asyncio.sleep(0.2)
-
-
-def registry_status(deployment: dict[str, Any], token: str) -> int:
-    return httpx.get(
-        f"{deployment['registry']}/datasets/demo",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    ).status_code
 
 
 async def test_logout_reaches_running_kernels_new_kernels_and_the_registry(deployment, canaries):

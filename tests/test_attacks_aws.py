@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import local_deployment
-from test_attacks import kernel, login, run, spawn
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
+from jupyter_ai_access_testing.harness.users import kernel, login, run, spawn
 
 ATTACK = """
 import json, os, urllib.error, urllib.request
@@ -94,7 +94,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
-    with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
         yield hub
 
 

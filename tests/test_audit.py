@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness.hubs import server_token
 from prometheus_client.parser import text_string_to_metric_families
-from test_sessions import server_token
 
 from jupyter_ai_access.hub import metrics
 
@@ -68,8 +68,8 @@ class AuditLines:
 
 
 @pytest.fixture
-def audit(fake_hub, canaries) -> Iterator[AuditLines]:
-    lines = AuditLines(fake_hub)
+def audit(scripted_hub, canaries) -> Iterator[AuditLines]:
+    lines = AuditLines(scripted_hub)
     yield lines
     assert canaries.find(json.dumps(lines.records())) == []
 
@@ -87,15 +87,15 @@ def sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def test_logins_allowed_and_refused_are_counted_with_their_reason(fake_hub, idp, audit):
-    before = scrape(fake_hub)
-    assert login(fake_hub, idp, "au-olga").logged_in
-    assert not login(fake_hub, idp, "au-pat", groups=[]).logged_in  # outside the allowed groups
+def test_logins_allowed_and_refused_are_counted_with_their_reason(scripted_hub, idp, audit):
+    before = scrape(scripted_hub)
+    assert login(scripted_hub, idp, "au-olga").logged_in
+    assert not login(scripted_hub, idp, "au-pat", groups=[]).logged_in  # outside the allowed groups
     idp.answer_with(lambda form, auth: (200, idp.tokens("quinn", nonce="not-this-login")))
-    assert not login(fake_hub, idp, None).logged_in
+    assert not login(scripted_hub, idp, None).logged_in
     idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))
-    assert not login(fake_hub, idp, None).logged_in
-    after = scrape(fake_hub)
+    assert not login(scripted_hub, idp, None).logged_in
+    after = scrape(scripted_hub)
     assert delta(before, after, "logins_total", result="allowed", reason="none") == 1
     assert delta(before, after, "logins_total", result="refused", reason="not_allowed") == 1
     assert delta(before, after, "logins_total", result="refused", reason="token_invalid") == 1
@@ -117,19 +117,19 @@ def due(hub: HubProcess, idp: Any, user: str) -> HubBrowser:
     return browser
 
 
-def test_refreshes_by_result_with_their_latency_and_the_session_they_end(fake_hub, idp, audit):
-    before = scrape(fake_hub)
-    ok = due(fake_hub, idp, "au-sam")
+def test_refreshes_by_result_with_their_latency_and_the_session_they_end(scripted_hub, idp, audit):
+    before = scrape(scripted_hub)
+    ok = due(scripted_hub, idp, "au-sam")
     idp.answer_with(lambda form, auth: (200, idp.tokens("au-sam", lifetime=3600)))
     assert ok.go("/hub/home").status_code == 200
-    down = due(fake_hub, idp, "au-tess")
+    down = due(scripted_hub, idp, "au-tess")
     idp.answer_with(lambda form, auth: (503, {"message": "down"}))
     assert down.go("/hub/home").status_code == 200
-    ended = due(fake_hub, idp, "au-uma")
-    origin_jti = fake_hub.user("au-uma")["auth_state"]["origin_jti"]
+    ended = due(scripted_hub, idp, "au-uma")
+    origin_jti = scripted_hub.user("au-uma")["auth_state"]["origin_jti"]
     idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))
-    ended.http.get(f"{fake_hub.url}/hub/home")
-    after = scrape(fake_hub)
+    ended.http.get(f"{scripted_hub.url}/hub/home")
+    after = scrape(scripted_hub)
     for result in ("ok", "idp_unavailable", "invalid_grant"):
         assert delta(before, after, "refreshes_total", result=result) == 1, result
         count = delta(before, after, "refresh_duration_seconds_count", result=result)
@@ -153,18 +153,18 @@ def test_refreshes_by_result_with_their_latency_and_the_session_they_end(fake_hu
         b.close()
 
 
-def test_token_endpoint_answers_handouts_logout_and_revocation(fake_hub, idp, audit, canaries):
-    before = scrape(fake_hub)
-    browser = login(fake_hub, idp, "au-vera")
-    token = server_token(fake_hub, "au-vera", canaries)
-    state = fake_hub.user("au-vera")["auth_state"]
-    url = f"{fake_hub.url}/hub/api/ai-access/users/{{}}/tokens"
+def test_token_endpoint_answers_handouts_logout_and_revocation(scripted_hub, idp, audit, canaries):
+    before = scrape(scripted_hub)
+    browser = login(scripted_hub, idp, "au-vera")
+    token = server_token(scripted_hub, "au-vera", canaries)
+    state = scripted_hub.user("au-vera")["auth_state"]
+    url = f"{scripted_hub.url}/hub/api/ai-access/users/{{}}/tokens"
     headers = {"Authorization": f"token {token}"}
     assert httpx.get(url.format("au-vera"), headers=headers, timeout=10).status_code == 200
     assert httpx.get(url.format("au-olga"), headers=headers, timeout=10).status_code == 404
     browser.go("/hub/logout")
     assert httpx.get(url.format("au-vera"), headers=headers, timeout=10).status_code == 401
-    after = scrape(fake_hub)
+    after = scrape(scripted_hub)
     assert delta(before, after, "token_requests_total", answer="tokens", mode="fetch") == 1
     assert delta(before, after, "token_requests_total", answer="not_found", mode="fetch") == 1
     answer = {"answer": "login_required", "mode": "fetch"}
@@ -192,9 +192,9 @@ def test_token_endpoint_answers_handouts_logout_and_revocation(fake_hub, idp, au
     browser.close()
 
 
-def test_no_metric_label_holds_a_name_a_token_or_a_secret(fake_hub, idp, canaries):
-    login(fake_hub, idp, "au-wanda").close()
-    users = {u["name"] for u in fake_hub.api("GET", "/users").json()}
+def test_no_metric_label_holds_a_name_a_token_or_a_secret(scripted_hub, idp, canaries):
+    login(scripted_hub, idp, "au-wanda").close()
+    users = {u["name"] for u in scripted_hub.api("GET", "/users").json()}
     allowed = {
         "result": metrics.REFRESH_RESULTS | {"allowed", "refused"},
         "reason": metrics.LOGIN_REASONS,
@@ -203,7 +203,7 @@ def test_no_metric_label_holds_a_name_a_token_or_a_secret(fake_hub, idp, canarie
         "cause": metrics.SESSION_CAUSES,
         "le": None,  # the histogram's buckets
     }
-    samples = scrape(fake_hub)
+    samples = scrape(scripted_hub)
     assert any(name == PREFIX + "logins_total" for name, _ in samples)
     for name, labels in samples:
         for key, value in labels:

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from jupyter_ai_access_testing import whatwg
 from jupyter_ai_access_testing.canary import CanaryRegistry
-from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness import whatwg
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.tokens import SigningKey, TokenFactory
 
 from jupyter_ai_access.errors import ConfigurationError, DiscoveryError
@@ -116,9 +116,11 @@ def test_tokens_are_refreshed_before_expiry_keeping_the_refresh_token(
     browser.login("bob", pw(cognito_pool_description, "bob"))
     before = emulator_hub.user("bob")["auth_state"]
     register_tokens(canaries, before, emulator_hub)
-    # 60 s tokens, 55 s margin: a refresh is due 5 s after issue.
-    time.sleep(max(0.0, before["access_token_expires_at"] - 55 - time.time()) + 1.5)
-    assert browser.go("/hub/home").status_code == 200
+    # 60 s tokens, 55 s margin: a refresh is due 5 s after issue; the Hub's clock goes there.
+    due = max(0.0, before["access_token_expires_at"] - 55 - time.time()) + 0.5
+    time.sleep(1.1)  # past auth_refresh_age (JupyterHub's own clock)
+    with emulator_hub.clock_ahead(due):
+        assert browser.go("/hub/home").status_code == 200
     after = emulator_hub.user("bob")["auth_state"]
     register_tokens(canaries, after, emulator_hub)
     assert after["access_token"] != before["access_token"]
@@ -236,13 +238,13 @@ def test_tokens_pushed_into_the_callback_are_ignored_and_not_logged(
 
 # ---------------------------------------------------------------- the crafted-answers Hub
 @pytest.fixture
-def fake_browser(fake_hub) -> Iterator[HubBrowser]:
-    with HubBrowser(fake_hub.url) as b:
+def fake_browser(scripted_hub) -> Iterator[HubBrowser]:
+    with HubBrowser(scripted_hub.url) as b:
         yield b
 
 
 def test_happy_path_with_crafted_tokens_uses_basic_auth_pkce_and_no_userinfo(
-    fake_hub, fake_browser, idp
+    scripted_hub, fake_browser, idp
 ):
     idp.login_ok("alice", groups=["ml-training", "ml-admins"])
     assert fake_browser.login("x", "y").status_code == 200
@@ -253,7 +255,7 @@ def test_happy_path_with_crafted_tokens_uses_basic_auth_pkce_and_no_userinfo(
     assert form["grant_type"] == "authorization_code"
     assert len(form["code_verifier"]) >= 43
     assert idp.server.hits["/oauth2/userInfo"] == 0
-    assert fake_hub.user("alice")["admin"] is True
+    assert scripted_hub.user("alice")["admin"] is True
 
 
 def crafted(idp: Any, **kw: Any):
@@ -299,7 +301,7 @@ REFUSALS = {
 
 @pytest.mark.parametrize("case", list(REFUSALS))
 def test_refused_logins_create_nothing_and_ask_nothing_more(
-    fake_hub, fake_browser, idp, case, canaries
+    scripted_hub, fake_browser, idp, case, canaries
 ):
     kw = dict(REFUSALS[case])
     if "id_claims" in kw and kw["id_claims"].get("iss") == "{issuer}/":
@@ -308,13 +310,13 @@ def test_refused_logins_create_nothing_and_ask_nothing_more(
     response = fake_browser.login("x", "y")
     assert response.status_code in (400, 403)
     assert not fake_browser.logged_in
-    assert fake_hub.user("mallory") is None
+    assert scripted_hub.user("mallory") is None
     assert idp.server.hits["/oauth2/userInfo"] == 0
     assert len(idp.server.token_requests) == 1
     assert canaries.find(response.text) == []
 
 
-def test_alg_none_and_hs256_id_tokens_are_refused(fake_hub, fake_browser, idp, canaries):
+def test_alg_none_and_hs256_id_tokens_are_refused(scripted_hub, fake_browser, idp, canaries):
     import base64
     import hashlib
     import hmac
@@ -341,7 +343,7 @@ def test_alg_none_and_hs256_id_tokens_are_refused(fake_hub, fake_browser, idp, c
         idp.answer_with(make)
         response = fake_browser.login("x", "y")
         assert response.status_code == 403, alg
-        assert fake_hub.user("mallory") is None
+        assert scripted_hub.user("mallory") is None
 
 
 def jwt_claims(token: str) -> dict:
@@ -350,7 +352,7 @@ def jwt_claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def test_replayed_id_token_fails_the_new_nonce(fake_hub, idp):
+def test_replayed_id_token_fails_the_new_nonce(scripted_hub, idp):
     first: dict[str, Any] = {}
 
     def make(form, auth):
@@ -359,16 +361,16 @@ def test_replayed_id_token_fails_the_new_nonce(fake_hub, idp):
         return 200, dict(first)
 
     idp.answer_with(make)
-    with HubBrowser(fake_hub.url) as one:
+    with HubBrowser(scripted_hub.url) as one:
         assert one.login("x", "y").status_code == 200
-    with HubBrowser(fake_hub.url) as two:
+    with HubBrowser(scripted_hub.url) as two:
         response = two.login("x", "y")
         assert response.status_code == 403
         assert "nonce" in response.text
         assert not two.logged_in
 
 
-def test_token_endpoint_errors_become_clear_pages(fake_hub, fake_browser, idp):
+def test_token_endpoint_errors_become_clear_pages(scripted_hub, fake_browser, idp):
     idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))
     response = fake_browser.login("x", "y")
     assert response.status_code == 400
@@ -378,21 +380,21 @@ def test_token_endpoint_errors_become_clear_pages(fake_hub, fake_browser, idp):
     assert response.status_code == 400  # no state cookie: refused before any request
 
 
-def test_idp_down_at_login_is_a_503_that_says_try_again(fake_hub, idp):
+def test_idp_down_at_login_is_a_503_that_says_try_again(scripted_hub, idp):
     idp.answer_with(lambda form, auth: (502, {"message": "bad gateway"}))
-    with HubBrowser(fake_hub.url) as b:
+    with HubBrowser(scripted_hub.url) as b:
         response = b.login("x", "y")
     assert response.status_code == 503
     assert "Try again" in response.text
 
 
-def test_username_is_bound_to_sub(fake_hub, idp):
+def test_username_is_bound_to_sub(scripted_hub, idp):
     idp.login_ok("frank")
-    with HubBrowser(fake_hub.url) as b:
+    with HubBrowser(scripted_hub.url) as b:
         assert b.login("x", "y").status_code == 200
     idp.subs["frank"] = "another-identity"
     idp.login_ok("frank")
-    with HubBrowser(fake_hub.url) as b:
+    with HubBrowser(scripted_hub.url) as b:
         response = b.login("x", "y")
         assert response.status_code == 403
         assert "belongs to another account" in response.text
@@ -403,37 +405,37 @@ async def wait_until_refresh_due() -> None:
     await asyncio.sleep(1.1)  # past auth_refresh_age
 
 
-def login_then_due(fake_hub, idp, user: str, **kw: Any) -> HubBrowser:
+def login_then_due(scripted_hub, idp, user: str, **kw: Any) -> HubBrowser:
     """Log in with tokens that are already within the refresh margin."""
     idp.login_ok(user, lifetime=200, **kw)
-    b = HubBrowser(fake_hub.url)
+    b = HubBrowser(scripted_hub.url)
     assert b.login("x", "y").status_code == 200
     time.sleep(1.1)  # past auth_refresh_age
     return b
 
 
-def test_refresh_keeps_the_old_refresh_token_when_none_comes_back(fake_hub, idp):
-    b = login_then_due(fake_hub, idp, "gina")
+def test_refresh_keeps_the_old_refresh_token_when_none_comes_back(scripted_hub, idp):
+    b = login_then_due(scripted_hub, idp, "gina")
     old = idp.refresh_tokens[-1]
     idp.answer_with(lambda form, auth: (200, idp.tokens("gina", refresh=None)))
     assert b.go("/hub/home").status_code == 200
     _, form = idp.server.token_requests[-1]
     assert form == {"grant_type": "refresh_token", "refresh_token": old}
-    assert fake_hub.unseal(fake_hub.user("gina")["auth_state"]["refresh_token"]) == old
+    assert scripted_hub.unseal(scripted_hub.user("gina")["auth_state"]["refresh_token"]) == old
     b.close()
 
 
-def test_rotated_refresh_token_is_stored(fake_hub, idp):
-    b = login_then_due(fake_hub, idp, "hank")
+def test_rotated_refresh_token_is_stored(scripted_hub, idp):
+    b = login_then_due(scripted_hub, idp, "hank")
     idp.answer_with(lambda form, auth: (200, idp.tokens("hank")))
     b.go("/hub/home")
-    stored = fake_hub.user("hank")["auth_state"]["refresh_token"]
-    assert fake_hub.unseal(stored) == idp.refresh_tokens[-1]
+    stored = scripted_hub.user("hank")["auth_state"]["refresh_token"]
+    assert scripted_hub.unseal(stored) == idp.refresh_tokens[-1]
     b.close()
 
 
-def test_many_racing_requests_refresh_once(fake_hub, idp):
-    b = login_then_due(fake_hub, idp, "ivan")
+def test_many_racing_requests_refresh_once(scripted_hub, idp):
+    b = login_then_due(scripted_hub, idp, "ivan")
     before = len(idp.server.token_requests)
     idp.server.delay = 0.3
     idp.answer_with(lambda form, auth: (200, idp.tokens("ivan", lifetime=3600)))
@@ -442,7 +444,7 @@ def test_many_racing_requests_refresh_once(fake_hub, idp):
     async def burst() -> list[int]:
         async with httpx.AsyncClient(cookies=cookies, timeout=20) as client:
             responses = await asyncio.gather(
-                *(client.get(f"{fake_hub.url}/hub/api/user") for _ in range(20))
+                *(client.get(f"{scripted_hub.url}/hub/api/user") for _ in range(20))
             )
         return [r.status_code for r in responses]
 
@@ -452,37 +454,38 @@ def test_many_racing_requests_refresh_once(fake_hub, idp):
     b.close()
 
 
-def test_group_removed_at_refresh_revokes_admin_then_access(fake_hub, idp):
-    b = login_then_due(fake_hub, idp, "jane", groups=["ml-training", "ml-admins"])
-    assert fake_hub.user("jane")["admin"] is True
+def test_group_removed_at_refresh_revokes_admin_then_access(scripted_hub, idp):
+    b = login_then_due(scripted_hub, idp, "jane", groups=["ml-training", "ml-admins"])
+    assert scripted_hub.user("jane")["admin"] is True
     idp.answer_with(
         lambda form, auth: (200, idp.tokens("jane", groups=["ml-training"], lifetime=200))
     )
     assert b.go("/hub/home").status_code == 200
-    model = fake_hub.user("jane")
+    model = scripted_hub.user("jane")
     assert model["admin"] is False
     assert model["groups"] == ["ml-training"]
     time.sleep(1.1)
     idp.answer_with(lambda form, auth: (200, idp.tokens("jane", groups=[], lifetime=200)))
-    response = b.http.get(f"{fake_hub.url}/hub/home")
+    response = b.http.get(f"{scripted_hub.url}/hub/home")
     assert response.status_code == 302
     assert "/hub/login" in response.headers["location"]
-    model = fake_hub.user("jane")
+    model = scripted_hub.user("jane")
     assert model["groups"] == []
     assert "refresh_token" not in model["auth_state"]
     assert idp.server.revocations[-1]["token"] == idp.refresh_tokens[-2]
     b.close()
 
 
+@pytest.mark.hub
 def test_leaving_the_allowed_groups_shows_within_recheck_interval_with_fresh_tokens(
-    tmp_path, idp, fake_factory, canaries, leak_watcher
+    tmp_path, idp, scripted_factory, canaries, leak_watcher
 ):
     """Tokens valid for an hour: without the re-check the removal would show only ~55 min later."""
     config = f"""
 c.JupyterHub.authenticator_class = "cognito"
 c.CognitoOAuthenticator.issuer = {idp.server.issuer!r}
 c.CognitoOAuthenticator.domain = "http://127.0.0.1:{idp.server.port}"
-c.CognitoOAuthenticator.client_id = {fake_factory.client_id!r}
+c.CognitoOAuthenticator.client_id = {scripted_factory.client_id!r}
 c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
 c.CognitoOAuthenticator.recheck_interval = 2
 c.Authenticator.auth_refresh_age = 1
@@ -515,42 +518,43 @@ def test_recheck_interval_must_be_seconds():
         CognitoOAuthenticator(recheck_interval=-1)
 
 
-def test_invalid_grant_at_refresh_requires_a_new_login(fake_hub, idp):
-    b = login_then_due(fake_hub, idp, "kim")
+def test_invalid_grant_at_refresh_requires_a_new_login(scripted_hub, idp):
+    b = login_then_due(scripted_hub, idp, "kim")
     idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))
-    response = b.http.get(f"{fake_hub.url}/hub/home")
+    response = b.http.get(f"{scripted_hub.url}/hub/home")
     assert response.status_code == 302
     assert "/hub/login" in response.headers["location"]
-    assert "access_token" not in fake_hub.user("kim")["auth_state"]
+    assert "access_token" not in scripted_hub.user("kim")["auth_state"]
     b.close()
 
 
-def test_idp_outage_at_refresh_keeps_the_session_and_backs_off(fake_hub, idp):
-    b = login_then_due(fake_hub, idp, "lee")
-    tokens = fake_hub.user("lee")["auth_state"]["access_token"]
+def test_idp_outage_at_refresh_keeps_the_session_and_backs_off(scripted_hub, idp):
+    b = login_then_due(scripted_hub, idp, "lee")
+    tokens = scripted_hub.user("lee")["auth_state"]["access_token"]
     before = len(idp.server.token_requests)
     idp.answer_with(lambda form, auth: (503, {"message": "down"}))
     assert b.go("/hub/home").status_code == 200
     time.sleep(1.1)
     assert b.go("/hub/home").status_code == 200  # within the 5 s backoff: no new attempt
     assert len(idp.server.token_requests) - before == 1
-    assert fake_hub.user("lee")["auth_state"]["access_token"] == tokens
-    assert "Refreshing tokens of lee failed" in fake_hub.log_tail(200)
+    assert scripted_hub.user("lee")["auth_state"]["access_token"] == tokens
+    assert "Refreshing tokens of lee failed" in scripted_hub.log_tail(200)
     b.close()
 
 
-def test_idp_down_at_logout_still_ends_the_hub_session(fake_hub, idp, canaries):
+def test_idp_down_at_logout_still_ends_the_hub_session(scripted_hub, idp, canaries):
     idp.login_ok("mia")
-    b = HubBrowser(fake_hub.url)
+    b = HubBrowser(scripted_hub.url)
     b.login("x", "y")
     idp.server.revoke_status = 503
     b.go("/hub/logout")
     assert not b.logged_in
-    assert "access_token" not in fake_hub.user("mia")["auth_state"]
-    assert "Revoking the refresh token answered HTTP 503" in fake_hub.log_tail(200)
+    assert "access_token" not in scripted_hub.user("mia")["auth_state"]
+    assert "Revoking the refresh token answered HTTP 503" in scripted_hub.log_tail(200)
     b.close()
 
 
+@pytest.mark.hub
 def test_discovery_issuer_mismatch_stops_the_login_with_a_clear_page(
     tmp_path, idp, canaries, leak_watcher
 ):
@@ -725,6 +729,7 @@ async def test_revocation_endpoint_from_discovery_obeys_the_configured_url_rules
     assert len(issuer_server.revocations) == 1
 
 
+@pytest.mark.hub
 def test_hub_refuses_to_start_without_a_client_secret(tmp_path, local_cognito):
     config = f"""
 c.JupyterHub.authenticator_class = "cognito"
@@ -739,6 +744,7 @@ c.CognitoOAuthenticator.allow_all = True
     assert "CognitoOAuthenticator.client_secret is not set" in output
 
 
+@pytest.mark.hub
 def test_hub_refuses_to_start_without_a_crypt_key(tmp_path, local_cognito, canaries):
     config = f"""
 c.JupyterHub.authenticator_class = "cognito"
@@ -757,6 +763,7 @@ c.CognitoOAuthenticator.allow_all = True
     assert "auth_state is enabled, but encryption is not available" in output
 
 
+@pytest.mark.hub
 def test_hub_restart_keeps_users_logged_in(tmp_path, idp, canaries, leak_watcher):
     config = f"""
 c.JupyterHub.authenticator_class = "cognito"

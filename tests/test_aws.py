@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_ai_access_testing.fake_hub import FakeHubTokens
-from jupyter_ai_access_testing.local_aws import LocalAWS
-from test_delivery import run, start_kernel
+from jupyter_ai_access_testing.harness.inprocess import run, start_kernel
+from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from tornado.httpclient import AsyncHTTPClient
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
@@ -24,22 +23,14 @@ from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH, KernelEnv
 from jupyter_ai_access.server.app import AIAccessApp
 
+pytestmark = pytest.mark.kernel
+
 IDENTITY = """
 import boto3, json
 sts = boto3.client("sts")
 print(json.dumps({"arn": sts.get_caller_identity()["Arn"],
                   "method": boto3.Session().get_credentials().method}))
 """
-
-
-@pytest.fixture
-def fake_hub_tokens(issuer_server, canaries, monkeypatch) -> Iterator[FakeHubTokens]:
-    hub = FakeHubTokens(
-        issuer_server.factory, user="alice", api_token=canaries.secret("server-api-token")
-    )
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub.api_token)
-    yield hub
-    hub.stop()
 
 
 @pytest.fixture

@@ -36,10 +36,12 @@ from typing import Any
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.notebooks import ServerKernel
-from test_e2e import chromium, screenshot
+from jupyter_ai_access_testing.harness.browser import chromium, screenshot
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 from jupyter_ai_access.local_cognito.process import find_free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "/user/test/abc/"

@@ -130,7 +130,7 @@ def test_a_canary_logged_inside_the_server_extension_fails_the_test(pytester):
         pytest.param(
             """
             import http.server, threading
-            from jupyter_ai_access_testing.hub import HubBrowser
+            from jupyter_ai_access_testing.harness.hub import HubBrowser
             secret = canaries.secret("page").encode()
 
             class Page(http.server.BaseHTTPRequestHandler):

@@ -30,11 +30,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from conftest import HUB_CLIENT, TOKEN_DELIVERY_CONFIG
 from jupyter_ai_access_testing import leaks
 from jupyter_ai_access_testing.canary import CanaryRegistry
-from jupyter_ai_access_testing.hub import HubBrowser, HubProcess
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness.hubs import HUB_CLIENT, TOKEN_DELIVERY_CONFIG
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 
@@ -42,6 +42,8 @@ USER = "alice"
 HUB_REFRESH_MARGIN = 50
 BROKER_RENEW_BEFORE = 10
 FAN_IN_KERNELS = 10
+
+pytestmark = [pytest.mark.hub, pytest.mark.kernel]
 
 
 def sha(text: str) -> str:
@@ -345,7 +347,7 @@ except SessionEndedError:
 
 
 async def test_a_removal_at_cognito_reaches_the_kernels_within_the_recheck_interval(
-    tmp_path, idp, fake_factory, canaries, leak_watcher
+    tmp_path, idp, scripted_factory, canaries, leak_watcher
 ):
     """Hour-long tokens, nobody at the browser: the server's session watch, reconnecting, makes
     the Hub re-check the user at Cognito once ``recheck_interval`` has passed."""
@@ -359,7 +361,7 @@ from pathlib import Path
 c.JupyterHub.authenticator_class = "cognito"
 c.CognitoOAuthenticator.issuer = {idp.server.issuer!r}
 c.CognitoOAuthenticator.domain = "http://127.0.0.1:{idp.server.port}"
-c.CognitoOAuthenticator.client_id = {fake_factory.client_id!r}
+c.CognitoOAuthenticator.client_id = {scripted_factory.client_id!r}
 c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
 c.CognitoOAuthenticator.recheck_interval = 3
 c.Authenticator.auth_refresh_age = 1

@@ -25,22 +25,11 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 
 from jupyter_ai_access import client
 from jupyter_ai_access.errors import TokensUnavailableError
 from jupyter_ai_access.protocol import KernelEnv
 from jupyter_ai_access.server.app import AIAccessApp
-
-
-@pytest.fixture
-def fake_hub_tokens(issuer_server, canaries, monkeypatch) -> Iterator[FakeHubTokens]:
-    hub = FakeHubTokens(
-        issuer_server.factory, user="alice", api_token=canaries.secret("server-api-token")
-    )
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub.api_token)
-    yield hub
-    hub.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from importlib import metadata
 
-from conftest import ROOT
+from jupyter_ai_access_testing.harness import ROOT
 
 OWN = {"jupyter-ai-access", "jupyter-ai-access-testing"}
 

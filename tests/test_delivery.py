@@ -14,17 +14,14 @@ import json
 import os
 import stat
 import subprocess
-import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_ai_access_testing.ci import skip_or_fail
-from jupyter_ai_access_testing.fake_hub import FakeHubTokens
-from jupyter_ai_access_testing.leaks import observe
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.inprocess import run, server_config, start_kernel
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
@@ -37,41 +34,14 @@ from jupyter_ai_access.protocol import KernelEnv
 from jupyter_ai_access.resource.tornado_auth import bearer_required
 from jupyter_ai_access.server.app import AIAccessApp
 
+pytestmark = pytest.mark.kernel
+
 SCOPE = "ai-access/datasets.read"
 
 
 @pytest.fixture
-def fake_hub_tokens(issuer_server, canaries, monkeypatch) -> Iterator[FakeHubTokens]:
-    hub = FakeHubTokens(
-        issuer_server.factory, user="alice", api_token=canaries.secret("server-api-token")
-    )
-    # Like JupyterHub: the server's API token arrives in the environment, never in config
-    # (jupyter_server logs its whole config at DEBUG).
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub.api_token)
-    yield hub
-    hub.stop()
-
-
-@pytest.fixture
 def jp_server_config(fake_hub_tokens, tmp_path):
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_ai_access": True}},
-        "KernelProvisionerFactory": {"default_provisioner_name": "ai-access-provisioner"},
-        "TokenBroker": {
-            "hub_api_url": fake_hub_tokens.url,
-            "user": "alice",
-            "renew_before": 20,
-            "login_url": "https://hub.example.org/hub/login",
-        },
-        "KernelTokenStore": {"token_dir": str(tmp_path / "kernel-tokens")},
-    }
-
-
-@pytest.fixture
-def ext(jp_serverapp) -> AIAccessApp:
-    app = AIAccessApp.active
-    assert app is not None
-    return app
+    return server_config(fake_hub_tokens, tmp_path)
 
 
 @pytest.fixture
@@ -91,40 +61,6 @@ def resource(issuer_server, jp_asyncio_loop) -> Iterator[str]:
     server.add_sockets(sockets)
     yield f"http://127.0.0.1:{sockets[0].getsockname()[1]}/dataset"
     server.stop()
-
-
-async def start_kernel(jp_serverapp) -> str:
-    return await jp_serverapp.kernel_manager.start_kernel(kernel_name="python3")
-
-
-async def run(jp_serverapp, kernel_id: str, code: str, timeout: float = 60) -> str:
-    """Execute ``code`` in a real kernel; return its stdout (raise with the traceback on error)."""
-    km = jp_serverapp.kernel_manager.get_kernel(kernel_id)
-    client = km.client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=timeout)
-        msg_id = client.execute(textwrap.dedent(code))
-        out: list[str] = []
-        error = None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = await client.get_iopub_msg(timeout=timeout)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind = msg["msg_type"]
-            if kind == "stream":
-                out.append(msg["content"]["text"])
-            elif kind == "error":
-                error = "\n".join(msg["content"]["traceback"])
-            elif kind == "status" and msg["content"]["execution_state"] == "idle":
-                break
-        observe(f"kernel output of {kernel_id}", "".join(out) + (error or ""))
-        if error:
-            raise AssertionError(f"kernel error:\n{error}")
-        return "".join(out)
-    finally:
-        client.stop_channels()
 
 
 # ---------------------------------------------------------------- the happy path

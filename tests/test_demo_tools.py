@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import local_deployment
-from test_attacks import kernel, login, run, spawn
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
+from jupyter_ai_access_testing.harness.users import kernel, login, run, spawn
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
-    with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
         login(hub, "alice").close()
         spawn(hub, "alice")
         yield hub

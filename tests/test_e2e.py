@@ -8,109 +8,32 @@ API and kernel websocket. Screenshots of failures go to test-artifacts/.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import shutil
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from conftest import local_deployment
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness import ROOT
+from jupyter_ai_access_testing.harness.browser import (
+    chromium,
+    open_lab,
+    screenshot,
+    server_cookies,
+    sign_in,
+)
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-@pytest.fixture(autouse=True)
-def _chromium_installed() -> None:
-    """Debian's chromium must be there; in CI a missing browser fails instead of skipping."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing: scripts/bootstrap --browser installs it")
-        pytest.skip("Debian's chromium is not installed (./run-tests installs it)")
+pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.usefixtures("chromium_installed")]
 
 
 @pytest.fixture(scope="module")
 def local_hub(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
     """The repository's jupyterhub_config.py on free ports, with canary passwords and secret."""
-    with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
         yield hub
-
-
-@contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
-    """A browser context in Debian's headless Chromium (pytest-jupyter has no async fixtures)."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = await chromium.new_context(viewport={"width": 1280, "height": 800})
-        try:
-            yield context
-        finally:
-            await chromium.close()
-
-
-async def screenshot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    docs = os.environ.get("JAIA_README_SCREENSHOTS")
-    if docs:
-        Path(docs).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ARTIFACTS / f"{name}.png", Path(docs) / f"{name}.png")
-
-
-async def sign_in(page: Any, hub: dict[str, Any], username: str) -> None:
-    """Open the Hub, land on the Cognito sign-in page, sign in."""
-    await page.goto(hub["url"] + "/hub/oauth_login")
-    assert page.url.startswith(hub["cognito"] + "/login")
-    await page.wait_for_selector("#signInFormUsername")
-    await page.fill("#signInFormUsername", username)
-    await page.fill("#signInFormPassword", hub["passwords"][username])
-    await page.click("button[type=submit]")
-
-
-async def server_cookies(context: Any, path: str) -> dict[str, str]:
-    """The cookies the browser would send to ``path`` (the most specific path wins)."""
-    cookies = sorted(
-        (
-            c
-            for c in await context.cookies()
-            if c["domain"] in ("127.0.0.1", "localhost") and path.startswith(c["path"])
-        ),
-        key=lambda c: len(c["path"]),
-    )
-    return {c["name"]: c["value"] for c in cookies}
-
-
-async def open_lab(context: Any, hub: dict[str, Any], username: str) -> Any:
-    page = await context.new_page()
-    try:
-        await sign_in(page, hub, username)
-        await page.wait_for_url(re.compile(rf".*/user/{username}/lab.*"), timeout=120_000)
-        await page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-    except Exception:
-        await screenshot(page, f"failure-open-lab-{username}")
-        raise
-    return page
 
 
 async def run_example_notebook(

@@ -14,10 +14,17 @@ from typing import Any
 
 import pytest
 from jsonschema.exceptions import ValidationError
-from test_delivery import ext, fake_hub_tokens, jp_server_config, run, start_kernel  # noqa: F401
+from jupyter_ai_access_testing.harness.inprocess import run, server_config, start_kernel
 from tornado.httpclient import AsyncHTTPClient
 
 from jupyter_ai_access.server.events import SCHEMA_IDS, origin_jti_sha256
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def jp_server_config(fake_hub_tokens, tmp_path):
+    return server_config(fake_hub_tokens, tmp_path)
 
 
 class Captured:
@@ -39,7 +46,7 @@ class Captured:
 
 
 @pytest.fixture
-def captured(jp_serverapp, ext, canaries, fake_hub_tokens):  # noqa: F811
+def captured(jp_serverapp, ext, canaries, fake_hub_tokens):
     capture = Captured(jp_serverapp.event_logger)
     for schema_id in SCHEMA_IDS.values():
         jp_serverapp.event_logger.add_listener(schema_id=schema_id, listener=capture.listener)
@@ -61,8 +68,8 @@ def _origin_jti(token: str) -> str:
 
 async def test_kernel_launch_renewal_and_endpoint_deliveries_are_events(
     jp_serverapp,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
     captured,
 ):
     kernel_id = await start_kernel(jp_serverapp)
@@ -107,7 +114,7 @@ async def test_kernel_launch_renewal_and_endpoint_deliveries_are_events(
 )
 async def test_refusals_at_the_kernel_endpoint_are_events_without_the_secret(
     jp_serverapp,
-    ext,  # noqa: F811
+    ext,
     captured,
     canaries,
     headers,
@@ -123,8 +130,8 @@ async def test_refusals_at_the_kernel_endpoint_are_events_without_the_secret(
 
 async def test_a_kernel_asking_after_the_session_ended_is_an_event_with_its_kernel(
     jp_serverapp,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
     captured,
 ):
     kernel_id = await start_kernel(jp_serverapp)
@@ -155,8 +162,8 @@ async def test_a_kernel_asking_after_the_session_ended_is_an_event_with_its_kern
 
 async def test_an_unreachable_cognito_is_a_renewal_event(
     jp_serverapp,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
     captured,
 ):
     await ext.broker.get()
@@ -170,7 +177,7 @@ async def test_an_unreachable_cognito_is_a_renewal_event(
 
 async def test_aws_credentials_helper_emits_role_and_expiry_and_the_schema_refuses_more(
     jp_serverapp,
-    ext,  # noqa: F811
+    ext,
     captured,
 ):
     ext.events.aws_credentials_issued(

@@ -24,15 +24,18 @@ from jupyter_ai_access_testing.processes import ident, remove_accounts, terminat
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="/proc as on Linux")
+pytestmark = [
+    pytest.mark.hub,
+    pytest.mark.skipif(sys.platform != "linux", reason="/proc as on Linux"),
+]
 
 INNER = """
 import json, os, pwd, time
 from pathlib import Path
 
 import httpx
-from jupyter_ai_access_testing.deployment import local_deployment
-from jupyter_ai_access_testing.hub import HubBrowser
+from jupyter_ai_access_testing.harness.deployment import local_deployment
+from jupyter_ai_access_testing.harness.hub import HubBrowser
 
 
 def test_a_deployment_with_a_server_and_a_kernel(tmp_path):

@@ -2,122 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+from jupyter_ai_access_testing.harness import ROOT
+from jupyter_ai_access_testing.harness.descriptions import with_entry
+from jupyter_ai_access_testing.harness.infra import (
+    DEMO,
+    client,
+    install_mocks,
+    of_type,
+    program,
+    provision,
+    settings,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "infra"))
-
-import program  # noqa: E402 - the infra/ folder is not a package
-from jupyter_ai_access_testing.descriptions import with_entry  # noqa: E402
-
-from jupyter_ai_access.demo.settings import DEMO_POOL_FILE  # noqa: E402
-from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError  # noqa: E402
-from jupyter_ai_access.pooldesc import validate_pool  # noqa: E402
-
-DEMO = json.loads(DEMO_POOL_FILE.read_text())
-
-
-class Mocks(pulumi.runtime.Mocks):
-    """Records every resource; Cognito generates client secrets and ids."""
-
-    def __init__(self) -> None:
-        self.resources: list[Any] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.resources.append(args)
-        outputs = dict(args.inputs)
-        if args.typ == "aws:cognito/userPool:UserPool":
-            outputs["endpoint"] = "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz"
-            return "eu-west-1_AbC123xyz", outputs
-        if args.typ == "aws:iam/role:Role":
-            outputs["arn"] = f"arn:aws:iam::123456789012:role/{args.inputs['name']}"
-        if args.typ == "aws:cognito/identityPool:IdentityPool":
-            return "eu-west-1:11111111-2222-3333-4444-555555555555", outputs
-        if args.typ == "aws:cognito/userPoolClient:UserPoolClient":
-            outputs["clientSecret"] = f"generated-secret-of-{args.name}"
-            return f"id-{args.name}", outputs
-        return f"{args.name}-id", outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return {}
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
+from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError
+from jupyter_ai_access.pooldesc import validate_pool
 
 
 @pytest.fixture
-def mocks() -> Mocks:
-    m = Mocks()
-    pulumi.runtime.set_mocks(m, preview=False)
-    return m
-
-
-def settings(**over: Any) -> program.StackSettings:
-    base = dict(
-        hub_url="https://hub.example.org",
-        region="eu-west-1",
-        domain_prefix="my-hub-login",
-        external_idp_issuer="https://login.example.org",
-        external_idp_client_id="corp-client",
-        external_idp_client_secret=pulumi.Output.secret("idp-secret-value"),
-    )
-    return program.StackSettings(**{**base, **over})
-
-
-def run(mocks: Mocks, description: dict | None = None, **over: Any) -> tuple[dict, list]:
-    """Provision with mocks; return (exports resolved, resources)."""
-    pool = validate_pool(description or DEMO, "pool.json", for_aws=True)
-    s = settings(**over)
-    program.check_for_aws(pool, s, "pool.json")
-    exports = program.provision(pool, s)
-    resolved: dict[str, Any] = {}
-    secret_flags: dict[str, bool] = {}
-
-    async def collect() -> None:
-        for name, value in exports.items():
-            output = pulumi.Output.from_input(value)
-            resolved[name] = await output.future()
-            secret_flags[name] = await output.is_secret()
-        # Let the registrations no export depends on (groups, role policies) finish: wait until
-        # no resource has been added for half a second (registrations run on Pulumi's threads,
-        # slower on a loaded machine), at most 30 s.
-        quiet, seen = 0, len(mocks.resources)
-        for _ in range(3000):
-            await asyncio.sleep(0.01)
-            quiet = quiet + 1 if len(mocks.resources) == seen else 0
-            seen = len(mocks.resources)
-            if quiet >= 50:
-                break
-
-    # On the loop Pulumi's outputs live on (the same helper @pulumi.runtime.test uses).
-    from pulumi.runtime.sync_await import _sync_await
-
-    _sync_await(collect())
-    resolved["_secret"] = secret_flags
-    return resolved, mocks.resources
-
-
-def of_type(resources: list, typ: str) -> list:
-    return [r for r in resources if r.typ == typ]
-
-
-def client(resources: list, name: str) -> dict:
-    (found,) = [
-        r.inputs
-        for r in of_type(resources, "aws:cognito/userPoolClient:UserPoolClient")
-        if r.inputs["name"] == name
-    ]
-    return found
+def mocks():
+    return install_mocks()
 
 
 @pytest.fixture
 def provisioned(mocks) -> tuple[dict, list]:
-    return run(mocks)
+    return provision(mocks)
 
 
 def test_user_pool_settings(provisioned):
@@ -225,7 +139,7 @@ def test_exports_have_the_hub_config_shape_and_secrets_are_secret(provisioned):
 
 
 def test_custom_domain(mocks):
-    exports, resources = run(
+    exports, resources = provision(
         mocks,
         domain_prefix="",
         custom_domain="login.example.org",
@@ -329,7 +243,7 @@ def test_other_code_clients_keep_their_urls_which_must_be_https(mocks):
     with pytest.raises(PoolDescriptionError, match="http only for localhost"):
         program.check_for_aws(pool, settings(), "pool.json")
     data["app_clients"][-1]["callback_urls"] = ["https://dash.example.org/cb"]
-    _, resources = run(mocks, data)
+    _, resources = provision(mocks, data)
     assert client(resources, "dashboard")["callbackUrls"] == ["https://dash.example.org/cb"]
 
 

@@ -6,7 +6,7 @@ import copy
 import json
 
 import pytest
-from test_infra import DEMO, client, mocks, of_type, run  # noqa: F401 - mocks is a fixture
+from jupyter_ai_access_testing.harness.infra import DEMO, client, install_mocks, of_type, provision
 
 from jupyter_ai_access.errors import PoolDescriptionError
 from jupyter_ai_access.pooldesc import validate_pool
@@ -18,8 +18,13 @@ PREFIX = "jupyter-ai-access-demo"
 
 
 @pytest.fixture
-def provisioned(mocks):  # noqa: F811
-    return run(mocks)
+def mocks():
+    return install_mocks()
+
+
+@pytest.fixture
+def provisioned(mocks):
+    return provision(mocks)
 
 
 def by_name(resources: list, typ: str) -> dict[str, dict]:
@@ -124,10 +129,10 @@ def test_s3_policies_are_least_privilege_with_a_per_person_prefix(provisioned):
                 assert arn.startswith(bucket)
 
 
-def test_a_description_without_an_aws_section_provisions_no_aws_access(mocks):  # noqa: F811
+def test_a_description_without_an_aws_section_provisions_no_aws_access(mocks):
     description = copy.deepcopy(DEMO)
     del description["aws"]
-    exports, resources = run(mocks, description)
+    exports, resources = provision(mocks, description)
     assert of_type(resources, "aws:cognito/identityPool:IdentityPool") == []
     assert of_type(resources, "aws:iam/role:Role") == []
     assert "AWS_COGNITO_IDENTITY_POOL_ID" not in exports

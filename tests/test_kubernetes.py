@@ -40,10 +40,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from jupyter_ai_access_testing.ci import skip_or_fail
-from jupyter_ai_access_testing.hub import HubBrowser, HubProcess, find_chp
-from jupyter_ai_access_testing.kubernetes import pod_env, write_kubeconfig
-from jupyter_ai_access_testing.z2jh import (
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess, find_chp
+from jupyter_ai_access_testing.harness.kubernetes import pod_env, write_kubeconfig
+from jupyter_ai_access_testing.harness.z2jh import (
     chart_dir,
     chart_values,
     lay_out_hub_pod,
@@ -245,7 +245,7 @@ def test_chart_config_with_postgres_reads_the_password_from_the_secret(
 NO_CLUSTER = """
 # The test's stand-ins for what only a cluster has; everything else is the chart's.
 c.JupyterHub.hub_bind_url = "http://127.0.0.1:{hub_port}"  # the chart binds :8081 on all addresses
-c.JupyterHub.spawner_class = "jupyter_ai_access_testing.kubernetes.ManifestSpawner"
+c.JupyterHub.spawner_class = "jupyter_ai_access_testing.harness.kubernetes.ManifestSpawner"
 c.ManifestSpawner.manifest_dir = {manifests!r}
 c.KubeSpawner.ip = "127.0.0.1"  # a pod listens on its own IP; the local stand-in on loopback
 c.JupyterHub.cleanup_servers = True  # local processes, not pods: they end with the Hub
@@ -588,6 +588,7 @@ def test_dockerignore_lets_only_the_package_into_the_build():
 IMAGE_ONLY = {"rm", "fix-permissions"}
 
 
+@pytest.mark.slow  # a fresh venv and an install per image
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_dockerfile_install_lines_run_in_a_fresh_venv(name, tmp_path):
     """The COPY and RUN steps, in a fresh venv, offline (the wheelhouse of scripts/bootstrap).

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import local_deployment
+from jupyter_ai_access_testing.harness.browser import chromium, open_lab, screenshot
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
 from playwright.async_api import TimeoutError as PlaywrightTimeout
-from test_e2e import _chromium_installed, chromium, open_lab, screenshot  # noqa: F401
+
+pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.usefixtures("chromium_installed")]
 
 ITEM = ".jp-AIAccess-status"
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +86,7 @@ def test_every_other_statement_of_the_version_agrees_with_package_json():
 
 @pytest.fixture(scope="module")
 def lab_hub(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
-    with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
         yield hub
 
 

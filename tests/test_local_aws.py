@@ -28,7 +28,7 @@ import boto3
 import botocore.exceptions
 import httpx
 import pytest
-from jupyter_ai_access_testing.local_aws import LocalAWS
+from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import SigningKey
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE

@@ -20,13 +20,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.ci import skip_or_fail
-from jupyter_ai_access_testing.deployment import _remove_accounts
-from jupyter_ai_access_testing.hub import HubBrowser
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.deployment import _remove_accounts
+from jupyter_ai_access_testing.harness.hub import HubBrowser
 
 from jupyter_ai_access.demo.deployment import claim_accounts, isolate_users
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE, DEMO_PORTS, DEMO_SETTINGS
 from jupyter_ai_access.local_cognito.process import find_free_port
+
+pytestmark = pytest.mark.hub
 
 ROOT = Path(__file__).resolve().parent.parent
 

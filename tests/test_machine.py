@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.lab import start_registry
+from jupyter_ai_access_testing.harness.lab import start_registry
 
 from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 from jupyter_ai_access.local_cognito.process import stop_process

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from jupyter_ai_access_testing.descriptions import with_entry
+from jupyter_ai_access_testing.harness.descriptions import with_entry
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.errors import ConfigurationError, PoolDescriptionError

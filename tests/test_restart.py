@@ -25,13 +25,22 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import local_deployment
-from test_attacks import BOUND, kernel, login, probe, registry_status, run, spawn, until
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
+from jupyter_ai_access_testing.harness.users import (
+    BOUND,
+    kernel,
+    login,
+    probe,
+    registry_status,
+    run,
+    spawn,
+    until,
+)
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
-    with local_deployment(tmp_path_factory, canaries, leak_watcher, crypt_key_in_env=False) as hub:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher, crypt_key_in_env=False) as hub:
         yield hub
 
 

@@ -13,7 +13,7 @@ import stat
 import time
 
 import pytest
-from jupyter_ai_access_testing.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
 
 from jupyter_ai_access.errors import ConfigurationError
 from jupyter_ai_access.hub.revocation_store import RevocationFile

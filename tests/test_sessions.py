@@ -17,24 +17,14 @@ import time
 
 import httpx
 import pytest
-from conftest import HUB_CLIENT
-from jupyter_ai_access_testing.hub import HubBrowser
+from jupyter_ai_access_testing.harness.hub import HubBrowser
+from jupyter_ai_access_testing.harness.hubs import HUB_CLIENT, server_token
 
 from jupyter_ai_access.hub.sealing import PREFIX
-from jupyter_ai_access.protocol import NO_TOKENS, REVOCATIONS_SCOPE, TOKENS_SCOPE, fingerprint
+from jupyter_ai_access.protocol import NO_TOKENS, REVOCATIONS_SCOPE, fingerprint
 
 WAIT = 60  # the watch's own limit; a woken watch answers long before it
 POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
-
-
-def server_token(hub, name: str, canaries) -> str:
-    response = hub.api(
-        "POST", f"/users/{name}/tokens", json={"scopes": [f"{TOKENS_SCOPE}!user={name}"]}
-    )
-    assert response.status_code == 201, response.text
-    token = response.json()["token"]
-    canaries.register(token, f"{name}'s server token")
-    return token
 
 
 def watch(hub, name: str, token: str, have: str, wait: float = WAIT) -> concurrent.futures.Future:
@@ -73,12 +63,12 @@ def woken(future: concurrent.futures.Future) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def login(fake_hub, idp):
+def login(scripted_hub, idp):
     browsers: list[HubBrowser] = []
 
     def go(name: str, **kw) -> HubBrowser:
         idp.login_ok(name, **kw)
-        browser = HubBrowser(fake_hub.url)
+        browser = HubBrowser(scripted_hub.url)
         assert browser.login("x", "y").status_code == 200
         browsers.append(browser)
         return browser
@@ -88,86 +78,86 @@ def login(fake_hub, idp):
         b.close()
 
 
-def test_an_unchanged_session_keeps_the_watch_open_until_its_wait(fake_hub, login, canaries):
+def test_an_unchanged_session_keeps_the_watch_open_until_its_wait(scripted_hub, login, canaries):
     login("una")
-    token = server_token(fake_hub, "una", canaries)
-    held = current(fake_hub, "una", token)
-    status, body, took = watch(fake_hub, "una", token, fingerprint(held["access_token"]), 2).result(
+    token = server_token(scripted_hub, "una", canaries)
+    held = current(scripted_hub, "una", token)
+    status, body, took = watch(scripted_hub, "una", token, fingerprint(held["access_token"]), 2).result(
         timeout=40
     )
     assert status == 200 and body["access_token"] == held["access_token"]
     assert took >= 1.5  # it waited: no busy answer loop
 
 
-def test_logout_answers_the_watch_with_login_required(fake_hub, login, canaries):
+def test_logout_answers_the_watch_with_login_required(scripted_hub, login, canaries):
     browser = login("lou")
-    token = server_token(fake_hub, "lou", canaries)
-    held = current(fake_hub, "lou", token)
-    pending = watch(fake_hub, "lou", token, fingerprint(held["access_token"]))
+    token = server_token(scripted_hub, "lou", canaries)
+    held = current(scripted_hub, "lou", token)
+    pending = watch(scripted_hub, "lou", token, fingerprint(held["access_token"]))
     browser.go("/hub/logout")
     status, body = woken(pending)
     assert status == 401 and body["error"] == "login_required"
-    assert body["login_url"] == f"{fake_hub.url}/hub/login"
+    assert body["login_url"] == f"{scripted_hub.url}/hub/login"
 
 
-def test_logging_in_again_answers_the_watch_with_the_new_tokens(fake_hub, login, canaries):
+def test_logging_in_again_answers_the_watch_with_the_new_tokens(scripted_hub, login, canaries):
     login("rex").go("/hub/logout")
-    token = server_token(fake_hub, "rex", canaries)
-    pending = watch(fake_hub, "rex", token, NO_TOKENS)
+    token = server_token(scripted_hub, "rex", canaries)
+    pending = watch(scripted_hub, "rex", token, NO_TOKENS)
     login("rex")
     status, body = woken(pending)
     assert status == 200 and body["username"] == "rex"
 
 
-def test_invalid_grant_at_a_refresh_ends_the_session_for_the_watch(fake_hub, login, idp, canaries):
+def test_invalid_grant_at_a_refresh_ends_the_session_for_the_watch(scripted_hub, login, idp, canaries):
     browser = login("ivy", lifetime=200)  # within the 300 s refresh margin: refresh is due
-    token = server_token(fake_hub, "ivy", canaries)
-    held = fake_hub.user("ivy")["auth_state"]  # the watch compares, it never refreshes
-    pending = watch(fake_hub, "ivy", token, fingerprint(held["access_token"]))
+    token = server_token(scripted_hub, "ivy", canaries)
+    held = scripted_hub.user("ivy")["auth_state"]  # the watch compares, it never refreshes
+    pending = watch(scripted_hub, "ivy", token, fingerprint(held["access_token"]))
     idp.answer_with(lambda form, auth: (400, {"error": "invalid_grant"}))
     time.sleep(1.1)  # past auth_refresh_age
     browser.go("/hub/home")  # any request refreshes
     status, body = woken(pending)
     assert status == 401 and body["error"] == "login_required"
-    state = fake_hub.user("ivy")["auth_state"]
+    state = scripted_hub.user("ivy")["auth_state"]
     assert "access_token" not in state and "refresh_token" not in state
 
 
 def test_leaving_the_allowed_groups_ends_the_session_and_feeds_revocation(
-    fake_hub, login, idp, canaries
+    scripted_hub, login, idp, canaries
 ):
     browser = login("gus", lifetime=200)
-    token = server_token(fake_hub, "gus", canaries)
-    held = fake_hub.user("gus")["auth_state"]
-    pending = watch(fake_hub, "gus", token, fingerprint(held["access_token"]))
+    token = server_token(scripted_hub, "gus", canaries)
+    held = scripted_hub.user("gus")["auth_state"]
+    pending = watch(scripted_hub, "gus", token, fingerprint(held["access_token"]))
     idp.answer_with(lambda form, auth: (200, idp.tokens("gus", groups=["other"])))
     time.sleep(1.1)
     browser.go("/hub/home")
     status, _ = woken(pending)
     assert status == 401
-    feed = fake_hub.api("GET", "/ai-access/revocations").json()
+    feed = scripted_hub.api("GET", "/ai-access/revocations").json()
     assert held["origin_jti"] in feed["origin_jti"]
     assert feed["origin_jti"][held["origin_jti"]] == held["access_token_expires_at"]
 
 
-def test_deleting_the_user_ends_the_session_for_the_watch(fake_hub, login, canaries):
+def test_deleting_the_user_ends_the_session_for_the_watch(scripted_hub, login, canaries):
     login("dee")
-    token = server_token(fake_hub, "dee", canaries)
-    held = current(fake_hub, "dee", token)
-    origin = fake_hub.user("dee")["auth_state"]["origin_jti"]
-    pending = watch(fake_hub, "dee", token, fingerprint(held["access_token"]))
-    assert fake_hub.api("DELETE", "/users/dee").status_code == 204
+    token = server_token(scripted_hub, "dee", canaries)
+    held = current(scripted_hub, "dee", token)
+    origin = scripted_hub.user("dee")["auth_state"]["origin_jti"]
+    pending = watch(scripted_hub, "dee", token, fingerprint(held["access_token"]))
+    assert scripted_hub.api("DELETE", "/users/dee").status_code == 204
     status, body = pending.result(timeout=WAIT + 40)[:2]
     # the user's tokens die with the user: the open watch gets 401 (woken) or 403 (token gone)
     assert status in (401, 403), body
-    assert origin in fake_hub.api("GET", "/ai-access/revocations").json()["origin_jti"]
+    assert origin in scripted_hub.api("GET", "/ai-access/revocations").json()["origin_jti"]
 
 
-def test_the_revocation_feed_needs_its_scope(fake_hub, login, canaries):
+def test_the_revocation_feed_needs_its_scope(scripted_hub, login, canaries):
     login("fay")
-    token = server_token(fake_hub, "fay", canaries)
+    token = server_token(scripted_hub, "fay", canaries)
     response = httpx.get(
-        f"{fake_hub.url}/hub/api/ai-access/revocations",
+        f"{scripted_hub.url}/hub/api/ai-access/revocations",
         headers={"Authorization": f"token {token}"},
         timeout=15,
     )
@@ -176,12 +166,12 @@ def test_the_revocation_feed_needs_its_scope(fake_hub, login, canaries):
 
 
 @pytest.mark.parametrize("wait", ["abc", "-1", "inf", "nan"])
-def test_a_malformed_wait_is_refused(fake_hub, login, canaries, wait):
+def test_a_malformed_wait_is_refused(scripted_hub, login, canaries, wait):
     name = f"mal{['abc', '-1', 'inf', 'nan'].index(wait)}"
     login(name)
-    token = server_token(fake_hub, name, canaries)
+    token = server_token(scripted_hub, name, canaries)
     response = httpx.get(
-        f"{fake_hub.url}/hub/api/ai-access/users/{name}/tokens",
+        f"{scripted_hub.url}/hub/api/ai-access/users/{name}/tokens",
         params={"wait": wait, "have": "x"},
         headers={"Authorization": f"token {token}"},
         timeout=15,

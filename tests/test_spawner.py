@@ -29,10 +29,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, local_deployment
-from jupyter_ai_access_testing.ci import skip_or_fail
-from jupyter_ai_access_testing.hub import HubBrowser
-from test_attacks import kernel, login, run
+from jupyter_ai_access_testing.harness import ROOT
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
+from jupyter_ai_access_testing.harness.hub import HubBrowser
+from jupyter_ai_access_testing.harness.users import kernel, login, run
 from traitlets import TraitError
 
 from jupyter_ai_access.errors import AccountConflictError, ConfigurationError
@@ -230,7 +231,7 @@ def test_a_runtime_root_writable_by_others_is_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
-    with local_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher) as hub:
         if not hub["isolated"]:
             skip_or_fail("the deployment does not isolate users here: no accounts to attack")
         yield hub

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from jupyter_ai_access_testing.lab import LabProcess, start_registry
-from jupyter_ai_access_testing.notebooks import ServerKernel
-from test_e2e import chromium, screenshot
+from jupyter_ai_access_testing.harness.browser import chromium, screenshot
+from jupyter_ai_access_testing.harness.lab import LabProcess, start_registry
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 from jupyter_ai_access.local_cognito.process import stop_process
 
@@ -30,10 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB_CLIENT = "labclient00000000000000000"
 MACHINE = "machineclient0000000000000"
 
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/chromium").exists() and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (./run-tests installs it)",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.kernel,
+    pytest.mark.skipif(
+        not Path("/usr/bin/chromium").exists() and not os.environ.get("CI"),
+        reason="Debian's chromium is not installed (./run-tests installs it)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

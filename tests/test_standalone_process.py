@@ -20,15 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_ai_access_testing.lab import LabProcess
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.lab import LabProcess
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 LAB_CLIENT = "labclient00000000000000000"
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists("/proc/self/environ"),
-    reason="needs Linux and root (to run the server as another, unprivileged account)",
-)
+pytestmark = [
+    pytest.mark.kernel,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not os.path.exists("/proc/self/environ"),
+        reason="needs Linux and root (to run the server as another, unprivileged account)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,16 @@ import asyncio
 import json
 
 import pytest
-from test_delivery import ext, fake_hub_tokens, jp_server_config  # noqa: F401
+from jupyter_ai_access_testing.harness.inprocess import server_config
 from tornado.httpclient import HTTPClientError
 
 from jupyter_ai_access.errors import SessionEndedError
 from jupyter_ai_access.server.state import token_state
+
+
+@pytest.fixture
+def jp_server_config(fake_hub_tokens, tmp_path):
+    return server_config(fake_hub_tokens, tmp_path)
 
 
 async def status(jp_fetch, **params: str) -> dict:
@@ -23,7 +28,7 @@ async def status(jp_fetch, **params: str) -> dict:
 
 async def test_fresh_tokens_say_who_and_until_when_and_where_to_log_in(
     jp_fetch,
-    ext,  # noqa: F811
+    ext,
     canaries,
 ):
     await ext.broker.get()
@@ -42,8 +47,8 @@ async def test_fresh_tokens_say_who_and_until_when_and_where_to_log_in(
 
 async def test_the_long_poll_answers_when_the_session_ends_then_when_it_is_back(
     jp_fetch,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
 ):
     await ext.broker.get()
     ext.broker.start()  # the session watch, as with a kernel running
@@ -63,8 +68,8 @@ async def test_the_long_poll_answers_when_the_session_ends_then_when_it_is_back(
 
 async def test_a_superseded_session_watch_keeps_the_tokens_and_reconnects(
     jp_fetch,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
 ):
     await ext.broker.get()
     fake_hub_tokens.supersede_watches = 2  # a kernel opened newer watches with the server's token
@@ -78,7 +83,7 @@ async def test_a_superseded_session_watch_keeps_the_tokens_and_reconnects(
     assert (await status(jp_fetch))["state"] == "fresh"
 
 
-async def test_a_stale_version_is_answered_at_once(jp_fetch, ext):  # noqa: F811
+async def test_a_stale_version_is_answered_at_once(jp_fetch, ext):
     await ext.broker.get()
     body = await asyncio.wait_for(status(jp_fetch, wait="300", since="999999"), 30)
     assert body["state"] == "fresh"
@@ -93,7 +98,7 @@ async def test_a_stale_version_is_answered_at_once(jp_fetch, ext):  # noqa: F811
         pytest.param({"wait": "10", "since": "x"}, id="since-not-a-version"),
     ],
 )
-async def test_malformed_long_polls_are_refused(jp_fetch, ext, params):  # noqa: F811
+async def test_malformed_long_polls_are_refused(jp_fetch, ext, params):
     with pytest.raises(HTTPClientError) as e:
         await status(jp_fetch, **params)
     assert e.value.code == 400
@@ -108,7 +113,7 @@ async def test_malformed_long_polls_are_refused(jp_fetch, ext, params):  # noqa:
         pytest.param("refused", "scope_missing", id="refused"),
     ],
 )
-async def test_states_follow_the_broker_and_the_clock(ext, failure, state):  # noqa: F811
+async def test_states_follow_the_broker_and_the_clock(ext, failure, state):
     broker = ext.broker
     tokens = await broker.get()
     renew_at = tokens.expires_at - broker.renew_before
@@ -121,8 +126,8 @@ async def test_states_follow_the_broker_and_the_clock(ext, failure, state):  # n
 
 async def test_the_status_page_offers_the_login_in_a_new_tab(
     jp_fetch,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
 ):
     fake_hub_tokens.status = 401
     with pytest.raises(SessionEndedError, match="session has ended"):

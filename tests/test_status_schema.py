@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from jupyter_ai_access_testing.ci import skip_or_fail
-from test_delivery import ext, fake_hub_tokens  # noqa: F401
+from jupyter_ai_access_testing.harness.ci import skip_or_fail
 
 from jupyter_ai_access.errors import JupyterAIAccessError
 from jupyter_ai_access.server.state import STATES
@@ -49,7 +48,7 @@ def hub_config() -> str:
 
 
 @pytest.fixture
-def jp_server_config(hub_config, fake_hub_tokens, tmp_path):  # noqa: F811
+def jp_server_config(hub_config, fake_hub_tokens, tmp_path):
     config: dict[str, Any] = {
         "ServerApp": {"jpserver_extensions": {"jupyter_ai_access": True}},
         "KernelTokenStore": {"token_dir": str(tmp_path / "kernel-tokens")},
@@ -102,8 +101,8 @@ def test_the_schema_is_valid_and_its_states_are_the_servers():
 
 async def test_answers_from_a_hub_server_in_each_state_match_the_schema(
     jp_fetch,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
 ):
     broker = ext.broker
     assert_valid(await answer(jp_fetch), "renewing")  # nothing fetched yet
@@ -129,8 +128,8 @@ async def test_answers_from_a_hub_server_in_each_state_match_the_schema(
 
 async def test_an_answer_with_renewal_due_matches_the_schema(
     jp_fetch,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
 ):
     fake_hub_tokens.lifetime = 10  # shorter than renew_before (20 s): renewal due at once
     await ext.broker.get(force=True)
@@ -141,8 +140,8 @@ async def test_an_answer_with_renewal_due_matches_the_schema(
 
 async def test_an_answer_with_the_hub_down_matches_the_schema(
     jp_fetch,
-    ext,  # noqa: F811
-    fake_hub_tokens,  # noqa: F811
+    ext,
+    fake_hub_tokens,
 ):
     await ext.broker.get(force=True)
     fake_hub_tokens.stop()
@@ -159,7 +158,7 @@ async def test_an_answer_with_the_hub_down_matches_the_schema(
         pytest.param("standalone", "signed-out", id="signed-out"),
     ],
 )
-async def test_answers_without_a_hub_match_the_schema(jp_fetch, ext, hub_config, state):  # noqa: F811
+async def test_answers_without_a_hub_match_the_schema(jp_fetch, ext, hub_config, state):
     body = await answer(jp_fetch)
     assert_valid(body, state)
     assert body["under_jupyterhub"] is False
@@ -175,7 +174,7 @@ async def test_answers_without_a_hub_match_the_schema(jp_fetch, ext, hub_config,
 )
 async def test_the_schema_refuses_an_answer_the_lab_would_misread(
     jp_fetch,
-    ext,  # noqa: F811
+    ext,
     field,
     value,
 ):

@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_delivery import fake_hub_tokens  # noqa: F401 - the stand-in Hub fixture
 
 from jupyter_ai_access.server.app import AIAccessApp
 
 
 @pytest.fixture
-def jp_server_config(fake_hub_tokens, tmp_path):  # noqa: F811 - the fixture above
+def jp_server_config(fake_hub_tokens, tmp_path):
     return {
         "ServerApp": {
             "jpserver_extensions": {"jupyter_ai_access": True, "jupyter_server_terminals": True}
@@ -47,7 +46,7 @@ async def wait_for(path: Path, seconds: float = 30.0) -> str:
 
 async def test_a_terminal_gets_the_users_token_and_the_servers_python(
     jp_serverapp,
-    fake_hub_tokens,  # noqa: F811
+    fake_hub_tokens,
     tmp_path,
     canaries,
 ):

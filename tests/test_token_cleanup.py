@@ -18,12 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import local_deployment
-from jupyter_ai_access_testing.hub import HubBrowser
-from jupyter_ai_access_testing.lab import LabProcess
-from jupyter_ai_access_testing.notebooks import ServerKernel
+from jupyter_ai_access_testing.harness.deployment import watched_deployment
+from jupyter_ai_access_testing.harness.hub import HubBrowser
+from jupyter_ai_access_testing.harness.lab import LabProcess
+from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
+pytestmark = [
+    pytest.mark.kernel,
+    pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux"),
+]
 
 
 def token_dir(runtime: Path) -> Path:
@@ -99,11 +102,12 @@ def test_a_killed_servers_folders_go_at_the_next_start_a_running_ones_stay(tmp_p
         running.stop()
 
 
+@pytest.mark.hub
 async def test_stopping_the_demo_removes_the_token_folders_of_running_kernels(
     tmp_path_factory, canaries, leak_watcher
 ):
     """The README's deployment: the Hub stopped with SIGTERM stops alice's server (SIGINT first)."""
-    with local_deployment(tmp_path_factory, canaries, leak_watcher) as deployment:
+    with watched_deployment(tmp_path_factory, canaries, leak_watcher) as deployment:
         hub = deployment["hub"]
         browser = HubBrowser(deployment["url"])
         assert browser.login("alice", deployment["passwords"]["alice"]).status_code == 200

@@ -22,8 +22,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from jupyter_ai_access_testing.canary import CanaryRegistry
-from jupyter_ai_access_testing.descriptions import with_entry
 from jupyter_ai_access_testing.flows import HostedUIClient
+from jupyter_ai_access_testing.harness.descriptions import with_entry
 from jupyter_ai_access_testing.leaks import LeakWatcher
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE

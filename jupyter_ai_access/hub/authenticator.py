@@ -73,6 +73,8 @@ class CognitoOAuthenticator(HubSettings, GenericOAuthenticator, TokenEndpointLim
     client_id_env = CognitoEnv.CLIENT_ID
     client_secret_env = CognitoEnv.CLIENT_SECRET
     user_auth_state_key = "cognito_user"
+    #: wall-clock seconds for expiry and recheck decisions (tests move it instead of sleeping)
+    clock = staticmethod(time.time)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -216,7 +218,7 @@ class CognitoOAuthenticator(HubSettings, GenericOAuthenticator, TokenEndpointLim
             "cognito_username": user_info.get("cognito:username"),
             "cognito_groups": list(user_info.get("cognito:groups", [])),
             "origin_jti": access.get("origin_jti"),
-            "refreshed_at": time.time(),
+            "refreshed_at": self.clock(),
         }
 
     async def is_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:

@@ -66,6 +66,8 @@ class SessionOwner(Protocol):
     recheck_interval: float
     refresh_retry_max: float
 
+    def clock(self) -> float: ...
+
     async def discover(self) -> dict[str, Any]: ...
 
     async def revoke(self, refresh_token: str | None) -> bool: ...
@@ -160,7 +162,7 @@ class HubSessions:
     def needs_refresh(self, auth_state: dict[str, Any], now: float | None = None) -> bool:
         """True when a token expires within ``refresh_margin`` seconds, or the last refresh
         (or login) is ``recheck_interval`` seconds old: the session is re-checked at Cognito."""
-        now = time.time() if now is None else now
+        now = self.auth.clock() if now is None else now
         soonest = min(
             auth_state.get("access_token_expires_at") or 0,
             auth_state.get("id_token_expires_at") or 0,
@@ -193,7 +195,7 @@ class HubSessions:
         return await self._refresh_locked(user, auth_state)
 
     async def _refresh_locked(self, user: Any, auth_state: dict[str, Any]) -> Any:
-        now = time.time()
+        now = self.auth.clock()
         if now < self._retry_at.get(user.name, 0.0):
             return True
         refresh_token = self.seal.unseal(auth_state["refresh_token"])

@@ -237,7 +237,7 @@ class TokensAPIHandler(APIHandler):
             auth_state = await user.get_auth_state() or {}
         if not auth_state.get("access_token") or not auth_state.get("refresh_token"):
             return self._refusal(401, ERROR_LOGIN_REQUIRED, _ENDED, user.name)
-        now = time.time()
+        now = auth.clock()
         if min(auth_state["access_token_expires_at"], auth_state["id_token_expires_at"]) <= now:
             return self._refusal(
                 503,

@@ -6,7 +6,7 @@ told; with ``?wait=&have=`` it is the session watch (held until the answer chang
 requests (``fetches``) and watch requests (``watches``) apart. Runs in its own thread.
 
 It is a stand-in: the real chain (a real Hub, a real server, real kernels) is tested with
-:class:`~jupyter_ai_access_testing.hub.HubProcess`.
+:class:`~jupyter_ai_access_testing.harness.hub.HubProcess`.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ Enable with ``pytest_plugins = ["jupyter_ai_access_testing.pytest_plugin"]``.
 - ``local_cognito`` (session): the emulator running that description on a free loopback port.
 - ``token_factory`` (session): a :class:`TokenFactory` with keys generated for this session.
 - ``issuer_server``: a loopback issuer (discovery + JWKS of ``token_factory``), reset per test.
+- ``fake_hub_tokens``: a stand-in for the Hub's token endpoint (:class:`.fake_hub.FakeHubTokens`)
+  serving alice tokens from ``issuer_server``'s factory; its API token is in
+  ``$JUPYTERHUB_API_TOKEN`` (as JupyterHub gives it to a server), so a Jupyter server with the
+  extension and ``TokenBroker.hub_api_url = fake_hub_tokens.url`` gets tokens from it.
 - ``leak_watcher`` (session) and the leak check (autouse): after each test, everything the
   :class:`~.leaks.LeakWatcher` collected meanwhile is searched for the canary and registered
   secrets: every log record of every logger in this process (any level the logger lets through;
@@ -33,6 +37,7 @@ import pytest
 from jupyter_ai_access.local_cognito.process import LocalCognito, RunningPool
 
 from .canary import CanaryRegistry
+from .fake_hub import FakeHubTokens
 from .jwks_server import IssuerServer
 from .leaks import LeakWatcher
 from .tokens import TokenFactory
@@ -307,3 +312,18 @@ def issuer_server(_issuer_server_session: IssuerServer, canaries: CanaryRegistry
     server.factory = TokenFactory(issuer=server.issuer, canary=canaries.canary)
     server.jwks = server.factory.jwks()
     return server
+
+
+@pytest.fixture
+def fake_hub_tokens(
+    issuer_server: IssuerServer, canaries: CanaryRegistry, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeHubTokens]:
+    """A stand-in for the Hub's token endpoint for alice, tokens from ``issuer_server``."""
+    hub = FakeHubTokens(
+        issuer_server.factory, user="alice", api_token=canaries.secret("server-api-token")
+    )
+    # Like JupyterHub: the server's API token arrives in the environment, never in config
+    # (jupyter_server logs its whole config at DEBUG).
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub.api_token)
+    yield hub
+    hub.stop()

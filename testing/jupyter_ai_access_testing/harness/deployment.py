@@ -23,11 +23,13 @@ import httpx
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito.process import find_free_port
 
-from .canary import CanaryRegistry
+from ..canary import CanaryRegistry
+from ..leaks import LeakWatcher
+from ..processes import register_account_prefix, remove_accounts
+from . import ROOT
 from .hub import HubProcess
-from .processes import register_account_prefix, remove_accounts
 
-__all__ = ["local_deployment"]
+__all__ = ["local_deployment", "watched_deployment"]
 
 
 @contextlib.contextmanager
@@ -125,6 +127,26 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             _stop_servers(hub)
         hub.stop(timeout=30)
         _remove_accounts(prefix)
+
+
+@contextlib.contextmanager
+def watched_deployment(
+    tmp_path_factory: Any, canaries: CanaryRegistry, leak_watcher: LeakWatcher, **options: Any
+) -> Iterator[dict[str, Any]]:
+    """:func:`local_deployment` of this checkout in a new temporary folder, all of it watched.
+
+    Its logs, what the users' servers and the example registry write (notebooks, uploaded
+    models) and, with one account per user, alice's, bob's and carol's homes go to the leak
+    check. ``options`` as for :func:`local_deployment`.
+    """
+    folder = tmp_path_factory.mktemp("local-hub")
+    with local_deployment(ROOT, folder, canaries, leak_watcher.watch_file, **options) as hub:
+        leak_watcher.watch_tree(folder / "state" / "users")
+        leak_watcher.watch_tree(folder / "state" / "registry")
+        if hub["isolated"]:
+            for name in ("alice", "bob", "carol"):
+                leak_watcher.watch_tree(Path("/home") / f"{hub['account_prefix']}{name}")
+        yield hub
 
 
 def _stop_servers(hub: HubProcess) -> None:

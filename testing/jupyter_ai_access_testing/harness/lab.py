@@ -22,7 +22,7 @@ import httpx
 
 from jupyter_ai_access.local_cognito.process import find_free_port
 
-from .processes import stop_tree
+from ..processes import stop_tree
 
 __all__ = ["LabProcess", "start_registry", "wait_for"]
 

@@ -17,7 +17,7 @@ import httpx
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from . import leaks
+from .. import leaks
 
 __all__ = ["ServerKernel"]
 

@@ -11,6 +11,7 @@ IdP (bounded), signs in on the hosted page when one is shown, and keeps cookies.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -27,8 +29,9 @@ import httpx
 from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.net import is_loopback
 
-from . import leaks, whatwg
-from .processes import stop_tree
+from .. import leaks
+from ..processes import stop_tree
+from . import whatwg
 
 __all__ = ["HubBrowser", "HubProcess", "find_chp"]
 
@@ -44,11 +47,39 @@ def find_chp() -> str:
     return str(chp)
 
 
+# The authenticator with the clock it reads replaced by one a test moves (HubProcess.clock_ahead):
+# the product's own seam (``CognitoOAuthenticator.clock``), set in the Hub's configuration.
+CLOCK_CONFIG = """
+import pathlib as _pathlib
+import time as _time
+
+from jupyter_ai_access.hub.authenticator import CognitoOAuthenticator as _Cognito
+
+
+class TestClockCognitoOAuthenticator(_Cognito):
+    @staticmethod
+    def clock():
+        try:
+            return _time.time() + float(_pathlib.Path({path!r}).read_text())
+        except (OSError, ValueError):
+            return _time.time()
+
+
+c.JupyterHub.authenticator_class = TestClockCognitoOAuthenticator
+"""
+
+
 class HubProcess:
     """A JupyterHub running as a child process on loopback."""
 
     def __init__(
-        self, folder: Path, config: str, env: dict[str, str] | None = None, port: int | None = None
+        self,
+        folder: Path,
+        config: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        *,
+        clock: bool = False,
     ) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -64,6 +95,8 @@ class HubProcess:
         self.user_config = config
         #: Where the crypt key is kept when $JUPYTERHUB_CRYPT_KEY is empty (the demo's file).
         self.crypt_key_file: Path | None = None
+        #: With ``clock=True``: the authenticator's clock runs this file's seconds ahead.
+        self.clock_file: Path | None = folder / "clock-ahead" if clock else None
         self._proc: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> None:
@@ -88,7 +121,24 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
     "scopes": ["admin:users", "admin:auth_state", "admin:groups", "admin:servers", "read:users",
                "list:users", "tokens", "read:metrics"]}}]
 '''
-        self.config_file.write_text(base + "\n" + self.user_config, encoding="utf-8")
+        clock = CLOCK_CONFIG.format(path=str(self.clock_file)) if self.clock_file else ""
+        self.config_file.write_text(base + "\n" + self.user_config + clock, encoding="utf-8")
+
+    @contextlib.contextmanager
+    def clock_ahead(self, seconds: float) -> Iterator[None]:
+        """Run the authenticator's clock ``seconds`` ahead inside the block (``clock=True``).
+
+        What the authenticator decides by time (refresh margin, recheck interval, expired
+        tokens at the token endpoint) then sees the future without the test sleeping.
+        JupyterHub's own clock (``auth_refresh_age``) is not moved.
+        """
+        if self.clock_file is None:
+            raise RuntimeError("HubProcess(clock=True) gives the Hub a clock to move")
+        self.clock_file.write_text(repr(float(seconds)), encoding="utf-8")
+        try:
+            yield
+        finally:
+            self.clock_file.write_text("0", encoding="utf-8")
 
     def watch_for_leaks(self) -> None:
         """Have the running leak check search the Hub's log and the files in its folder.
