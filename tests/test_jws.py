@@ -137,6 +137,49 @@ async def test_crafted_json_is_refused_as_a_malformed_token(verifier, factory, p
         await verifier.verify_async(token, **call)
 
 
+def outcome(verifier: CognitoTokenVerifier, token: str) -> tuple[str, str]:
+    """(error type, message), or ("accepted", "")."""
+    try:
+        verifier.verify(token)
+    except TokenError as e:
+        return type(e).__name__, str(e)
+    return "accepted", ""
+
+
+def altered_segments(token: str) -> list[str]:
+    """The token with its payload or signature no longer canonical base64url in one way."""
+    head, body, sig = token.split(".")
+    tokens = []
+    for bad in ("=", "==", "+", "/", " ", "\n", "!", "\x00", "\u00e9", "A", "AAAA"):
+        for where in (0, 9, None):
+            for part in ("body", "sig"):
+                segment = body if part == "body" else sig
+                cut = len(segment) if where is None else where
+                segment = segment[:cut] + bad + segment[cut:]
+                pair = (segment, sig) if part == "body" else (body, segment)
+                tokens.append(f"{head}.{pair[0]}.{pair[1]}")
+    tokens += [f"{head}.{body}", f"{head}.{body}.{sig}.", f"{head}..{sig}", f"{head}.{body}."]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    twin = alphabet[alphabet.index(sig[-1]) | 1]
+    tokens.append(f"{head}.{body}.{sig[:-1]}{twin}")  # a spare bit set: not canonical
+    return tokens
+
+
+def test_a_header_seen_before_does_not_relax_the_other_segments(issuer_server, factory):
+    """The verifier remembers header segments that passed and then decodes the other two on a
+    fast path: every altered token meets the same error as on a verifier that never saw the
+    header (whose checked path starts with the whole token's shape)."""
+    token = factory.mint("access")
+    seen = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id])
+    seen.verify(factory.mint("access"))  # the same header (kid, alg, typ) passes once
+    for altered in altered_segments(token):
+        fresh = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id])
+        expected = outcome(fresh, altered)
+        assert expected[0] != "accepted"
+        assert outcome(seen, altered) == expected
+    assert outcome(seen, token) == ("accepted", "")
+
+
 @pytest.mark.parametrize(
     "value",
     [
