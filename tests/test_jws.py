@@ -18,6 +18,7 @@ import pytest
 from jupyter_ai_access_testing.tokens import TokenFactory
 
 from jupyter_ai_access.errors import ClaimError, MalformedTokenError, TokenError
+from jupyter_ai_access.resource import jws
 from jupyter_ai_access.resource.jws import number_claim
 from jupyter_ai_access.resource.verify import CognitoTokenVerifier
 
@@ -178,6 +179,23 @@ def test_a_header_seen_before_does_not_relax_the_other_segments(issuer_server, f
         assert expected[0] != "accepted"
         assert outcome(seen, altered) == expected
     assert outcome(seen, token) == ("accepted", "")
+
+
+def test_both_fast_decoders_accept_exactly_the_checked_segments(factory):
+    """canonical_b64 (strict decoding, Python >= 3.11) and canonical_b64_by_reencoding (the
+    3.10 way) agree with the checked path: bytes for what it accepts, None for what it refuses."""
+    token = factory.mint("access")
+    segments = [s for altered in altered_segments(token) for s in altered.split(".")[1:]]
+    segments += ["", "A", "QQ", "QR", "QUI", "QUJ", "QUJD", "-_-_", "+/+/", "QQ==", "QUI="]
+    for segment in segments:
+        try:
+            checked: bytes | None = jws.b64decode(segment, "segment")
+        except (MalformedTokenError, KeyError):
+            checked = None
+        if checked is not None and not jws.COMPACT.fullmatch(f"{segment}.a.a"):
+            checked = None  # the token's shape check comes first
+        assert jws.canonical_b64(segment) == checked, segment
+        assert jws.canonical_b64_by_reencoding(segment) == checked, segment
 
 
 @pytest.mark.parametrize(
