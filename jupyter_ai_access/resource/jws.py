@@ -50,6 +50,8 @@ _PAD_BYTES = tuple(pad.encode() for pad in _PAD)
 _URLSAFE_ONLY = bytes.maketrans(b"-_+/=", b"+/!!!")
 #: An integer of at most this many characters (sign included) is below 1e308, a finite double.
 _SHORT_INT = 308
+#: Integers of smaller magnitude are exactly doubles.
+_EXACT_INT = 2**53
 #: Types whose decoded JSON values are immutable (no copy needed).
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -181,6 +183,8 @@ def json_bytes(raw: bytes, what: str) -> dict[str, Any]:
 def number_claim(claims: Mapping[str, Any], name: str, *, required: bool = True) -> float | None:
     """A finite numeric claim (``true`` is not a number), or None when optional and absent."""
     value = claims.get(name)
+    if type(value) is int and -_EXACT_INT < value < _EXACT_INT:
+        return value  # equal to float(value) (exact below 2**53), with no conversion
     if value is None:
         if required:
             raise ClaimError(name, "is missing")
