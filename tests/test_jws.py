@@ -110,6 +110,10 @@ def test_the_helpers_make_an_accepted_token(verifier, factory):
         pytest.param(
             "payload", spliced(b'"nonce":"\\ud800"'), {"nonce": "n-0"}, id="lone-surrogate-nonce"
         ),
+        # a second value after the object: refused, not read up to the object's end
+        pytest.param(
+            "payload", lambda obj: json.dumps(obj).encode() + b'{"exp":1}', {}, id="extra-data"
+        ),
         # huge sizes
         pytest.param(
             "payload", spliced(b'"custom:big":"' + b"x" * 20_000 + b'"'), {}, id="huge-payload"
