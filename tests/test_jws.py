@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from jupyter_ai_access_testing.tokens import TokenFactory
 
+from jupyter_ai_access.cognito import jws
 from jupyter_ai_access.cognito.jws import number_claim
 from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 from jupyter_ai_access.errors import ClaimError, MalformedTokenError, TokenError
@@ -109,6 +110,10 @@ def test_the_helpers_make_an_accepted_token(verifier, factory):
         pytest.param(
             "payload", spliced(b'"nonce":"\\ud800"'), {"nonce": "n-0"}, id="lone-surrogate-nonce"
         ),
+        # a second value after the object: refused, not read up to the object's end
+        pytest.param(
+            "payload", lambda obj: json.dumps(obj).encode() + b'{"exp":1}', {}, id="extra-data"
+        ),
         # huge sizes
         pytest.param(
             "payload", spliced(b'"custom:big":"' + b"x" * 20_000 + b'"'), {}, id="huge-payload"
@@ -135,6 +140,66 @@ async def test_crafted_json_is_refused_as_a_malformed_token(verifier, factory, p
         verifier.verify(token, **call)
     with pytest.raises(MalformedTokenError):
         await verifier.verify_async(token, **call)
+
+
+def outcome(verifier: CognitoTokenVerifier, token: str) -> tuple[str, str]:
+    """(error type, message), or ("accepted", "")."""
+    try:
+        verifier.verify(token)
+    except TokenError as e:
+        return type(e).__name__, str(e)
+    return "accepted", ""
+
+
+def altered_segments(token: str) -> list[str]:
+    """The token with its payload or signature no longer canonical base64url in one way."""
+    head, body, sig = token.split(".")
+    tokens = []
+    for bad in ("=", "==", "+", "/", " ", "\n", "!", "\x00", "\u00e9", "A", "AAAA"):
+        for where in (0, 9, None):
+            for part in ("body", "sig"):
+                segment = body if part == "body" else sig
+                cut = len(segment) if where is None else where
+                segment = segment[:cut] + bad + segment[cut:]
+                pair = (segment, sig) if part == "body" else (body, segment)
+                tokens.append(f"{head}.{pair[0]}.{pair[1]}")
+    tokens += [f"{head}.{body}", f"{head}.{body}.{sig}.", f"{head}..{sig}", f"{head}.{body}."]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    twin = alphabet[alphabet.index(sig[-1]) | 1]
+    tokens.append(f"{head}.{body}.{sig[:-1]}{twin}")  # a spare bit set: not canonical
+    return tokens
+
+
+def test_a_header_seen_before_does_not_relax_the_other_segments(issuer_server, factory):
+    """The verifier remembers header segments that passed and then decodes the other two on a
+    fast path: every altered token meets the same error as on a verifier that never saw the
+    header (whose checked path starts with the whole token's shape)."""
+    token = factory.mint("access")
+    seen = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id])
+    seen.verify(factory.mint("access"))  # the same header (kid, alg, typ) passes once
+    for altered in altered_segments(token):
+        fresh = CognitoTokenVerifier(issuer=issuer_server.issuer, client_ids=[factory.client_id])
+        expected = outcome(fresh, altered)
+        assert expected[0] != "accepted"
+        assert outcome(seen, altered) == expected
+    assert outcome(seen, token) == ("accepted", "")
+
+
+def test_both_fast_decoders_accept_exactly_the_checked_segments(factory):
+    """canonical_b64 (strict decoding, Python >= 3.11) and canonical_b64_by_reencoding (the
+    3.10 way) agree with the checked path: bytes for what it accepts, None for what it refuses."""
+    token = factory.mint("access")
+    segments = [s for altered in altered_segments(token) for s in altered.split(".")[1:]]
+    segments += ["", "A", "QQ", "QR", "QUI", "QUJ", "QUJD", "-_-_", "+/+/", "QQ==", "QUI="]
+    for segment in segments:
+        try:
+            checked: bytes | None = jws.b64decode(segment, "segment")
+        except (MalformedTokenError, KeyError):
+            checked = None
+        if checked is not None and not jws.COMPACT.fullmatch(f"{segment}.a.a"):
+            checked = None  # the token's shape check comes first
+        assert jws.canonical_b64(segment) == checked, segment
+        assert jws.canonical_b64_by_reencoding(segment) == checked, segment
 
 
 @pytest.mark.parametrize(

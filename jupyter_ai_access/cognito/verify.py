@@ -54,13 +54,10 @@ from ..errors import (
     InsufficientScopeError,
     MalformedTokenError,
     RevokedTokenError,
-    UnsupportedAlgorithmError,
 )
 from ..net import POOL_ID
-from .jws import COMPACT as _COMPACT
-from .jws import b64decode as _b64decode
+from .jws import CompactParser
 from .jws import json_copy as _json_copy
-from .jws import json_object as _json
 from .jws import number_claim as _number
 from .jws import show as _show
 from .jws import string_claim as _string
@@ -199,6 +196,7 @@ class CognitoTokenVerifier:
         else:
             self._is_denied = denied_origin_jtis.__contains__
         self._cache: OrderedDict[bytes, tuple[dict[str, Any], float]] = OrderedDict()
+        self._parser = CompactParser(algorithm)
 
     # ---------------------------------------------------------------- public API
     def verify(
@@ -219,8 +217,7 @@ class CognitoTokenVerifier:
         self.check_scopes(scopes)
         digest, claims = self._lookup(token)
         if claims is None:
-            header, claims, signing_input, signature = self._parse(token)
-            kid = header["kid"]
+            kid, claims, signing_input, signature = self._parser.parse(token)
             key = self.jwks.fresh_key(kid) or self.jwks.get_key_sync(kid)
             claims = self._finish(digest, key, signing_input, signature, claims)
         return self._authorize(claims, scopes, groups, nonce)
@@ -237,8 +234,7 @@ class CognitoTokenVerifier:
         self.check_scopes(scopes)
         digest, claims = self._lookup(token)
         if claims is None:
-            header, claims, signing_input, signature = self._parse(token)
-            kid = header["kid"]
+            kid, claims, signing_input, signature = self._parser.parse(token)
             key = self.jwks.fresh_key(kid) or await self.jwks.get_key(kid)
             claims = self._finish(digest, key, signing_input, signature, claims)
         return self._authorize(claims, scopes, groups, nonce)
@@ -275,29 +271,6 @@ class CognitoTokenVerifier:
         self._cache.move_to_end(digest)
         self._check_denied(claims)
         return digest, claims
-
-    def _parse(self, token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-        if not _COMPACT.fullmatch(token):
-            raise MalformedTokenError(
-                "not a compact JWS: expected three base64url segments separated by dots"
-            )
-        head, body, sig = token.split(".")
-        header = _json(head, "header")
-        alg = header.get("alg")
-        if alg != self.algorithm:
-            raise UnsupportedAlgorithmError(
-                f"alg {_show(alg)} is not accepted (configured: {self.algorithm})"
-            )
-        if "crit" in header:
-            raise MalformedTokenError(
-                "the header lists critical extensions ('crit') that are not understood"
-            )
-        kid = header.get("kid")
-        if type(kid) is not str or not kid:
-            raise MalformedTokenError("the header has no kid")
-        claims = _json(body, "payload")
-        signature = _b64decode(sig, "signature")
-        return header, claims, f"{head}.{body}".encode(), signature
 
     def _finish(
         self,

@@ -1,4 +1,4 @@
-"""Protect tornado handlers with a :class:`~jupyter_ai_access.resource.verify.CognitoTokenVerifier`.
+"""Protect tornado handlers with a :class:`~jupyter_ai_access.resource.CognitoTokenVerifier`.
 
 One line per handler method::
 
