@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -120,90 +120,48 @@ def _audiences(inputs: ExchangeInputs) -> dict[str, tuple[str, ...]]:
     }
 
 
-def _actor(inputs: ExchangeInputs, token_endpoint: str, request: Request) -> Iterator[Finding]:
-    """The actor's token, or a finding; yields ("token", ...) as the last item on success."""
-    what = "exchange actor client"
-    if not inputs.actor_client_id:
-        if inputs.pool is not None and not any(
-            c.name == ACTOR_CLIENT for c in inputs.pool.app_clients
-        ):
-            yield (
-                False,
-                what,
-                f"{inputs.source} has no machine app client {ACTOR_CLIENT!r}, whose token is the "
-                "actor of every exchange: add it (allowed_oauth_flows ['client_credentials'], "
-                f"one scope of its own such as 'notebook-platform/act'), {UPDATE}",
-            )
-        else:
-            yield (
-                None,
-                what,
-                "give --actor-client-id and --actor-secret-file (infra/'s outputs "
-                "JUPYTERHUB_ACTOR_CLIENT_ID and _SECRET) to check it gets its token",
-            )
-        return
-    form = urlencode({"grant_type": "client_credentials"}).encode()
-    status, _, body = request(
-        token_endpoint, form, _basic(inputs.actor_client_id, inputs.actor_secret)
-    )
-    if status == 200:
-        try:
-            token = str(json.loads(body)["access_token"])
-        except (ValueError, KeyError, TypeError):
-            yield (False, what, "the token endpoint's answer has no access_token")
-            return
-        yield (True, what, f"{inputs.actor_client_id} gets its client_credentials token")
-        yield (None, "token", token)
-        return
-    error = _error(body) or f"HTTP {status}"
-    fixes = {
-        "invalid_client": f"no such app client in this pool, or the wrong secret: provision the "
-        f"machine client {ACTOR_CLIENT!r} (app_clients in {inputs.source}, {UPDATE}) and give "
-        "its id and secret",
-        "unauthorized_client": "the client may not use client_credentials: set its "
-        f"allowed_oauth_flows to ['client_credentials'] in {inputs.source}, {UPDATE}",
-        "invalid_scope": "the client has no custom scope: give it one of its own (e.g. "
-        f"'notebook-platform/act') in {inputs.source}, {UPDATE}",
-    }
-    yield (False, what, f"refused ({error}): {fixes.get(error, 'check the actor client')}")
+#: the token endpoint's answer to an exchange -> (ok, detail, stop probing); {aud}, {src}
+_ANSWERS: dict[str, tuple[bool, str, bool]] = {
+    "unsupported_grant_type": (
+        False,
+        "the pool refuses the token-exchange grant (unsupported_grant_type): token exchange needs "
+        'the ESSENTIALS or PLUS feature plan; set "feature_plan": "ESSENTIALS" in {src} (infra/ '
+        f"sends it as the user pool's user_pool_tier), {UPDATE}",
+        True,
+    ),
+    "unauthorized_client": (
+        False,
+        "the Hub's app client may not exchange by delegation (unauthorized_client): add "
+        f"{DELEGATION} to its explicit_auth_flows in {{src}} (infra/ keeps "
+        f"ALLOW_REFRESH_TOKEN_AUTH beside it), {UPDATE}",
+        True,
+    ),
+    "invalid_target": (
+        False,
+        "{aud!r} is not a resource server of this pool (invalid_target): add it to "
+        f"resource_servers in {{src}} with its scopes, {UPDATE}",
+        False,
+    ),
+    "invalid_scope": (
+        False,
+        "the user's token holds no scope of {aud!r} the Hub's client may exchange "
+        "(invalid_scope): add {aud}/<scope> to the Hub client's allowed_oauth_scopes in {src}, "
+        f"{UPDATE}, and let users sign in again",
+        False,
+    ),
+    "invalid_request": (
+        False,
+        "the pool did not understand the exchange (invalid_request): see the README's "
+        "'Token exchange: what the emulator assumes' for the parameters assumed",
+        True,
+    ),
+}
 
 
 def _probe_message(error: str, audience: str, inputs: ExchangeInputs) -> tuple[bool, str, bool]:
     """(ok, detail, stop probing) for the token endpoint's answer to an exchange."""
-    src = inputs.source
-    if error == "unsupported_grant_type":
-        return (
-            False,
-            "the pool refuses the token-exchange grant (unsupported_grant_type): token exchange "
-            'needs the ESSENTIALS or PLUS feature plan; set "feature_plan": "ESSENTIALS" '
-            f"in {src} (infra/ sends it as the user pool's user_pool_tier), {UPDATE}",
-            True,
-        )
-    if error == "unauthorized_client":
-        return (
-            False,
-            "the Hub's app client may not exchange by delegation (unauthorized_client): add "
-            f"{DELEGATION} to its explicit_auth_flows in {src} (infra/ keeps "
-            f"ALLOW_REFRESH_TOKEN_AUTH beside it), {UPDATE}",
-            True,
-        )
-    if error == "invalid_target":
-        if audience == PLACEHOLDER_AUDIENCE:
-            return True, "the grant and the Hub client's delegation flag are accepted", True
-        return (
-            False,
-            f"{audience!r} is not a resource server of this pool (invalid_target): add it to "
-            f"resource_servers in {src} with its scopes, {UPDATE}",
-            False,
-        )
-    if error == "invalid_scope":
-        return (
-            False,
-            f"the user's token holds no scope of {audience!r} the Hub's client may exchange "
-            f"(invalid_scope): add {audience}/<scope> to the Hub client's allowed_oauth_scopes "
-            f"in {src}, {UPDATE}, and let users sign in again",
-            False,
-        )
+    if error == "invalid_target" and audience == PLACEHOLDER_AUDIENCE:
+        return True, "the grant and the Hub client's delegation flag are accepted", True
     if error == "invalid_grant" and not inputs.subject_token:
         return (
             True,
@@ -212,22 +170,15 @@ def _probe_message(error: str, audience: str, inputs: ExchangeInputs) -> tuple[b
             False,
         )
     if error == "invalid_grant":
-        actor = "" if inputs.actor_client_id else " and the actor's id and secret (a made-up actor "
+        actor = "" if inputs.actor_client_id else " (and the actor's: a made-up one was sent)"
         return (
             False,
             "the subject or actor token was refused (invalid_grant): give a current access "
-            "token of a user signed in through the Hub's client"
-            + (actor and actor + "token was sent)"),
+            f"token of a user signed in through the Hub's client{actor}",
             True,
         )
-    if error == "invalid_request":
-        return (
-            False,
-            "the pool did not understand the exchange (invalid_request): see the README's "
-            "'Token exchange: what the emulator assumes' for the parameters assumed",
-            True,
-        )
-    return False, f"unexpected answer {error}", True
+    ok, detail, stop = _ANSWERS.get(error, (False, f"unexpected answer {error}", True))
+    return ok, detail.format(aud=audience, src=inputs.source), stop
 
 
 def _issued(body: bytes, audience: str) -> tuple[bool, str]:
@@ -245,41 +196,113 @@ def _issued(body: bytes, audience: str) -> tuple[bool, str]:
     )
 
 
-def _scopes(
-    audience: str,
-    scopes: tuple[str, ...],
-    authorize: str,
-    client_id: str,
-    callback: str,
-    request: Request,
-    source: str,
-) -> Finding:
-    refused = []
-    for scope in scopes:
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": client_id,
-                "redirect_uri": callback,
-                "scope": f"openid {scope}",
-                "state": "check-pool",
-            }
-        )
-        _, headers, _ = request(f"{authorize}?{query}", None, "")
-        location = headers.get("Location", "")
-        if parse_qs(urlsplit(location).query).get("error") == ["invalid_scope"]:
-            refused.append(scope)
-    what = f"exchange scopes of {audience}"
-    if refused and len(refused) == len(scopes):
-        return (
-            False,
-            what,
-            f"the Hub's app client may ask for none of {list(scopes)} (invalid_scope at "
-            "/oauth2/authorize), so no user's token can be exchanged for it: add them to the "
-            f"Hub client's allowed_oauth_scopes in {source}, {UPDATE}",
-        )
-    note = f" ({refused} not allowed: never in exchanged tokens)" if refused else ""
-    return True, what, f"the Hub's app client may ask for them{note}"
+@dataclass
+class _Probe:
+    """The Hub client's credentials, the pool's endpoints and what check-pool was given."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    endpoints: dict[str, str]
+    callback_url: str
+    inputs: ExchangeInputs
+    request: Request
+
+    def actor(self) -> tuple[Finding, str]:
+        """The actor client's finding and its token ("" when there is none)."""
+        what, inputs = "exchange actor client", self.inputs
+        if not inputs.actor_client_id:
+            if inputs.pool is not None and all(
+                c.name != ACTOR_CLIENT for c in inputs.pool.app_clients
+            ):
+                return (
+                    False,
+                    what,
+                    f"{inputs.source} has no machine app client {ACTOR_CLIENT!r}, whose token is "
+                    "the actor of every exchange: add it (allowed_oauth_flows "
+                    "['client_credentials'], one scope of its own such as "
+                    f"'notebook-platform/act'), {UPDATE}",
+                ), ""
+            return (
+                None,
+                what,
+                "give --actor-client-id and --actor-secret-file (infra/'s outputs "
+                "JUPYTERHUB_ACTOR_CLIENT_ID and _SECRET) to check it gets its token",
+            ), ""
+        form = urlencode({"grant_type": "client_credentials"}).encode()
+        auth = _basic(inputs.actor_client_id, inputs.actor_secret)
+        status, _, body = self.request(self.endpoints["token"], form, auth)
+        if status == 200:
+            try:
+                token = str(json.loads(body)["access_token"])
+            except (ValueError, KeyError, TypeError):
+                return (False, what, "the token endpoint's answer has no access_token"), ""
+            ok = f"{inputs.actor_client_id} gets its client_credentials token"
+            return (True, what, ok), token
+        error = _error(body) or f"HTTP {status}"
+        fixes = {
+            "invalid_client": "no such app client in this pool, or the wrong secret: provision "
+            f"the machine client {ACTOR_CLIENT!r} (app_clients in {inputs.source}, {UPDATE}) "
+            "and give its id and secret",
+            "unauthorized_client": "the client may not use client_credentials: set its "
+            f"allowed_oauth_flows to ['client_credentials'] in {inputs.source}, {UPDATE}",
+            "invalid_scope": "the client has no custom scope: give it one of its own (e.g. "
+            f"'notebook-platform/act') in {inputs.source}, {UPDATE}",
+        }
+        detail = f"refused ({error}): {fixes.get(error, 'check the actor client')}"
+        return (False, what, detail), ""
+
+    def exchange(
+        self, audience: str, scopes: Sequence[str], actor_token: str
+    ) -> tuple[Finding, bool]:
+        """One exchange at the token endpoint: (the finding, whether probing should stop)."""
+        inputs = self.inputs
+        form = {
+            "grant_type": GRANT,
+            "subject_token": inputs.subject_token or MADE_UP,
+            "subject_token_type": ACCESS,
+            "actor_token": actor_token or MADE_UP,
+            "actor_token_type": ACCESS,
+            "audience": audience,
+        }
+        if scopes:
+            form["scope"] = " ".join(scopes)
+        auth = _basic(self.client_id, self.client_secret)
+        status, _, body = self.request(self.endpoints["token"], urlencode(form).encode(), auth)
+        what = f"exchange for {audience}" if audience != PLACEHOLDER_AUDIENCE else "exchange"
+        if status == 200 and inputs.subject_token:
+            ok, detail = _issued(body, audience)
+            return (ok, what, detail), False
+        ok, detail, stop = _probe_message(_error(body) or f"HTTP {status}", audience, inputs)
+        return (ok, what, detail), stop
+
+    def scopes(self, audience: str, scopes: Sequence[str]) -> Finding:
+        """Which of the audience's scopes ``/oauth2/authorize`` refuses to the Hub's client."""
+        refused = []
+        for scope in scopes:
+            query = urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": self.client_id,
+                    "redirect_uri": self.callback_url,
+                    "scope": f"openid {scope}",
+                    "state": "check-pool",
+                }
+            )
+            _, headers, _ = self.request(f"{self.endpoints['authorization']}?{query}", None, "")
+            location = headers.get("Location", "")
+            if parse_qs(urlsplit(location).query).get("error") == ["invalid_scope"]:
+                refused.append(scope)
+        what = f"exchange scopes of {audience}"
+        if refused and len(refused) == len(scopes):
+            return (
+                False,
+                what,
+                f"the Hub's app client may ask for none of {list(scopes)} (invalid_scope at "
+                "/oauth2/authorize), so no user's token can be exchanged for it: add them to the "
+                f"Hub client's allowed_oauth_scopes in {self.inputs.source}, {UPDATE}",
+            )
+        note = f" ({refused} not allowed: never in exchanged tokens)" if refused else ""
+        return True, what, f"the Hub's app client may ask for them{note}"
 
 
 def exchange_checks(
@@ -294,72 +317,16 @@ def exchange_checks(
     if not inputs.wanted:
         yield (None, "token exchange", "give --pool (and the actor's credentials) to check it")
         return
-    token_endpoint = endpoints["token"]
-    actor_token = ""
-    for finding in _actor(inputs, token_endpoint, request):
-        if finding[1] == "token":
-            actor_token = finding[2]
-        else:
-            yield finding
+    probe = _Probe(client_id, client_secret, endpoints, callback_url, inputs, request)
+    finding, actor_token = probe.actor()
+    yield finding
     hub = _hub_client(inputs, client_id)
-    audiences = _audiences(inputs) or {PLACEHOLDER_AUDIENCE: ()}
     allowed = set(hub.allowed_oauth_scopes) if hub is not None else set()
     stopped = False
-    for audience, scopes in audiences.items():
+    for audience, scopes in (_audiences(inputs) or {PLACEHOLDER_AUDIENCE: ()}).items():
         if not stopped:
-            finding, stopped = _exchange(
-                client_id,
-                client_secret,
-                token_endpoint,
-                audience,
-                scopes,
-                allowed,
-                actor_token,
-                inputs,
-                request,
-            )
+            wanted = [s for s in scopes if s in allowed]
+            finding, stopped = probe.exchange(audience, wanted, actor_token)
             yield finding
         if scopes:
-            yield _scopes(
-                audience,
-                scopes,
-                endpoints["authorization"],
-                client_id,
-                callback_url,
-                request,
-                inputs.source,
-            )
-
-
-def _exchange(
-    client_id: str,
-    client_secret: str,
-    token_endpoint: str,
-    audience: str,
-    scopes: tuple[str, ...],
-    allowed: set[str],
-    actor_token: str,
-    inputs: ExchangeInputs,
-    request: Request,
-) -> tuple[Finding, bool]:
-    """One exchange at the token endpoint: (the finding, whether probing should stop)."""
-    form = {
-        "grant_type": GRANT,
-        "subject_token": inputs.subject_token or MADE_UP,
-        "subject_token_type": ACCESS,
-        "actor_token": actor_token or MADE_UP,
-        "actor_token_type": ACCESS,
-        "audience": audience,
-    }
-    wanted = [s for s in scopes if s in allowed]
-    if wanted:
-        form["scope"] = " ".join(wanted)
-    status, _, body = request(
-        token_endpoint, urlencode(form).encode(), _basic(client_id, client_secret)
-    )
-    what = f"exchange for {audience}" if audience != PLACEHOLDER_AUDIENCE else "exchange"
-    if status == 200 and inputs.subject_token:
-        ok, detail = _issued(body, audience)
-        return (ok, what, detail), False
-    ok, detail, stop = _probe_message(_error(body) or f"HTTP {status}", audience, inputs)
-    return (ok, what, detail), stop
+            yield probe.scopes(audience, scopes)
