@@ -300,3 +300,60 @@ def test_an_actor_client_the_pool_does_not_know_is_named(exchange_pools, tmp_pat
     line = exchange_lines(result)["exchange actor client"]
     assert line.startswith("FAIL  exchange actor client: refused (invalid_client)"), line
     assert "'jupyterhub-actor'" in line
+
+
+@pytest.mark.parametrize(
+    ("tier", "flows", "ok", "words"),
+    [
+        pytest.param(
+            "ESSENTIALS",
+            ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_TOKEN_EXCHANGE_DELEGATION"],
+            True,
+            ["as the Hub needs"],
+            id="ready",
+        ),
+        pytest.param(
+            "LITE",
+            ["ALLOW_REFRESH_TOKEN_AUTH"],
+            False,
+            [
+                "ALLOW_TOKEN_EXCHANGE_DELEGATION missing from ExplicitAuthFlows",
+                "the pool is on the LITE feature plan",
+            ],
+            id="lite-without-flag",
+        ),
+    ],
+)
+def test_with_aws_credentials_the_app_client_line_reads_flows_and_tier(
+    monkeypatch, tier, flows, ok, words
+):
+    """DescribeUserPoolClient / DescribeUserPool, answered by moto's Cognito (in process)."""
+    import types
+
+    import boto3
+    from moto import mock_aws
+
+    from jupyter_ai_access import poolcheck
+
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    callback = "https://hub.example.org/hub/oauth_callback"
+    with mock_aws():
+        idp = boto3.client("cognito-idp", region_name="eu-west-1")
+        pool_id = idp.create_user_pool(PoolName="p", UserPoolTier=tier)["UserPool"]["Id"]
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName="jupyterhub",
+            ExplicitAuthFlows=flows,
+            AllowedOAuthFlows=["code"],
+            AllowedOAuthScopes=["openid"],
+            CallbackURLs=[callback],
+            EnableTokenRevocation=True,
+        )["UserPoolClient"]["ClientId"]
+        auth = types.SimpleNamespace(region="eu-west-1", user_pool_id=pool_id, client_id=client_id)
+        (line,) = poolcheck._aws_checks(auth, callback, True)
+    assert line.ok is ok, line
+    for word in words:
+        assert word in line.detail
