@@ -152,7 +152,14 @@ class CheckPoolApp(Application):
         "with AWS credentials the app client's settings. Changes nothing; prints no secret."
     )
     version = __version__
-    aliases = {"hub-url": "CheckPoolApp.hub_url", "config": "CheckPoolApp.config_file"}
+    aliases = {
+        "hub-url": "CheckPoolApp.hub_url",
+        "config": "CheckPoolApp.config_file",
+        "pool": "CheckPoolApp.pool_file",
+        "actor-client-id": "CheckPoolApp.actor_client_id",
+        "actor-secret-file": "CheckPoolApp.actor_secret_file",
+        "subject-token-file": "CheckPoolApp.subject_token_file",
+    }
     hub_url = Unicode(
         "http://localhost:8000",
         config=True,
@@ -162,6 +169,25 @@ class CheckPoolApp(Application):
     config_file = Unicode(
         config=True,
         help="A jupyterhub_config.py to read c.CognitoOAuthenticator from. Default: none.",
+    )
+    pool_file = Unicode(
+        config=True,
+        help="""The pool description infra/ provisioned from: turns on the token-exchange checks
+        for each downstream resource server in it. Default: none (not checked).""",
+    )
+    actor_client_id = Unicode(
+        config=True,
+        help="The actor machine client's id (infra/'s JUPYTERHUB_ACTOR_CLIENT_ID). Default: none.",
+    )
+    actor_secret_file = Unicode(
+        config=True,
+        help="A file holding the actor client's secret (0600; never printed). Default: none.",
+    )
+    subject_token_file = Unicode(
+        config=True,
+        help="""A file holding a user's current access token from the Hub's app client: the
+        exchange is then made for real per audience (only aud, scope and act are printed).
+        Default: none (a made-up subject token, refused once the rest is accepted).""",
     )
 
     def start(self) -> None:
@@ -177,11 +203,35 @@ class CheckPoolApp(Application):
             self.load_config_file(self.config_file)
         auth = CognitoOAuthenticator(config=self.config)
         callback = self.hub_url.rstrip("/") + "/hub/oauth_callback"
+        try:
+            exchange = self._exchange_inputs()
+        except JupyterAIAccessError as e:
+            print(f"error: {e}", file=sys.stderr)
+            self.exit(2)
+            return
         failed = False
-        for check in check_pool(auth, callback):
+        for check in check_pool(auth, callback, exchange):
             print(check, flush=True)
             failed = failed or check.ok is False
         self.exit(1 if failed else 0)
+
+    def _exchange_inputs(self) -> Any:
+        from .poolcheck_exchange import ExchangeInputs, read_secret_file
+        from .pooldesc import load_pool
+
+        return ExchangeInputs(
+            pool=load_pool(self.pool_file) if self.pool_file else None,
+            source=self.pool_file or "the pool description",
+            actor_client_id=self.actor_client_id,
+            actor_secret=read_secret_file(self.actor_secret_file, "CheckPoolApp.actor_secret_file")
+            if self.actor_secret_file
+            else "",
+            subject_token=read_secret_file(
+                self.subject_token_file, "CheckPoolApp.subject_token_file"
+            )
+            if self.subject_token_file
+            else "",
+        )
 
 
 class JupyterAIAccessApp(Application):

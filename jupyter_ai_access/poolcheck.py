@@ -9,8 +9,12 @@ Reads the same settings as the Hub (``$COGNITO_*`` or a ``jupyterhub_config.py``
    page, not ``redirect_mismatch``);
 4. the client secret is right (a token request with a made-up code is refused for the code,
    ``invalid_grant``, not for the client, ``invalid_client``);
-5. with AWS credentials and boto3: the app client's own settings (code flow only, scopes, callback
-   and sign-out URLs, token revocation).
+5. token exchange (``poolcheck_exchange.py``), when a pool description or the actor's credentials
+   are given: feature plan, the Hub client's delegation flag, the actor client, each downstream
+   audience and its scopes, by real requests to the token and authorization endpoints;
+6. with AWS credentials and boto3: the app client's own settings (code flow only, scopes, callback
+   and sign-out URLs, token revocation; with the exchange checks also its ExplicitAuthFlows and
+   the pool's feature plan).
 
 Nothing is changed anywhere, and no secret is printed.
 """
@@ -26,18 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from .cognito.http import NoRedirect
 from .cognito.oidc import fetch_discovery_sync
 from .errors import ConfigurationError, IdentityProviderError
+from .poolcheck_exchange import DELEGATION, ExchangeInputs, exchange_checks
 
-__all__ = ["Check", "check_pool"]
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+__all__ = ["Check", "ExchangeInputs", "check_pool"]
 
 
-_opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
+_opener = urllib.request.build_opener(NoRedirect, urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,12 @@ def _request(
         return e.code, dict(e.headers), e.read(65536)
 
 
-def check_pool(auth: Any, callback_url: str) -> Iterator[Check]:
+def check_pool(
+    auth: Any, callback_url: str, exchange: ExchangeInputs | None = None
+) -> Iterator[Check]:
     """Run the checks with the settings of ``auth`` (a CognitoOAuthenticator); stop at a FAIL
-    that makes the next checks meaningless."""
+    that makes the next checks meaningless. ``exchange``: what the token-exchange checks need."""
+    exchange = exchange or ExchangeInputs()
     try:
         auth.validate_settings()
     except ConfigurationError as e:
@@ -127,7 +131,12 @@ def check_pool(auth: Any, callback_url: str) -> Iterator[Check]:
         yield Check(False, "client secret", "refused (invalid_client): check COGNITO_CLIENT_SECRET")
     else:
         yield Check(False, "client secret", f"unexpected answer {error or status}")
-    yield from _aws_checks(auth, callback_url)
+    endpoints = {"token": str(doc.get("token_endpoint")), "authorization": endpoint}
+    for finding in exchange_checks(
+        auth.client_id, auth.client_secret, endpoints, callback_url, exchange, _request
+    ):
+        yield Check(*finding)
+    yield from _aws_checks(auth, callback_url, exchange.wanted)
 
 
 def _error_of(location: str, body: bytes) -> str:
@@ -140,7 +149,7 @@ def _error_of(location: str, body: bytes) -> str:
     return str(data.get("error", "")) if isinstance(data, dict) else ""
 
 
-def _aws_checks(auth: Any, callback_url: str) -> Iterator[Check]:
+def _aws_checks(auth: Any, callback_url: str, exchange: bool) -> Iterator[Check]:
     try:
         import boto3  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
@@ -150,9 +159,15 @@ def _aws_checks(auth: Any, callback_url: str) -> Iterator[Check]:
         yield Check(None, "app client settings", "needs COGNITO_REGION and COGNITO_USER_POOL_ID")
         return
     try:
-        client = boto3.client("cognito-idp", region_name=auth.region).describe_user_pool_client(
+        idp = boto3.client("cognito-idp", region_name=auth.region)
+        client = idp.describe_user_pool_client(
             UserPoolId=auth.user_pool_id, ClientId=auth.client_id
         )["UserPoolClient"]
+        tier = (
+            idp.describe_user_pool(UserPoolId=auth.user_pool_id)["UserPool"].get("UserPoolTier")
+            if exchange
+            else None
+        )
     except Exception as e:  # no credentials, no permission, no such client
         yield Check(None, "app client settings", f"cannot be read ({type(e).__name__})")
         return
@@ -165,4 +180,8 @@ def _aws_checks(auth: Any, callback_url: str) -> Iterator[Check]:
         problems.append(f"callback {callback_url} missing")
     if not client.get("EnableTokenRevocation", False):
         problems.append("token revocation off")
+    if exchange and DELEGATION not in client.get("ExplicitAuthFlows", []):
+        problems.append(f"{DELEGATION} missing from ExplicitAuthFlows (token exchange)")
+    if exchange and tier not in (None, "ESSENTIALS", "PLUS"):
+        problems.append(f"the pool is on the {tier} feature plan (token exchange: ESSENTIALS/PLUS)")
     yield Check(not problems, "app client settings", "; ".join(problems) or "as the Hub needs")

@@ -292,3 +292,107 @@ def test_the_entry_point_reads_stack_config_and_exports(mocks, monkeypatch):
     # No externalIdpIssuer in this stack: no federated provider, Cognito users only.
     assert not of_type(mocks.resources, "aws:cognito/identityProvider:IdentityProvider")
     assert client(mocks.resources, "jupyterhub")["supportedIdentityProviders"] == ["COGNITO"]
+
+
+# ---------------------------------------------------------------- token exchange (issue 23)
+
+
+def test_the_hub_client_may_exchange_by_delegation_and_keeps_refresh(provisioned):
+    _, resources = provisioned
+    hub = client(resources, "jupyterhub")
+    # Setting flows on AWS replaces Cognito's defaults: exactly what the description asks, no SRP,
+    # no password flows, no impersonation.
+    assert sorted(hub["explicitAuthFlows"]) == [
+        "ALLOW_REFRESH_TOKEN_AUTH",
+        "ALLOW_TOKEN_EXCHANGE_DELEGATION",
+    ]
+    for name in ("training-jobs", "jupyterhub-actor"):
+        assert client(resources, name)["explicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+def test_the_pool_is_on_the_described_feature_plan(mocks):
+    _, resources = provision(mocks)
+    (pool,) = of_type(resources, "aws:cognito/userPool:UserPool")
+    assert pool.inputs["userPoolTier"] == "ESSENTIALS"
+
+
+def test_the_plus_plan_is_sent_as_described(mocks):
+    _, resources = provision(mocks, bad("feature_plan", "PLUS"))
+    (pool,) = of_type(resources, "aws:cognito/userPool:UserPool")
+    assert pool.inputs["userPoolTier"] == "PLUS"
+
+
+def test_the_actor_machine_client_is_provisioned_with_its_one_scope(provisioned):
+    exports, resources = provisioned
+    actor = client(resources, "jupyterhub-actor")
+    assert actor["allowedOauthFlows"] == ["client_credentials"]
+    assert actor["allowedOauthScopes"] == ["notebook-platform/act"]
+    assert actor["generateSecret"] is True
+    assert exports["JUPYTERHUB_ACTOR_CLIENT_ID"] == "id-client-jupyterhub-actor"
+    assert exports["_secret"]["JUPYTERHUB_ACTOR_CLIENT_SECRET"] is True
+
+
+def test_a_hub_client_without_refresh_in_its_flows_still_gets_it(mocks):
+    data = bad("app_clients.0.explicit_auth_flows", ["ALLOW_TOKEN_EXCHANGE_DELEGATION"])
+    _, resources = provision(mocks, data)
+    assert sorted(client(resources, "jupyterhub")["explicitAuthFlows"]) == [
+        "ALLOW_REFRESH_TOKEN_AUTH",
+        "ALLOW_TOKEN_EXCHANGE_DELEGATION",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "entry", "words"),
+    [
+        pytest.param(
+            bad("feature_plan", "LITE"),
+            "app_clients[0] 'jupyterhub'",
+            "feature_plan ESSENTIALS or PLUS",
+            id="exchange-on-lite",
+        ),
+        pytest.param(
+            {**DEMO, "app_clients": DEMO["app_clients"][:2]},
+            "app_clients[0] 'jupyterhub'",
+            "'jupyterhub-actor'",
+            id="delegation-without-actor",
+        ),
+        pytest.param(
+            bad("app_clients.2.allowed_oauth_scopes", ["ai-access/datasets.read"]),
+            "app_clients[2] 'jupyterhub-actor'",
+            "only the actor's scope",
+            id="actor-with-data-scopes",
+        ),
+        pytest.param(
+            bad("app_clients.0.explicit_auth_flows", ["ALLOW_USER_PASSWORD_AUTH"]),
+            "app_clients[0] 'jupyterhub'",
+            "ALLOW_USER_PASSWORD_AUTH",
+            id="password-flow",
+        ),
+    ],
+)
+def test_an_exchange_cognito_would_refuse_is_refused_before_anything(mocks, data, entry, words):
+    pool = validate_pool(data, "pool.json", for_aws=True)
+    with pytest.raises(PoolDescriptionError) as info:
+        program.check_for_aws(pool, settings(), "pool.json")
+    assert info.value.entry == entry
+    assert words in str(info.value)
+    assert mocks.resources == []
+
+
+def test_advanced_security_needs_the_plus_plan(mocks):
+    pool = validate_pool(DEMO, "pool.json", for_aws=True)
+    with pytest.raises(ConfigurationError, match=r"PLUS feature plan.*feature_plan"):
+        program.check_for_aws(pool, settings(advanced_security="ENFORCED"), "pool.json")
+    plus = validate_pool(bad("feature_plan", "PLUS"), "pool.json", for_aws=True)
+    program.check_for_aws(plus, settings(advanced_security="ENFORCED"), "pool.json")
+
+
+def test_the_provider_gap_is_named_with_what_to_upgrade():
+    """pulumi-aws documents explicit_auth_flows' values; a release that predates token exchange
+    gets a warning naming the package to upgrade (its provider may refuse the flags at preview)."""
+    message = program.provider_gap(
+        ["ALLOW_TOKEN_EXCHANGE_DELEGATION"], documented=["ALLOW_USER_AUTH"]
+    )
+    assert message is not None
+    assert "pulumi-aws" in message and "ALLOW_TOKEN_EXCHANGE_DELEGATION" in message
+    assert program.provider_gap(["ALLOW_REFRESH_TOKEN_AUTH"], documented=[]) is None
