@@ -16,11 +16,12 @@ What is enforced (``../shared/security-cases.md``, "Resource-side verification")
   ``none``, HS256 (also keyed with the public key) and ES256 are refused; the key is chosen by
   ``kid`` from the configured issuer's JWKS only; ``jku``, ``x5u``, ``jwk`` and ``x5c`` in the
   header are ignored; any ``crit`` is refused (no extension is understood);
-- exact ``iss``; ``token_use``; access tokens: ``client_id`` in the allow-list (``aud`` is not
-  meaningful on Cognito access tokens and is not checked); ID tokens: ``aud`` in the allow-list;
+- exact ``iss``; ``token_use``; access tokens: ``client_id`` in the allow-list, ``aud`` (bound to
+  one resource by a token exchange) one of ``audience`` (so a token bound to another resource is
+  refused by every verifier), no ``aud`` only if ``accept_broad_tokens``, ``act`` as configured
+  (:mod:`.claims`); ID tokens: ``aud`` in the allow-list;
   ``exp`` and ``iat`` required finite numbers (``iat`` not in the future), ``nbf`` honoured, with
-  leeway;
-  ``sub`` a non-empty string; ``scope`` a string matched scope by scope (no prefixes);
+  leeway; ``sub`` a non-empty string; ``scope`` a string matched scope by scope (no prefixes);
   ``cognito:groups`` a list of strings; all types checked strictly (``true`` is not a number);
 - optional deny-list of ``origin_jti`` values, checked on every call, cached or not.
 
@@ -37,7 +38,7 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -56,8 +57,8 @@ from ..errors import (
     RevokedTokenError,
 )
 from ..net import POOL_ID
+from .claims import ResourcePolicy, VerifiedClaims, check_actor, check_actor_options, verified_copy
 from .jws import CompactParser
-from .jws import json_copy as _json_copy
 from .jws import number_claim as _number
 from .jws import show as _show
 from .jws import string_claim as _string
@@ -94,6 +95,11 @@ class CognitoTokenVerifier:
         tokens). At least one.
     token_use
         ``"access"`` (default) or ``"id"``; the other kind is refused.
+    audience / accept_broad_tokens
+        This resource's identifier(s) (str or list): access tokens bound to one (``aud``) are
+        accepted, to another always refused; broad tokens (no ``aud``) unless False (default True).
+    require_actor / allowed_actors
+        ``act`` required (True), refused (False) or either (None); the acting client ids allowed.
     required_scopes
         Scopes every accepted access token must carry (exact match, scope by scope). Refused with
         ``token_use="id"`` (ID tokens carry no scope), as are per-call ``scopes``.
@@ -123,6 +129,10 @@ class CognitoTokenVerifier:
         user_pool_id: str | None = None,
         client_ids: Iterable[str],
         token_use: str = "access",
+        audience: str | Iterable[str] = (),
+        accept_broad_tokens: bool = True,
+        require_actor: bool | None = None,
+        allowed_actors: Iterable[str] = (),
         required_scopes: Iterable[str] = (),
         required_groups: Iterable[str] = (),
         any_group: Iterable[str] = (),
@@ -169,6 +179,9 @@ class CognitoTokenVerifier:
             )
         self.token_use = token_use
         self.algorithm = algorithm
+        self.resource = ResourcePolicy(
+            token_use, self.client_ids, audience, accept_broad_tokens, require_actor, allowed_actors
+        )
         self.required_scopes = frozenset(required_scopes)
         if self.required_scopes and token_use != "access":
             raise ConfigurationError(
@@ -206,13 +219,17 @@ class CognitoTokenVerifier:
         scopes: Iterable[str] = (),
         groups: Iterable[str] = (),
         nonce: str | None = None,
-    ) -> dict[str, Any]:
+        require_actor: bool | None = None,
+        allowed_actors: Collection[str] = (),
+    ) -> VerifiedClaims:
         """Verify ``token``; return its claims or raise a :class:`TokenError`.
 
         ``scopes`` and ``groups`` add per-call requirements to the configured ones; ``nonce``
         (ID tokens at login) must equal the token's ``nonce``. May fetch the JWKS (blocking):
         use :meth:`verify_async` on an event loop. ``scopes`` on an ID-token verifier raise
         :class:`ConfigurationError`: ID tokens carry no scope, so the requirement cannot be met.
+        ``require_actor`` / ``allowed_actors`` add to the configured actor policy. Claims come as
+        :class:`~.claims.VerifiedClaims` (a dict with ``.act``, ``.actor``, ``.audience``).
         """
         self.check_scopes(scopes)
         digest, claims = self._lookup(token)
@@ -220,7 +237,7 @@ class CognitoTokenVerifier:
             kid, claims, signing_input, signature = self._parser.parse(token)
             key = self.jwks.fresh_key(kid) or self.jwks.get_key_sync(kid)
             claims = self._finish(digest, key, signing_input, signature, claims)
-        return self._authorize(claims, scopes, groups, nonce)
+        return self._authorize(claims, scopes, groups, nonce, require_actor, allowed_actors)
 
     async def verify_async(
         self,
@@ -229,7 +246,9 @@ class CognitoTokenVerifier:
         scopes: Iterable[str] = (),
         groups: Iterable[str] = (),
         nonce: str | None = None,
-    ) -> dict[str, Any]:
+        require_actor: bool | None = None,
+        allowed_actors: Collection[str] = (),
+    ) -> VerifiedClaims:
         """Like :meth:`verify`, fetching keys without blocking the event loop."""
         self.check_scopes(scopes)
         digest, claims = self._lookup(token)
@@ -237,7 +256,7 @@ class CognitoTokenVerifier:
             kid, claims, signing_input, signature = self._parser.parse(token)
             key = self.jwks.fresh_key(kid) or await self.jwks.get_key(kid)
             claims = self._finish(digest, key, signing_input, signature, claims)
-        return self._authorize(claims, scopes, groups, nonce)
+        return self._authorize(claims, scopes, groups, nonce, require_actor, allowed_actors)
 
     def check_scopes(self, scopes: Iterable[str]) -> None:
         """Raise :class:`ConfigurationError` when ``scopes`` cannot be enforced (ID tokens carry
@@ -247,6 +266,13 @@ class CognitoTokenVerifier:
                 f"scopes={sorted(asked)} cannot be enforced by a verifier with "
                 f"token_use={self.token_use!r}: ID tokens carry no scope"
             )
+
+    def check_actor_options(
+        self, require_actor: bool | None = None, allowed_actors: Collection[str] = ()
+    ) -> None:
+        """Raise :class:`ConfigurationError` when a per-call actor requirement is malformed or
+        contradicts the configured one. The adapters call it when they are set up."""
+        check_actor_options(require_actor, allowed_actors, self.resource.require_actor)
 
     def clear_cache(self) -> None:
         """Forget every verified token."""
@@ -331,6 +357,8 @@ class CognitoTokenVerifier:
         origin = claims.get("origin_jti")
         if origin is not None and type(origin) is not str:
             raise ClaimError("origin_jti", "must be a string")
+        if "aud" in claims or "act" in claims or self.resource.strict:
+            self.resource.check(claims)  # per-resource tokens: ``.claims``
         self._check_denied(claims)
         return exp
 
@@ -346,7 +374,9 @@ class CognitoTokenVerifier:
         scopes: Iterable[str],
         groups: Iterable[str],
         nonce: str | None,
-    ) -> dict[str, Any]:
+        require_actor: bool | None,
+        allowed_actors: Collection[str],
+    ) -> VerifiedClaims:
         if self.token_use == "access":
             wanted = self.required_scopes.union(scopes) if scopes else self.required_scopes
             if wanted:
@@ -365,5 +395,6 @@ class CognitoTokenVerifier:
             got = claims.get("nonce")
             if type(got) is not str or not hmac.compare_digest(got.encode(), nonce.encode()):
                 raise ClaimError("nonce", "does not match this login")
-        copied: dict[str, Any] = _json_copy(claims)
-        return copied
+        if require_actor is not None or allowed_actors:
+            check_actor(claims, require_actor, allowed_actors)
+        return verified_copy(claims)
