@@ -7,13 +7,16 @@ with the jupyterhub-actor client's token as actor) against the verifier and the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from jupyter_ai_access_testing.flows import HostedUIClient
+from jupyter_ai_access_testing.harness.lab import start_registry
 from jupyter_ai_access_testing.tokens import TokenFactory
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
@@ -23,6 +26,7 @@ from tornado.netutil import bind_sockets
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.errors import ClaimError, ConfigurationError
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
+from jupyter_ai_access.local_cognito.process import stop_process
 from jupyter_ai_access.pooldesc import load_pool
 from jupyter_ai_access.resource import CognitoTokenVerifier, VerifiedClaims
 from jupyter_ai_access.resource.asgi import CognitoAuthMiddleware
@@ -309,6 +313,44 @@ async def test_asgi_middleware_passes_the_actor_policy_and_exposes_the_actor(mak
         bearer_required(make(require_actor=True), require_actor=False)
 
 
+# ---------------------------------------------------------------- the example registry
+def registry_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "model_registry_under_test", ROOT / "examples/model_registry.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_registry_audit_line_says_who_acted_for_whom(factory):
+    registry = registry_module()
+    names = registry.client_names({})  # the demo pool's app clients
+    assert names[HUB_ACTOR] == "jupyterhub-actor"
+    hub = "4jupyterhubdemo0000000000a"
+    claims = VerifiedClaims(factory.claims(aud=REGISTRY, act=ACT, client_id=hub))
+    assert registry.audit_line("GET", "/models", claims, names) == (
+        "model registry: GET /models by alice via jupyterhub-actor (client jupyterhub), "
+        "aud model-registry"
+    )
+    broad = VerifiedClaims(factory.claims(username="mallory\nmodel registry: forged"))
+    assert registry.audit_line("GET", "/models", broad, {}) == (
+        "model registry: GET /models by mallory?model registry: forged "
+        f"(client {factory.client_id}), broad token"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "accepts"), [("", False), ("false", False), ("true", True), ("1", True)]
+)
+def test_registry_broad_token_setting(value, accepts):
+    registry = registry_module()
+    assert registry.accept_broad_tokens({"REGISTRY_ACCEPT_BROAD_TOKENS": value}) is accepts
+    with pytest.raises(ConfigurationError, match="REGISTRY_ACCEPT_BROAD_TOKENS"):
+        registry.accept_broad_tokens({"REGISTRY_ACCEPT_BROAD_TOKENS": "maybe"})
+
+
 # ---------------------------------------------------------------- real exchanged tokens
 CALLBACK = "http://127.0.0.1:8000/hub/oauth_callback"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -392,3 +434,32 @@ def test_exchanged_tokens_from_the_emulator(demo_pool, tokens):
     with pytest.raises(ClaimError, match="only tokens bound"):
         registry.verify(tokens["broad"])  # the emulator's broad token (aud = its client id)
     assert verifier().verify(tokens["broad"]).audience is None  # accepted by default
+
+
+def test_the_registry_accepts_only_its_own_audience_and_audits_the_actor(
+    demo_pool, tokens, tmp_path
+):
+    env = {"COGNITO_ISSUER": demo_pool.issuer, "COGNITO_CLIENT_IDS": tokens["hub"]}
+    proc, url = start_registry(ROOT / "examples/model_registry.py", tmp_path, env)
+    try:
+
+        def call(token: str, method: str = "GET", path: str = "/models") -> httpx.Response:
+            headers = {"Authorization": f"Bearer {token}"}
+            return httpx.request(method, f"{url}{path}", headers=headers, json={"slope": 3})
+
+        assert call(tokens[REGISTRY]).json() == {"models": []}
+        stored = call(tokens[REGISTRY], "POST", "/models/by-alice")
+        assert stored.status_code == 201, stored.text
+        assert call(tokens[REGISTRY], path="/datasets/demo").status_code == 200
+        for token in (tokens[DATA], tokens["broad"]):
+            refused = call(token)
+            assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
+            assert "'aud'" in refused.json()["error_description"]
+    finally:
+        stop_process(proc)
+    log = (tmp_path / "registry.log").read_text()
+    assert (
+        "model registry: POST /models/by-alice by alice via jupyterhub-actor (client jupyterhub), "
+        "aud model-registry"
+    ) in log
+    assert log.count("model registry: ") == 3  # one audit line per accepted call, no more
