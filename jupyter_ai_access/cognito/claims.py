@@ -31,14 +31,20 @@ from .jws import json_copy as _json_copy
 from .jws import show as _show
 
 __all__ = [
+    "CacheEntry",
     "ResourcePolicy",
     "VerifiedClaims",
     "bound_audience",
     "check_act",
     "check_actor",
     "check_actor_options",
+    "nested_names",
     "verified_copy",
 ]
+
+
+#: A verified token in the verifier's cache: (claims, exp, the names of its container claims).
+CacheEntry = tuple[dict[str, Any], float, tuple[str, ...]]
 
 
 class VerifiedClaims(dict[str, Any]):
@@ -70,12 +76,16 @@ class VerifiedClaims(dict[str, Any]):
         return bound_audience(self)
 
 
-def verified_copy(claims: dict[str, Any]) -> VerifiedClaims:
-    """A caller's own deep copy of verified claims, as :class:`VerifiedClaims`."""
+def nested_names(claims: dict[str, Any]) -> tuple[str, ...]:
+    """The names of the claims whose values are containers (lists, objects)."""
+    return tuple([name for name, value in claims.items() if type(value) not in _SCALARS])
+
+
+def verified_copy(claims: dict[str, Any], nested: tuple[str, ...]) -> VerifiedClaims:
+    """A caller's own deep copy of verified claims (``nested``: :func:`nested_names` of them)."""
     copied = VerifiedClaims(claims)
-    for name, value in claims.items():
-        if type(value) not in _SCALARS:
-            copied[name] = _json_copy(value)
+    for name in nested:
+        copied[name] = _json_copy(claims[name])
     return copied
 
 
