@@ -57,7 +57,7 @@ from jupyter_ai_access.errors import (
 from jupyter_ai_access.protocol import CognitoEnv
 from jupyter_ai_access.resource import (
     CognitoTokenVerifier,
-    VerifiedClaims,
+    TokenClaims,
     bearer_error_response,
 )
 from jupyter_ai_access.resource.revocations import RevocationFeed
@@ -93,7 +93,7 @@ def client_names(environ: Mapping[str, str]) -> dict[str, str]:
         return {}
 
 
-def scope_for(claims: VerifiedClaims, name: str) -> str:
+def scope_for(claims: TokenClaims, name: str) -> str:
     """The scope a route needs: ``<audience>/<name>`` of a bound token, the older one of a broad
     token (models.read: ai-access/datasets.read, models.write: ai-access/models.write)."""
     audience = claims.audience
@@ -106,7 +106,7 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)[:128]
 
 
-def audit_line(method: str, path: str, claims: VerifiedClaims, names: Mapping[str, str]) -> str:
+def audit_line(method: str, path: str, claims: TokenClaims, names: Mapping[str, str]) -> str:
     """Who acted for whom, e.g. ``alice via jupyterhub-actor (client jupyterhub), aud ...``."""
 
     def named(client_id: str) -> str:
@@ -195,7 +195,7 @@ def make_app(
 
     def allowed(handler: web.RequestHandler, scope: str, group: str | None = None) -> bool:
         """Check the route's scope, then group; print the audit line. False: refused (answered)."""
-        claims: VerifiedClaims = handler.cognito_claims  # type: ignore[attr-defined]
+        claims: TokenClaims = handler.cognito_claims  # type: ignore[attr-defined]
         needed = scope_for(claims, scope)
         if needed not in claims.get("scope", "").split(" "):
             refuse(handler, InsufficientScopeError([needed]))
@@ -212,7 +212,7 @@ def make_app(
             self.finish({"status": "ok"})
 
     class Dataset(web.RequestHandler):
-        cognito_claims: VerifiedClaims
+        cognito_claims: TokenClaims
 
         @bearer_required(verifier)
         def get(self, name: str) -> None:
@@ -233,7 +233,7 @@ def make_app(
             self.finish({"models": sorted(p.stem for p in models_dir.glob("*.json"))})
 
     class Model(web.RequestHandler):
-        cognito_claims: VerifiedClaims
+        cognito_claims: TokenClaims
 
         @bearer_required(verifier)
         def post(self, name: str) -> None:

@@ -28,7 +28,7 @@ from jupyter_ai_access.errors import ClaimError, ConfigurationError
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
 from jupyter_ai_access.local_cognito.process import stop_process
 from jupyter_ai_access.pooldesc import load_pool
-from jupyter_ai_access.resource import CognitoTokenVerifier, VerifiedClaims
+from jupyter_ai_access.resource import CognitoTokenVerifier, TokenClaims
 from jupyter_ai_access.resource.asgi import CognitoAuthMiddleware
 from jupyter_ai_access.resource.tornado_auth import BearerAuthMixin, bearer_required
 
@@ -67,7 +67,7 @@ def bound(factory: TokenFactory, audience: Any = REGISTRY, **claims: Any) -> str
 def test_a_token_bound_to_the_registry_is_accepted_there_and_refused_elsewhere(make, factory):
     token = bound(factory)
     claims = make(audience=REGISTRY, accept_broad_tokens=False).verify(token)
-    assert isinstance(claims, VerifiedClaims)
+    assert isinstance(claims, TokenClaims)
     assert claims.audience == REGISTRY and claims["aud"] == REGISTRY
     with pytest.raises(ClaimError, match=r"'aud'.*binds the token to 'model-registry'.*data-serv"):
         make(audience=DATA).verify(token)
@@ -329,12 +329,12 @@ def test_registry_audit_line_says_who_acted_for_whom(factory):
     names = registry.client_names({})  # the demo pool's app clients
     assert names[HUB_ACTOR] == "jupyterhub-actor"
     hub = "4jupyterhubdemo0000000000a"
-    claims = VerifiedClaims(factory.claims(aud=REGISTRY, act=ACT, client_id=hub))
+    claims = TokenClaims(factory.claims(aud=REGISTRY, act=ACT, client_id=hub))
     assert registry.audit_line("GET", "/models", claims, names) == (
         "model registry: GET /models by alice via jupyterhub-actor (client jupyterhub), "
         "aud model-registry"
     )
-    broad = VerifiedClaims(factory.claims(username="mallory\nmodel registry: forged"))
+    broad = TokenClaims(factory.claims(username="mallory\nmodel registry: forged"))
     assert registry.audit_line("GET", "/models", broad, {}) == (
         "model registry: GET /models by mallory?model registry: forged "
         f"(client {factory.client_id}), broad token"

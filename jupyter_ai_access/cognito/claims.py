@@ -33,7 +33,7 @@ from .jws import show as _show
 __all__ = [
     "CacheEntry",
     "ResourcePolicy",
-    "VerifiedClaims",
+    "TokenClaims",
     "bound_audience",
     "check_act",
     "check_actor",
@@ -47,7 +47,7 @@ __all__ = [
 CacheEntry = tuple[dict[str, Any], float, tuple[str, ...]]
 
 
-class VerifiedClaims(dict[str, Any]):
+class TokenClaims(dict[str, Any]):
     """The claims of a verified token: a plain ``dict`` with the per-resource facts as properties.
 
     Properties are computed from the claims, never read from a member of the same name, so a
@@ -81,9 +81,9 @@ def nested_names(claims: dict[str, Any]) -> tuple[str, ...]:
     return tuple([name for name, value in claims.items() if type(value) not in _SCALARS])
 
 
-def verified_copy(claims: dict[str, Any], nested: tuple[str, ...]) -> VerifiedClaims:
+def verified_copy(claims: dict[str, Any], nested: tuple[str, ...]) -> TokenClaims:
     """A caller's own deep copy of verified claims (``nested``: :func:`nested_names` of them)."""
-    copied = VerifiedClaims(claims)
+    copied = TokenClaims(claims)
     for name in nested:
         copied[name] = _json_copy(claims[name])
     return copied

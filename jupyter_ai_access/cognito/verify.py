@@ -220,7 +220,7 @@ class CognitoTokenVerifier:
         nonce: str | None = None,
         require_actor: bool | None = None,
         allowed_actors: Collection[str] = (),
-    ) -> _claims.VerifiedClaims:
+    ) -> _claims.TokenClaims:
         """Verify ``token``; return its claims or raise a :class:`TokenError`.
 
         ``scopes`` and ``groups`` add per-call requirements to the configured ones; ``nonce``
@@ -228,7 +228,7 @@ class CognitoTokenVerifier:
         use :meth:`verify_async` on an event loop. ``scopes`` on an ID-token verifier raise
         :class:`ConfigurationError`: ID tokens carry no scope, so the requirement cannot be met.
         ``require_actor`` / ``allowed_actors`` add to the configured actor policy. Claims come as
-        :class:`~.claims.VerifiedClaims` (a dict with ``.act``, ``.actor``, ``.audience``).
+        :class:`~.claims.TokenClaims` (a dict with ``.act``, ``.actor``, ``.audience``).
         """
         self.check_scopes(scopes)
         digest, claims, nested = self._lookup(token)
@@ -247,7 +247,7 @@ class CognitoTokenVerifier:
         nonce: str | None = None,
         require_actor: bool | None = None,
         allowed_actors: Collection[str] = (),
-    ) -> _claims.VerifiedClaims:
+    ) -> _claims.TokenClaims:
         """Like :meth:`verify`, fetching keys without blocking the event loop."""
         self.check_scopes(scopes)
         digest, claims, nested = self._lookup(token)
@@ -376,7 +376,7 @@ class CognitoTokenVerifier:
         nonce: str | None,
         require_actor: bool | None,
         allowed_actors: Collection[str],
-    ) -> _claims.VerifiedClaims:
+    ) -> _claims.TokenClaims:
         if self.token_use == "access":
             wanted = self.required_scopes.union(scopes) if scopes else self.required_scopes
             if wanted:

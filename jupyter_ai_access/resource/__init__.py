@@ -3,7 +3,7 @@
 - :class:`CognitoTokenVerifier` — the verifier (from :mod:`jupyter_ai_access.cognito.verify`,
   standard library + PyJWT), re-exported here as a resource's one import; ``audience=``,
   ``accept_broad_tokens=``, ``require_actor=``, ``allowed_actors=`` for per-resource tokens;
-- :class:`VerifiedClaims` — what it returns: a dict with ``.act``, ``.actor``, ``.audience``;
+- :class:`TokenClaims` — what it returns: a dict with ``.act``, ``.actor``, ``.audience``;
 - :mod:`.bearer` — the RFC 6750 helpers ``extract_bearer`` and ``bearer_error_response``;
 - :mod:`.tornado_auth` — ``bearer_required`` / ``BearerAuthMixin`` for tornado;
 - :mod:`.asgi` — ``CognitoAuthMiddleware`` for any ASGI application;
@@ -15,7 +15,7 @@ package pulls in neither Jupyter nor tornado (a test enforces it).
 
 from __future__ import annotations
 
-from ..cognito.claims import VerifiedClaims
+from ..cognito.claims import TokenClaims
 from ..cognito.oidc import JWKSCache
 from ..cognito.verify import CognitoTokenVerifier, cognito_issuer
 from .bearer import bearer_error_response, extract_bearer
@@ -23,7 +23,7 @@ from .bearer import bearer_error_response, extract_bearer
 __all__ = [
     "CognitoTokenVerifier",
     "JWKSCache",
-    "VerifiedClaims",
+    "TokenClaims",
     "bearer_error_response",
     "cognito_issuer",
     "extract_bearer",

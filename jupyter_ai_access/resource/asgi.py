@@ -6,7 +6,7 @@ No framework is imported::
                                 exclude_paths=["/health"])
 
 Verified claims are placed in ``scope["state"]["cognito_claims"]`` (``request.state.cognito_claims``
-in Starlette; a :class:`~jupyter_ai_access.cognito.claims.VerifiedClaims`), the acting app client
+in Starlette; a :class:`~jupyter_ai_access.cognito.claims.TokenClaims`), the acting app client
 (``act.client_id``, None without ``act``) in ``scope["state"]["cognito_actor"]``;
 ``require_actor`` / ``allowed_actors`` add an actor policy to the verifier's. Refusals follow
 RFC 6750 and never echo the token; WebSocket connections that fail are closed with code 1008

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from tornado import web
 
-from ..cognito.claims import VerifiedClaims
+from ..cognito.claims import TokenClaims
 from ..cognito.verify import CognitoTokenVerifier
 from ..errors import IdentityProviderError, TokenError
 from .bearer import bearer_error_response, extract_bearer
@@ -72,7 +72,7 @@ def bearer_required(
     allowed_actors: Iterable[str] = (),
 ) -> Callable[[F], F]:
     """Decorate a handler method: verify the bearer token first, set ``self.cognito_claims``
-    (:class:`~jupyter_ai_access.cognito.claims.VerifiedClaims`: ``.actor``, ``.audience``).
+    (:class:`~jupyter_ai_access.cognito.claims.TokenClaims`: ``.actor``, ``.audience``).
 
     Raises :class:`~jupyter_ai_access.errors.ConfigurationError` at once when the verifier
     cannot enforce ``scopes`` (an ID-token verifier) or the actor policy contradicts its own.
@@ -103,7 +103,7 @@ class BearerAuthMixin:
     required_groups: tuple[str, ...] = ()
     require_actor: bool | None = None
     allowed_actors: frozenset[str] = frozenset()
-    cognito_claims: VerifiedClaims
+    cognito_claims: TokenClaims
 
     @property
     def cognito_actor(self) -> str | None:
