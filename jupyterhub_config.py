@@ -144,7 +144,9 @@ services.append({
     "name": "model-registry",
     "command": exit_with_hub([sys.executable, str(HERE / "examples/model_registry.py")]),
     "environment": {**registry_env, "REGISTRY_PORT": str(REGISTRY_PORT),
-                    "REGISTRY_DIR": str(STATE / "registry")},
+                    "REGISTRY_DIR": str(STATE / "registry"),
+                    # Until kernels send tokens bound to "model-registry" (issue 23): broad too.
+                    "REGISTRY_ACCEPT_BROAD_TOKENS": "true"},
 })
 
 # ------------------------------------------------------------------ AWS credentials in kernels

@@ -233,6 +233,8 @@ def run(argv: list[str]) -> int:
         CognitoEnv.CLIENT_IDS: env["JAIA_REGISTRY_CLIENTS"],
         "REGISTRY_PORT": env["JAIA_REGISTRY_PORT"],
         "REGISTRY_DIR": str(state / "registry"),
+        # Until kernels ask for tokens bound to the registry's audience (issue 23): broad too.
+        "REGISTRY_ACCEPT_BROAD_TOKENS": "true",
     }
     registry_cmd = [sys.executable, str(REPO / "examples" / "model_registry.py")]
     procs: list[subprocess.Popen[bytes]] = []

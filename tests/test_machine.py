@@ -168,6 +168,7 @@ def test_the_registry_serves_data_to_jobs_and_refuses_their_uploads(
         {
             "COGNITO_ISSUER": local_cognito.issuer,
             "COGNITO_CLIENT_IDS": f"hubclient00000000000000000,{MACHINE}",
+            "REGISTRY_ACCEPT_BROAD_TOKENS": "true",  # the test pool has no registry audience
         },
     )
     try:

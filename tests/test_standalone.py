@@ -46,7 +46,11 @@ def lab(tmp_path_factory, local_cognito, lab_port, leak_watcher, canaries) -> It
     registry, registry_url = start_registry(
         ROOT / "examples/model_registry.py",
         folder,
-        {"COGNITO_ISSUER": local_cognito.issuer, "COGNITO_CLIENT_IDS": f"{LAB_CLIENT},{MACHINE}"},
+        {
+            "COGNITO_ISSUER": local_cognito.issuer,
+            "COGNITO_CLIENT_IDS": f"{LAB_CLIENT},{MACHINE}",
+            "REGISTRY_ACCEPT_BROAD_TOKENS": "true",  # the test pool has no registry audience
+        },
     )
     server = LabProcess(
         folder,

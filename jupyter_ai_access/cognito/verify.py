@@ -16,11 +16,11 @@ What is enforced (``../shared/security-cases.md``, "Resource-side verification")
   ``none``, HS256 (also keyed with the public key) and ES256 are refused; the key is chosen by
   ``kid`` from the configured issuer's JWKS only; ``jku``, ``x5u``, ``jwk`` and ``x5c`` in the
   header are ignored; any ``crit`` is refused (no extension is understood);
-- exact ``iss``; ``token_use``; access tokens: ``client_id`` in the allow-list (``aud`` is not
-  meaningful on Cognito access tokens and is not checked); ID tokens: ``aud`` in the allow-list;
+- exact ``iss``; ``token_use``; access tokens: ``client_id`` in the allow-list, ``aud`` one of
+  ``audience`` (else refused by every verifier), or none if ``accept_broad_tokens``; ``act`` as
+  configured (:mod:`.claims`); ID tokens: ``aud`` in the allow-list;
   ``exp`` and ``iat`` required finite numbers (``iat`` not in the future), ``nbf`` honoured, with
-  leeway;
-  ``sub`` a non-empty string; ``scope`` a string matched scope by scope (no prefixes);
+  leeway; ``sub`` a non-empty string; ``scope`` a string matched scope by scope (no prefixes);
   ``cognito:groups`` a list of strings; all types checked strictly (``true`` is not a number);
 - optional deny-list of ``origin_jti`` values, checked on every call, cached or not.
 
@@ -37,7 +37,7 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -56,8 +56,9 @@ from ..errors import (
     RevokedTokenError,
 )
 from ..net import POOL_ID
+from . import claims as _claims
+from .claims import check_actor, nested_names, verified_copy
 from .jws import CompactParser
-from .jws import json_copy as _json_copy
 from .jws import number_claim as _number
 from .jws import show as _show
 from .jws import string_claim as _string
@@ -94,6 +95,10 @@ class CognitoTokenVerifier:
         tokens). At least one.
     token_use
         ``"access"`` (default) or ``"id"``; the other kind is refused.
+    audience, accept_broad_tokens, require_actor, allowed_actors
+        This resource's identifier(s): tokens bound to another (``aud``) are always refused;
+        broad ones (no ``aud``) accepted unless ``accept_broad_tokens=False``. Actor (``act``)
+        required (True), refused (False) or either (None); the acting client ids allowed.
     required_scopes
         Scopes every accepted access token must carry (exact match, scope by scope). Refused with
         ``token_use="id"`` (ID tokens carry no scope), as are per-call ``scopes``.
@@ -123,6 +128,10 @@ class CognitoTokenVerifier:
         user_pool_id: str | None = None,
         client_ids: Iterable[str],
         token_use: str = "access",
+        audience: str | Iterable[str] = (),
+        accept_broad_tokens: bool = True,
+        require_actor: bool | None = None,
+        allowed_actors: Iterable[str] = (),
         required_scopes: Iterable[str] = (),
         required_groups: Iterable[str] = (),
         any_group: Iterable[str] = (),
@@ -169,6 +178,9 @@ class CognitoTokenVerifier:
             )
         self.token_use = token_use
         self.algorithm = algorithm
+        self.resource = _claims.ResourcePolicy(
+            token_use, self.client_ids, audience, accept_broad_tokens, require_actor, allowed_actors
+        )
         self.required_scopes = frozenset(required_scopes)
         if self.required_scopes and token_use != "access":
             raise ConfigurationError(
@@ -195,7 +207,7 @@ class CognitoTokenVerifier:
             self._is_denied = denied_origin_jtis
         else:
             self._is_denied = denied_origin_jtis.__contains__
-        self._cache: OrderedDict[bytes, tuple[dict[str, Any], float]] = OrderedDict()
+        self._cache: OrderedDict[bytes, _claims.CacheEntry] = OrderedDict()
         self._parser = CompactParser(algorithm)
 
     # ---------------------------------------------------------------- public API
@@ -206,21 +218,25 @@ class CognitoTokenVerifier:
         scopes: Iterable[str] = (),
         groups: Iterable[str] = (),
         nonce: str | None = None,
-    ) -> dict[str, Any]:
+        require_actor: bool | None = None,
+        allowed_actors: Collection[str] = (),
+    ) -> _claims.TokenClaims:
         """Verify ``token``; return its claims or raise a :class:`TokenError`.
 
         ``scopes`` and ``groups`` add per-call requirements to the configured ones; ``nonce``
         (ID tokens at login) must equal the token's ``nonce``. May fetch the JWKS (blocking):
         use :meth:`verify_async` on an event loop. ``scopes`` on an ID-token verifier raise
         :class:`ConfigurationError`: ID tokens carry no scope, so the requirement cannot be met.
+        ``require_actor`` / ``allowed_actors`` add to the configured actor policy. Claims come as
+        :class:`~.claims.TokenClaims` (a dict with ``.act``, ``.actor``, ``.audience``).
         """
         self.check_scopes(scopes)
-        digest, claims = self._lookup(token)
+        digest, claims, nested = self._lookup(token)
         if claims is None:
             kid, claims, signing_input, signature = self._parser.parse(token)
             key = self.jwks.fresh_key(kid) or self.jwks.get_key_sync(kid)
-            claims = self._finish(digest, key, signing_input, signature, claims)
-        return self._authorize(claims, scopes, groups, nonce)
+            claims, nested = self._finish(digest, key, signing_input, signature, claims)
+        return self._authorize(claims, nested, scopes, groups, nonce, require_actor, allowed_actors)
 
     async def verify_async(
         self,
@@ -229,15 +245,17 @@ class CognitoTokenVerifier:
         scopes: Iterable[str] = (),
         groups: Iterable[str] = (),
         nonce: str | None = None,
-    ) -> dict[str, Any]:
+        require_actor: bool | None = None,
+        allowed_actors: Collection[str] = (),
+    ) -> _claims.TokenClaims:
         """Like :meth:`verify`, fetching keys without blocking the event loop."""
         self.check_scopes(scopes)
-        digest, claims = self._lookup(token)
+        digest, claims, nested = self._lookup(token)
         if claims is None:
             kid, claims, signing_input, signature = self._parser.parse(token)
             key = self.jwks.fresh_key(kid) or await self.jwks.get_key(kid)
-            claims = self._finish(digest, key, signing_input, signature, claims)
-        return self._authorize(claims, scopes, groups, nonce)
+            claims, nested = self._finish(digest, key, signing_input, signature, claims)
+        return self._authorize(claims, nested, scopes, groups, nonce, require_actor, allowed_actors)
 
     def check_scopes(self, scopes: Iterable[str]) -> None:
         """Raise :class:`ConfigurationError` when ``scopes`` cannot be enforced (ID tokens carry
@@ -248,29 +266,35 @@ class CognitoTokenVerifier:
                 f"token_use={self.token_use!r}: ID tokens carry no scope"
             )
 
+    def check_actor_options(
+        self, require_actor: bool | None = None, allowed_actors: Collection[str] = ()
+    ) -> None:
+        """:class:`ConfigurationError` for a per-call actor policy that cannot be met (adapters)."""
+        _claims.check_actor_options(require_actor, allowed_actors, self.resource.require_actor)
+
     def clear_cache(self) -> None:
         """Forget every verified token."""
         self._cache.clear()
 
     # ---------------------------------------------------------------- steps
-    def _lookup(self, token: str) -> tuple[bytes, dict[str, Any] | None]:
+    def _lookup(self, token: str) -> tuple[bytes, dict[str, Any] | None, tuple[str, ...]]:
         if type(token) is not str:
             raise MalformedTokenError("the token must be a string")
         if len(token) > self.max_token_bytes:
             raise MalformedTokenError(f"the token is longer than {self.max_token_bytes} bytes")
         if not self.cache_size:
-            return b"", None
+            return b"", None, ()
         digest = hashlib.sha256(token.encode()).digest()
         entry = self._cache.get(digest)
         if entry is None:
-            return digest, None
-        claims, exp = entry
+            return digest, None, ()
+        claims, exp, nested = entry
         if self.clock() >= exp + self.leeway:
             self._cache.pop(digest, None)
             raise ExpiredTokenError("the token has expired")
         self._cache.move_to_end(digest)
         self._check_denied(claims)
-        return digest, claims
+        return digest, claims, nested
 
     def _finish(
         self,
@@ -279,17 +303,18 @@ class CognitoTokenVerifier:
         signing_input: bytes,
         signature: bytes,
         claims: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
         try:
             key.verify(signature, signing_input, _PKCS1, _SHA256)
         except InvalidSignature:
             raise BadSignatureError("the signature does not verify") from None
         exp = self._check_claims(claims)
+        nested = nested_names(claims)  # copied for each caller
         if self.cache_size:
-            self._cache[digest] = (claims, exp)
+            self._cache[digest] = (claims, exp, nested)
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        return claims
+        return claims, nested
 
     def _check_claims(self, claims: dict[str, Any]) -> float:
         iss = claims.get("iss")
@@ -331,6 +356,8 @@ class CognitoTokenVerifier:
         origin = claims.get("origin_jti")
         if origin is not None and type(origin) is not str:
             raise ClaimError("origin_jti", "must be a string")
+        if "aud" in claims or "act" in claims or self.resource.strict:
+            self.resource.check(claims)  # per-resource tokens: ``.claims``
         self._check_denied(claims)
         return exp
 
@@ -343,10 +370,13 @@ class CognitoTokenVerifier:
     def _authorize(
         self,
         claims: dict[str, Any],
+        nested: tuple[str, ...],
         scopes: Iterable[str],
         groups: Iterable[str],
         nonce: str | None,
-    ) -> dict[str, Any]:
+        require_actor: bool | None,
+        allowed_actors: Collection[str],
+    ) -> _claims.TokenClaims:
         if self.token_use == "access":
             wanted = self.required_scopes.union(scopes) if scopes else self.required_scopes
             if wanted:
@@ -365,5 +395,6 @@ class CognitoTokenVerifier:
             got = claims.get("nonce")
             if type(got) is not str or not hmac.compare_digest(got.encode(), nonce.encode()):
                 raise ClaimError("nonce", "does not match this login")
-        copied: dict[str, Any] = _json_copy(claims)
-        return copied
+        if require_actor is not None or allowed_actors:
+            check_actor(claims, require_actor, allowed_actors)
+        return verified_copy(claims, nested)

@@ -6,8 +6,11 @@ No framework is imported::
                                 exclude_paths=["/health"])
 
 Verified claims are placed in ``scope["state"]["cognito_claims"]`` (``request.state.cognito_claims``
-in Starlette). Refusals follow RFC 6750 and never echo the token; WebSocket connections that fail
-are closed with code 1008 (policy violation).
+in Starlette; a :class:`~jupyter_ai_access.cognito.claims.TokenClaims`), the acting app client
+(``act.client_id``, None without ``act``) in ``scope["state"]["cognito_actor"]``;
+``require_actor`` / ``allowed_actors`` add an actor policy to the verifier's. Refusals follow
+RFC 6750 and never echo the token; WebSocket connections that fail are closed with code 1008
+(policy violation).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class CognitoAuthMiddleware:
     """ASGI middleware: every HTTP and WebSocket request needs a valid bearer token.
 
     Raises :class:`~jupyter_ai_access.errors.ConfigurationError` when the verifier cannot
-    enforce ``scopes`` (an ID-token verifier).
+    enforce ``scopes`` (an ID-token verifier) or the actor policy contradicts its own.
     """
 
     def __init__(
@@ -43,6 +46,8 @@ class CognitoAuthMiddleware:
         *,
         scopes: Iterable[str] = (),
         groups: Iterable[str] = (),
+        require_actor: bool | None = None,
+        allowed_actors: Iterable[str] = (),
         exclude_paths: Iterable[str] = (),
         realm: str = "jupyter_ai_access",
     ) -> None:
@@ -51,6 +56,9 @@ class CognitoAuthMiddleware:
         self.scopes = tuple(scopes)
         verifier.check_scopes(self.scopes)
         self.groups = tuple(groups)
+        self.require_actor = require_actor
+        self.allowed_actors = frozenset(allowed_actors)
+        verifier.check_actor_options(require_actor, self.allowed_actors)
         self.exclude_paths = frozenset(exclude_paths)
         self.realm = realm
 
@@ -66,13 +74,18 @@ class CognitoAuthMiddleware:
                 break
         try:
             claims = await self.verifier.verify_async(
-                extract_bearer(authorization), scopes=self.scopes, groups=self.groups
+                extract_bearer(authorization),
+                scopes=self.scopes,
+                groups=self.groups,
+                require_actor=self.require_actor,
+                allowed_actors=self.allowed_actors,
             )
         except (TokenError, IdentityProviderError) as e:
             await self._refuse(scope, send, e)
             return
         state = dict(scope.get("state") or {})
         state["cognito_claims"] = claims
+        state["cognito_actor"] = claims.actor
         await self.app({**scope, "state": state}, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, error: Exception) -> None:

@@ -6,22 +6,27 @@ One line per handler method::
         @bearer_required(verifier, scopes=["ai-access/datasets.read"], groups=["ml-training"])
         async def get(self, name):
             user = self.cognito_claims["username"]
+            actor = self.cognito_claims.actor   # the acting app client (``act``), or None
 
-or a mixin that checks every method (``required_scopes`` / ``required_groups`` class attributes,
-the verifier from ``self.settings["cognito_verifier"]``). Refusals follow RFC 6750 (401
-``invalid_token``, 403 ``insufficient_scope``, 503 when the IdP's keys cannot be fetched) and never
-echo the token.
+``require_actor`` / ``allowed_actors`` add an actor policy per route (on top of the verifier's).
+
+or a mixin that checks every method (``required_scopes`` / ``required_groups`` /
+``require_actor`` / ``allowed_actors`` class attributes, the verifier from
+``self.settings["cognito_verifier"]``, the actor in ``self.cognito_actor``). Refusals follow
+RFC 6750 (401 ``invalid_token``, 403 ``insufficient_scope``, 503 when the IdP's keys cannot be
+fetched) and never echo the token.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 from tornado import web
 
+from ..cognito.claims import TokenClaims
 from ..cognito.verify import CognitoTokenVerifier
 from ..errors import IdentityProviderError, TokenError
 from .bearer import bearer_error_response, extract_bearer
@@ -36,11 +41,17 @@ async def _authenticate(
     verifier: CognitoTokenVerifier,
     scopes: Iterable[str],
     groups: Iterable[str],
+    require_actor: bool | None = None,
+    allowed_actors: Collection[str] = (),
 ) -> bool:
     try:
         token = extract_bearer(handler.request.headers.get("Authorization"))
         handler.cognito_claims = await verifier.verify_async(  # type: ignore[attr-defined]
-            token, scopes=scopes, groups=groups
+            token,
+            scopes=scopes,
+            groups=groups,
+            require_actor=require_actor,
+            allowed_actors=allowed_actors,
         )
     except (TokenError, IdentityProviderError) as e:
         status, headers, body = bearer_error_response(e)
@@ -53,20 +64,27 @@ async def _authenticate(
 
 
 def bearer_required(
-    verifier: CognitoTokenVerifier, *, scopes: Iterable[str] = (), groups: Iterable[str] = ()
+    verifier: CognitoTokenVerifier,
+    *,
+    scopes: Iterable[str] = (),
+    groups: Iterable[str] = (),
+    require_actor: bool | None = None,
+    allowed_actors: Iterable[str] = (),
 ) -> Callable[[F], F]:
-    """Decorate a handler method: verify the bearer token first, set ``self.cognito_claims``.
+    """Decorate a handler method: verify the bearer token first, set ``self.cognito_claims``
+    (:class:`~jupyter_ai_access.cognito.claims.TokenClaims`: ``.actor``, ``.audience``).
 
     Raises :class:`~jupyter_ai_access.errors.ConfigurationError` at once when the verifier
-    cannot enforce ``scopes`` (an ID-token verifier).
+    cannot enforce ``scopes`` (an ID-token verifier) or the actor policy contradicts its own.
     """
-    scopes, groups = tuple(scopes), tuple(groups)
+    scopes, groups, actors = tuple(scopes), tuple(groups), frozenset(allowed_actors)
     verifier.check_scopes(scopes)
+    verifier.check_actor_options(require_actor, actors)
 
     def decorator(method: F) -> F:
         @functools.wraps(method)
         async def wrapper(self: web.RequestHandler, *args: Any, **kwargs: Any) -> Any:
-            if not await _authenticate(self, verifier, scopes, groups):
+            if not await _authenticate(self, verifier, scopes, groups, require_actor, actors):
                 return None
             result = method(self, *args, **kwargs)
             if inspect.isawaitable(result):
@@ -83,7 +101,14 @@ class BearerAuthMixin:
 
     required_scopes: tuple[str, ...] = ()
     required_groups: tuple[str, ...] = ()
-    cognito_claims: dict[str, Any]
+    require_actor: bool | None = None
+    allowed_actors: frozenset[str] = frozenset()
+    cognito_claims: TokenClaims
+
+    @property
+    def cognito_actor(self) -> str | None:
+        """The app client that acted for the user (``act.client_id``), or None."""
+        return self.cognito_claims.actor
 
     def get_cognito_verifier(self) -> CognitoTokenVerifier:
         """The verifier; by default ``self.settings["cognito_verifier"]``."""
@@ -93,5 +118,10 @@ class BearerAuthMixin:
         """Refuse the request unless its bearer token verifies."""
         handler: Any = self
         await _authenticate(
-            handler, self.get_cognito_verifier(), self.required_scopes, self.required_groups
+            handler,
+            self.get_cognito_verifier(),
+            self.required_scopes,
+            self.required_groups,
+            self.require_actor,
+            self.allowed_actors,
         )
