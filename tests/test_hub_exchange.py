@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
 from jupyter_ai_access_testing.canary import CanaryRegistry
+from jupyter_ai_access_testing.harness.forwarder import CountingForwarder
 from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.harness.hubs import SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG
 from jupyter_ai_access_testing.leaks import LeakWatcher
 
 from jupyter_ai_access.cognito.exchange import GRANT_TYPE
+from jupyter_ai_access.errors import ConfigurationError
+from jupyter_ai_access.hub.authenticator import CognitoOAuthenticator
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
 from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import TOKENS_SCOPE, hub_exchange_url
@@ -116,55 +115,6 @@ def description(canaries: CanaryRegistry, hub_port: int) -> dict[str, Any]:
     }
 
 
-class CountingForwarder:
-    """Forwards POSTs to the emulator's token endpoint; counts grants; can fail exchanges."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.grants: Counter[str] = Counter()
-        self.down = False  # exchanges answer 503 (Cognito unreachable)
-        self.delay = 0.3  # exchanges take this long (concurrent callers overlap)
-        self.lock = threading.Lock()
-        forwarder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                grant = parse_qs(body.decode()).get("grant_type", [""])[0]
-                with forwarder.lock:
-                    forwarder.grants[grant] += 1
-                if grant == GRANT_TYPE:
-                    time.sleep(forwarder.delay)
-                    if forwarder.down:
-                        self._answer(503, b'{"message": "down"}')
-                        return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                answer = httpx.post(forwarder.target, content=body, headers=headers, timeout=15)
-                self._answer(answer.status_code, answer.content)
-
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def exchanges(self) -> int:
-        return self.grants[GRANT_TYPE]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def pool(
     tmp_path_factory: pytest.TempPathFactory, canaries: CanaryRegistry, leak_watcher: LeakWatcher
@@ -184,7 +134,7 @@ def pool(
 @pytest.fixture(scope="module")
 def forwarder(pool: tuple[RunningPool, int]) -> Iterator[CountingForwarder]:
     running, _ = pool
-    proxy = CountingForwarder(running.endpoint("token"))
+    proxy = CountingForwarder(running.endpoint("token"), delay=0.3)  # concurrent callers overlap
     yield proxy
     proxy.stop()
 
@@ -211,7 +161,7 @@ c.CognitoOAuthenticator.exchange_renew_margin = 3
 c.CognitoOAuthenticator.exchange_policy = {POLICY!r}
 c.CognitoOAuthenticator.exchange_actor_scopes = ["notebook-platform/act"]
 c.CognitoOAuthenticator.token_answers_burst = 100
-c.Authenticator.auth_refresh_age = 1
+c.Authenticator.auth_refresh_age = 3600  # renewal goes through the exchange path only
 """
         + TOKEN_DELIVERY_CONFIG
         + SCOPED_CALLERS
@@ -438,25 +388,28 @@ def test_after_logout_the_endpoint_answers_401_and_the_cached_token_is_gone(
     exchange_hub, pool, canaries, forwarder
 ):
     running, _ = pool
-    browser = login(exchange_hub, running, "bob", canaries)
-    with browser:
+    with login(exchange_hub, running, "bob", canaries) as browser:
         token = api_token(exchange_hub, "bob", canaries)
         first = exchange(exchange_hub, "bob", token, "tracker", "tracker/runs.read")
         assert first.status_code == 200, first.text
         canaries.register(first.json()["access_token"], "bob's tracker token")
+        browser.go("/hub/logout")
+    # a new session of the same person: nothing of the ended one is handed out
+    with login(exchange_hub, running, "bob", canaries) as browser:
+        before = forwarder.exchanges
+        again = exchange(exchange_hub, "bob", token, "tracker", "tracker/runs.read")
+        assert again.status_code == 200, again.text
+        canaries.register(again.json()["access_token"], "bob's new tracker token")
+        assert again.json()["access_token"] != first.json()["access_token"]
+        assert forwarder.exchanges - before == 1
+        state = exchange_hub.user("bob")["auth_state"]
+        assert claims_of(again.json()["access_token"])["origin_jti"] == state["origin_jti"]
         browser.go("/hub/logout")
         ended = exchange(exchange_hub, "bob", token, "tracker", "tracker/runs.read")
         assert ended.status_code == 401, ended.text
         assert ended.json()["error"] == "login_required"
         assert ended.json()["login_url"].endswith("/hub/login")
         assert "access_token" not in ended.json()
-    with login(exchange_hub, running, "bob", canaries):
-        before = forwarder.exchanges
-        again = exchange(exchange_hub, "bob", token, "tracker", "tracker/runs.read")
-        assert again.status_code == 200, again.text
-        canaries.register(again.json()["access_token"], "bob's new tracker token")
-        assert again.json()["access_token"] != first.json()["access_token"]
-        assert forwarder.exchanges - before == 1  # not served from the ended session's cache
 
 
 def test_a_browser_cookie_gets_no_exchanged_token(exchange_hub, pool, canaries, forwarder):
@@ -500,3 +453,54 @@ def test_renewal_across_two_lifetimes_from_the_refreshed_user_token(
         assert len({s["token"] for s in seen}) == 3
         assert len({s["user"] for s in seen}) == 3  # the user's token was refreshed each time
         assert seen[0]["exp"] < seen[1]["exp"] < seen[2]["exp"]
+
+
+# ---------------------------------------------------------------- settings (no Hub)
+def test_the_forwarder_counts_the_grant_the_core_sends():
+    from jupyter_ai_access_testing.harness.forwarder import EXCHANGE_GRANT
+
+    assert EXCHANGE_GRANT == GRANT_TYPE
+
+
+@pytest.mark.parametrize(
+    ("policy", "says"),
+    [
+        ({"g": {"tracker": ["runs.read"]}}, "scope 'runs.read' is not one of 'tracker''s"),
+        ({"g": {"tracker": []}}, "must be a non-empty list of scopes"),
+        ({"g": ["tracker"]}, "maps a group name to {audience: [scopes]}"),
+        ({"g": {"a/b": ["a/b/c"]}}, "is not a resource server identifier"),
+    ],
+)
+def test_a_wrong_policy_is_refused_naming_the_setting(policy, says):
+    with pytest.raises(ConfigurationError) as refused:
+        CognitoOAuthenticator(exchange_policy=policy)
+    assert "CognitoOAuthenticator.exchange_policy" in str(refused.value)
+    assert says in str(refused.value)
+
+
+def test_the_actor_comes_from_the_environment_and_needs_its_secret(monkeypatch, tmp_path):
+    monkeypatch.setenv("COGNITO_ACTOR_CLIENT_ID", "actor-id")
+    monkeypatch.delenv("COGNITO_ACTOR_CLIENT_SECRET", raising=False)
+    monkeypatch.delenv("COGNITO_ACTOR_CLIENT_SECRET_FILE", raising=False)
+    auth = CognitoOAuthenticator()
+    assert auth.exchange_actor_client_id == "actor-id"
+    with pytest.raises(
+        ConfigurationError, match=r"CognitoOAuthenticator\.exchange_actor_client_secret"
+    ):
+        auth.check_exchange_settings()
+    secret = tmp_path / "actor-secret"
+    secret.write_text("from-the-file\n", encoding="utf-8")
+    monkeypatch.setenv("COGNITO_ACTOR_CLIENT_SECRET_FILE", str(secret))
+    auth = CognitoOAuthenticator()
+    assert auth.exchange_actor_client_secret == "from-the-file"
+    auth.check_exchange_settings()
+    assert "from-the-file" not in repr(auth.exchange_policy)
+
+
+def test_the_policy_grants_the_union_of_the_groups_entries():
+    auth = CognitoOAuthenticator(exchange_policy=POLICY)
+    assert auth.allowed_exchange(["ml-training"], "model-registry") == set()
+    assert auth.allowed_exchange(["ml-training", "ml-publishers"], "model-registry") == {
+        "model-registry/models.read",
+        "model-registry/models.write",
+    }
