@@ -31,12 +31,12 @@ from jupyter_ai_access_testing.harness.forwarder import CountingForwarder
 from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.harness.hubs import SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG
 
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito import LocalCognito
 from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import TOKENS_SCOPE, hub_exchange_url, hub_tokens_url
 
-ROOT = Path(__file__).resolve().parent.parent
-POOL = ROOT / "jupyter_ai_access" / "local_cognito" / "demo-pool.json"
+POOL = Path(DEMO_POOL_FILE)
 AUDIENCES = ("model-registry", "data-service", "tracker")
 POLICY = {
     "ml-training": {
