@@ -42,6 +42,8 @@ from .audit import HubAudit
 __all__ = ["ExchangeOwner", "Exchanged", "Exchanger"]
 
 Key = tuple[str, str, str]
+#: Cached tokens beyond which expired ones are forgotten at the next exchange.
+MAX_CACHED = 10_000
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,8 @@ class Exchanger:
         )
         if self._generation.get(user, 0) == generation:  # the session did not end meanwhile
             self._cache[key] = issued
+            if len(self._cache) > MAX_CACHED:
+                self._prune(now)
         self.auth.audit.token_exchanged(
             user,
             audience=audience,
@@ -233,6 +237,11 @@ class Exchanger:
             origin_jti=issued.origin_jti,
         )
         return issued
+
+    def _prune(self, now: float) -> None:
+        """Forget expired tokens (users who never came back before their session ended)."""
+        for k in [k for k, e in self._cache.items() if e.expires_at <= now]:
+            del self._cache[k]
 
     # ---------------------------------------------------------------- the actor
     async def actor_token(self) -> str | None:

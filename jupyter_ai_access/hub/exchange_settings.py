@@ -137,6 +137,15 @@ class ExchangeSettings(LoggingConfigurable):
                 f"{self.exchange_actor_client_id!r}: use $COGNITO_ACTOR_CLIENT_SECRET or "
                 f"{cls}.exchange_actor_client_secret_file"
             )
+        margin = getattr(self, "refresh_margin", None)
+        if self.exchange_policy and margin is not None and self.exchange_renew_margin >= margin:
+            self.log.warning(
+                "%s.exchange_renew_margin (%s s) is not below refresh_margin (%s s): "
+                "per-resource tokens are renewed only once the user's tokens are refreshed",
+                cls,
+                self.exchange_renew_margin,
+                margin,
+            )
         if self.exchange_actor_client_secret and not self.exchange_actor_client_id:
             raise ConfigurationError(
                 f"{cls}.exchange_actor_client_id is not set, but an actor secret is: give the "
