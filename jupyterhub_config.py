@@ -11,6 +11,7 @@
 #   COGNITO_REGION, COGNITO_USER_POOL_ID   (or COGNITO_ISSUER)
 #   COGNITO_DOMAIN                         the user-pool domain, https://<prefix>.auth.<region>...
 #   COGNITO_CLIENT_ID, COGNITO_CLIENT_SECRET (or COGNITO_CLIENT_SECRET_FILE)
+#   COGNITO_ACTOR_CLIENT_ID, COGNITO_ACTOR_CLIENT_SECRET (or _FILE): the actor of token exchanges
 #
 # Every setting below can be changed here; environment variables named JAIA_* move ports and
 # folders without editing this file (README, "What runs", lists them; ./run-demo warns about a
@@ -36,6 +37,7 @@ from jupyter_ai_access.local_cognito.supervise import SUPERVISOR_SCOPES, SUPERVI
 from jupyter_ai_access.protocol import AWSEnv, CognitoEnv
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
+ACTOR_CLIENT = "jupyterhub-actor"  # the demo pool's actor client (demo-pool.json)
 
 HERE = Path(__file__).resolve().parent
 STATE = Path(os.environ.get("JAIA_STATE_DIR", HERE / STATE_DIR)).resolve()
@@ -95,7 +97,25 @@ if not os.environ.get("JUPYTERHUB_CRYPT_KEY"):
 c.JupyterHub.authenticator_class = "cognito"
 c.CognitoOAuthenticator.scope = [
     "openid", "email", "profile", "ai-access/datasets.read", "ai-access/models.write",
+    # the downstream resource servers' scopes that per-resource tokens may carry (Cognito narrows
+    # an exchanged token to the scopes of the user's access token; the policy below narrows more)
+    "model-registry/models.read", "model-registry/models.write", "data-service/datasets.read",
+    "tracker/runs.read", "tracker/runs.write",
 ]
+# Per-resource tokens (README, "Per-resource tokens"): which audiences and scopes each group's
+# kernels may get a token for, exchanged at the Hub (RFC 8693) with the Hub's actor client named
+# in the token's act claim. Anything else is refused (403 audience_refused).
+c.CognitoOAuthenticator.exchange_policy = {
+    "ml-training": {
+        "data-service": ["data-service/datasets.read"],
+        "tracker": ["tracker/runs.read", "tracker/runs.write"],
+    },
+    "ml-publishers": {
+        "model-registry": ["model-registry/models.read", "model-registry/models.write"],
+    },
+}
+c.CognitoOAuthenticator.exchange_actor_scopes = ["notebook-platform/act"]
+# c.CognitoOAuthenticator.exchange_renew_margin = 60  # renew per-resource tokens this early (s)
 c.CognitoOAuthenticator.allowed_groups = {"ml-training", "ml-publishers", "hub-admins"}
 # JupyterHub admins can stop anyone's server and read auth_state (never a usable refresh token:
 # it is sealed). Publishing models (ml-publishers) is a right at the registry, not Hub admin.
@@ -118,6 +138,13 @@ if not USE_REAL_COGNITO:
     # The demo's secrets are generated once per state folder (the emulator reads the same files).
     generated = ensure_generated(STATE / "local-cognito", pool)
     c.CognitoOAuthenticator.client_secret = generated.client_secrets[client.client_id]
+    # The actor of token exchanges: the pool's machine client (client_credentials), whose token
+    # the Hub presents so exchanged tokens name the notebook platform (act.client_id).
+    actor = pool.client(ACTOR_CLIENT)
+    c.CognitoOAuthenticator.exchange_actor_client_id = actor.client_id
+    c.CognitoOAuthenticator.exchange_actor_client_secret = generated.client_secrets[
+        actor.client_id
+    ]
     # The Hub's services exit when the Hub dies (exit_with_hub), so a restarted Hub can start
     # them again even after SIGKILL; their state (sessions, refresh tokens, keys) is on disk.
     services.append({

@@ -217,6 +217,11 @@ class CognitoEnv:
     CLIENT_SECRET: Final = "COGNITO_CLIENT_SECRET"
     CLIENT_SECRET_FILE: Final = "COGNITO_CLIENT_SECRET_FILE"
     SCOPES: Final = "COGNITO_SCOPES"
+    #: the actor of token exchanges (the Hub's machine app client, client_credentials): its id
+    #: and secret (or a file holding it); the issued tokens' ``act`` names this client
+    ACTOR_CLIENT_ID: Final = "COGNITO_ACTOR_CLIENT_ID"
+    ACTOR_CLIENT_SECRET: Final = "COGNITO_ACTOR_CLIENT_SECRET"
+    ACTOR_CLIENT_SECRET_FILE: Final = "COGNITO_ACTOR_CLIENT_SECRET_FILE"
 
 
 class AWSEnv:

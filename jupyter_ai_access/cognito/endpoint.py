@@ -12,8 +12,9 @@ The Hub, the standalone login and jobs' machine tokens all send their grants thr
   outages, oversized or non-JSON answers → :class:`IdPUnavailableError`); messages never contain
   the answer's body;
 - the grants are small methods over it: :meth:`~TokenEndpoint.authorization_code` (with the PKCE
-  verifier), :meth:`~TokenEndpoint.refresh`, :meth:`~TokenEndpoint.client_credentials`; a new
-  grant (RFC 8693 token exchange) is one more method that builds its form;
+  verifier), :meth:`~TokenEndpoint.refresh`, :meth:`~TokenEndpoint.client_credentials`,
+  :meth:`~TokenEndpoint.token_exchange` (RFC 8693, names in :mod:`.exchange`; any refusal →
+  :class:`ExchangeRefusedError` with Cognito's code);
 - :meth:`TokenEndpoint.revoke` posts to ``/oauth2/revoke`` and returns the HTTP status.
 
 Standard library at import time (tornado is imported when an async call first runs).
@@ -26,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import IdPUnavailableError
+from ..errors import ExchangeRefusedError, IdPUnavailableError, TokenEndpointError
+from .exchange import exchange_form
 from .http import MAX_RESPONSE_BYTES, ResponseTooLarge, post_async, post_sync
 from .oauth2 import basic_auth, token_answer
 
@@ -77,6 +79,39 @@ class TokenEndpoint:
         if wanted:
             form["scope"] = wanted
         return form
+
+    async def token_exchange(
+        self,
+        subject_token: str,
+        audience: str,
+        scopes: Iterable[str] = (),
+        actor_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Exchange the user's access token for one bound to ``audience`` (RFC 8693).
+
+        ``scopes`` empty: every scope the subject token holds for the audience. With
+        ``actor_token`` (delegation) the issued token's ``act`` names the actor's client.
+        Raises :class:`ExchangeRefusedError` (Cognito's ``code``) or :class:`IdPUnavailableError`.
+        """
+        form = exchange_form(subject_token, audience, scopes, actor_token)
+        try:
+            return await self.grant(form)
+        except TokenEndpointError as e:
+            raise _refused(e, audience) from None
+
+    def token_exchange_sync(
+        self,
+        subject_token: str,
+        audience: str,
+        scopes: Iterable[str] = (),
+        actor_token: str | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`token_exchange` with the standard library (jobs without an event loop)."""
+        form = exchange_form(subject_token, audience, scopes, actor_token)
+        try:
+            return self.grant_sync(form)
+        except TokenEndpointError as e:
+            raise _refused(e, audience) from None
 
     # ---------------------------------------------------------------- one request, one mapping
     def _request(self, form: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -137,3 +172,13 @@ class TokenEndpoint:
         """
         status, _ = await self.post(self.revoke_url, {"token": token}, "revocation endpoint")
         return status
+
+
+def _refused(error: TokenEndpointError, audience: str) -> ExchangeRefusedError:
+    """A token endpoint refusal of an exchange, with Cognito's code (never a token)."""
+    if isinstance(error, ExchangeRefusedError):
+        return error
+    return ExchangeRefusedError(
+        error.error,
+        f"Amazon Cognito refused to exchange the token for audience {audience!r} ({error.error})",
+    )

@@ -14,6 +14,11 @@ also counted in :mod:`.metrics`. Records (``event`` field) and their other field
                     null), ``mode`` (fetch, watch), ``expires_at``, ``origin_jti_sha256``;
                     one line per session change and token, however many watches it wakes
 ``tokens_refused``  ``user``, the same token fields, ``reason`` (not_a_server_token)
+``token_exchanged`` ``user``, ``audience``, ``scopes``, ``actor`` (the client id the token's
+                    ``act`` names, or null), ``expires_at``, ``origin_jti_sha256``: one line per
+                    exchange at Cognito (a cached token handed again writes none)
+``exchange_failed`` ``user``, ``audience``, ``result`` (exchange_refused, idp_unavailable,
+                    audience_refused), ``code`` (Cognito's error code, or empty)
 ==================  ===========================================================================
 
 Every record has ``ts`` (seconds since the epoch) and ``event``. No field ever holds a token, a
@@ -180,3 +185,32 @@ class HubAudit:
     def tokens_refused(self, user: str, caller: dict[str, Any], reason: str) -> None:
         """A token with the scope was refused the user's tokens (not the user's server's)."""
         self.record("tokens_refused", user=user, **caller, reason=reason)
+
+    # ---------------------------------------------------------------- per-resource tokens
+    def token_exchanged(
+        self,
+        user: str,
+        *,
+        audience: str,
+        scopes: list[str],
+        actor: str | None,
+        expires_at: float,
+        origin_jti: Any,
+    ) -> None:
+        """Cognito issued a per-resource token for ``user`` (one record per exchange)."""
+        metrics.EXCHANGES.labels(result="exchanged").inc()
+        self.record(
+            "token_exchanged",
+            user=user,
+            audience=audience,
+            scopes=list(scopes),
+            actor=actor,
+            expires_at=expires_at,
+            origin_jti_sha256=_sha256(origin_jti),
+        )
+
+    def exchange_failed(self, user: str, audience: str, result: str, code: str) -> None:
+        """An exchange was refused (by the policy or Cognito) or Cognito was unreachable."""
+        result = metrics.label(str(result), metrics.EXCHANGE_RESULTS)
+        metrics.EXCHANGES.labels(result=result).inc()
+        self.record("exchange_failed", user=user, audience=audience, result=result, code=code[:64])

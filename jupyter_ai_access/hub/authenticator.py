@@ -24,7 +24,9 @@ server, and the Hub's :class:`~.settings.HubSettings`); the authenticator *holds
 endpoint, verification, revocation) and a :class:`~.refresh.HubSessions` (``self.sessions``:
 refresh, backoff, session ends); :mod:`.cognito` maps the login's failures onto pages; this
 module keeps the user model, logout and the Hub handlers. Private names of JupyterHub and
-oauthenticator are reached only through :mod:`._compat`.
+oauthenticator are reached only through :mod:`._compat`. Per-resource tokens (RFC 8693) are
+:class:`~.exchange.Exchanger` (``self.exchanger``, settings in :mod:`.exchange_settings`, served
+by :mod:`.exchange_api`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from jupyterhub.utils import url_path_join
 from oauthenticator.generic import GenericOAuthenticator
 
 from ..cognito.client import CognitoClient
+from ..errors import ConfigurationError
 from ..protocol import CognitoEnv, SessionEnd
 from .audit import HubAudit, RefusedLogin
 from .cognito import (
@@ -47,7 +50,10 @@ from .cognito import (
     exchange_code,
     login_refusal,
 )
-from .endpoint_limits import TokenEndpointLimits
+from .endpoint_limits import Buckets, TokenEndpointLimits
+from .exchange import Exchanger
+from .exchange_api import EXCHANGE_ROUTE, ExchangeAPIHandler
+from .exchange_settings import ExchangeSettings
 from .handlers import (
     CognitoCallbackHandler,
     CognitoLoginHandler,
@@ -64,7 +70,9 @@ from .tokens_api import HANDLER_ROUTE, TokensAPIHandler
 __all__ = ["CognitoOAuthenticator"]
 
 
-class CognitoOAuthenticator(HubSettings, GenericOAuthenticator, TokenEndpointLimits):
+class CognitoOAuthenticator(
+    HubSettings, ExchangeSettings, GenericOAuthenticator, TokenEndpointLimits
+):
     """Log in to JupyterHub with an Amazon Cognito user pool (OpenID Connect, verified)."""
 
     login_handler = CognitoLoginHandler
@@ -80,6 +88,10 @@ class CognitoOAuthenticator(HubSettings, GenericOAuthenticator, TokenEndpointLim
         super().__init__(**kwargs)
         self._cognito: CognitoClient | None = None
         self.sessions = HubSessions(self)
+        #: per-resource tokens (RFC 8693): withdrawn with everything else at session end
+        self.exchanger = Exchanger(self)
+        self.exchange_buckets = Buckets()
+        self.sessions.on_session_end.append(self.exchanger.drop_user)
 
     # ---------------------------------------------------------------- the parts it holds
     @property
@@ -118,6 +130,11 @@ class CognitoOAuthenticator(HubSettings, GenericOAuthenticator, TokenEndpointLim
         """Refuse to start with wrong settings, no sealing key or no revocation file."""
         super().check_allow_config()
         self.check_settings_at_start()
+        try:
+            self.check_exchange_settings()
+        except ConfigurationError as e:
+            self.log.error("%s", e)
+            raise SystemExit(1) from None
         self.sessions.check_at_start()
 
     async def discover(self) -> dict[str, Any]:
@@ -325,5 +342,6 @@ class CognitoOAuthenticator(HubSettings, GenericOAuthenticator, TokenEndpointLim
             *super().get_handlers(app),
             (r"/logout-complete", CognitoLogoutCompleteHandler),
             (HANDLER_ROUTE, TokensAPIHandler),
+            (EXCHANGE_ROUTE, ExchangeAPIHandler),
             (REVOCATIONS_ROUTE, RevocationsAPIHandler),
         ]

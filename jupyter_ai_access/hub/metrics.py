@@ -11,6 +11,9 @@ JupyterHub serves ``prometheus_client``'s default registry at ``/hub/metrics`` (
 ``jupyter_ai_access_token_requests_total``     requests to the Hub's token endpoint by ``answer``
                                                and ``mode`` (fetch, watch)
 ``jupyter_ai_access_session_ends_total``       sessions ended, by ``cause``
+``jupyter_ai_access_exchanges_total``          per-resource token exchanges by ``result``
+                                               (exchanged, exchange_refused, idp_unavailable,
+                                               audience_refused)
 =============================================  ==================================================
 
 Every label value comes from a fixed set below (anything else is counted as ``other``): never a
@@ -26,6 +29,8 @@ from prometheus_client import Counter, Histogram
 from ..protocol import ErrorCode, SessionEnd
 
 __all__ = [
+    "EXCHANGES",
+    "EXCHANGE_RESULTS",
     "LOGINS",
     "LOGIN_REASONS",
     "REFRESHES",
@@ -86,6 +91,16 @@ TOKEN_ANSWERS: Final = frozenset(
         "other",
     }
 )
+#: How a per-resource token exchange ended.
+EXCHANGE_RESULTS: Final = frozenset(
+    {
+        "exchanged",
+        ErrorCode.EXCHANGE_REFUSED.value,
+        ErrorCode.IDP_UNAVAILABLE.value,
+        ErrorCode.AUDIENCE_REFUSED.value,
+        "other",
+    }
+)
 #: Why a session ended.
 SESSION_CAUSES: Final = frozenset({cause.value for cause in SessionEnd} | {"other"})
 
@@ -120,4 +135,9 @@ SESSION_ENDS = Counter(
     "jupyter_ai_access_session_ends",
     "Cognito sessions ended (tokens withdrawn from the user's servers), by cause",
     ["cause"],
+)
+EXCHANGES = Counter(
+    "jupyter_ai_access_exchanges",
+    "Per-resource token exchanges (RFC 8693) at Amazon Cognito, by result",
+    ["result"],
 )

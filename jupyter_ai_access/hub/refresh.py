@@ -10,8 +10,9 @@
   are valid, retry after 5 s doubling to ``refresh_retry_max``;
 - the user left the allowed groups → admin and managed groups removed, refresh token revoked;
 - every session end (also logout and deletion, in :mod:`.authenticator`) goes through
-  :meth:`HubSessions.end_session`: tokens dropped, the session's ``origin_jti`` on the
-  revocation feed, and the user's servers woken so that their kernels are refused within seconds.
+  :meth:`HubSessions.end_session`: tokens dropped (per-resource ones too: ``on_session_end``),
+  the session's ``origin_jti`` on the revocation feed, and the user's servers woken so that
+  their kernels are refused within seconds.
 
 :class:`HubSessions` is one object the authenticator holds (``authenticator.sessions``), not a
 layer of its class: it asks the authenticator only for its settings, its Cognito client
@@ -27,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from tornado import web
@@ -90,6 +92,8 @@ class HubSessions:
         self.session_events = SessionEvents()
         self.ended_sessions = EndedSessions()
         self.audit = HubAudit(self.log, to_hub_log=auth.audit_to_hub_log)
+        #: called with the user's name at every session end (the per-resource token cache)
+        self.on_session_end: list[Callable[[str], object]] = []
 
     @property
     def seal(self) -> RefreshTokenSeal:
@@ -152,6 +156,8 @@ class HubSessions:
         )
         if any(auth_state.get(k) for k in ("access_token", "id_token", "refresh_token")):
             await user.save_auth_state(self._without_tokens(auth_state))
+        for hook in self.on_session_end:
+            hook(user.name)
         self.session_events.changed(user.name)
         self.log.info(
             "Session of %s ended (%s): its servers' tokens are withdrawn", user.name, reason

@@ -64,8 +64,8 @@ __all__ = [
 HANDLER_ROUTE = "/api/" + HUB_TOKENS_PATH.format(name="([^/]+)")
 SCOPE_DEFINITION = {
     TOKENS_SCOPE: {
-        "description": "Read the user's short-lived Cognito access and ID tokens "
-        "(never the refresh token).",
+        "description": "Read the user's short-lived Cognito access and ID tokens, and get "
+        "per-resource tokens exchanged from them (never the refresh token).",
     },
     REVOCATIONS_SCOPE: {
         "description": "Read the origin_jti of ended sessions (the revocation feed).",
@@ -308,7 +308,9 @@ def configure_token_delivery(c: Any, *, revocation_readers: Iterable[str] = ()) 
 
     Defines the custom scopes and grants the token scope, filtered to the own user, to the
     ``server`` and ``user`` roles, keeping their default scopes and any other roles already
-    configured; the services named in ``revocation_readers`` may read the revocation feed::
+    configured; the services named in ``revocation_readers`` may read the revocation feed. The
+    same scope covers the per-resource token endpoint (:mod:`.exchange_api`,
+    ``CognitoOAuthenticator.exchange_policy`` says who gets what)::
 
         from jupyter_ai_access.hub.tokens_api import configure_token_delivery
         configure_token_delivery(c, revocation_readers=["model-registry"])
