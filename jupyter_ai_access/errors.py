@@ -15,12 +15,15 @@ Imports only the standard library, so resource servers can use it without Jupyte
     │   ├── KeySetUnavailableError     the JWKS cannot be fetched and no usable copy is cached
     │   └── IdPUnavailableError        the token/revoke endpoint is unreachable or answered 5xx
     ├── TokenEndpointError             the token endpoint refused the request (``error`` code)
-    │   └── LoginRequiredError         invalid_grant: the refresh token is dead, log in again
+    │   ├── LoginRequiredError         invalid_grant: the refresh token is dead, log in again
+    │   └── ExchangeRefusedError       Cognito refused a token exchange (``code``: its error)
     ├── TokenDeliveryError             a kernel or server cannot get the user's tokens
     │   ├── SessionEndedError          the Hub session is over: log in again at ``login_url``
     │   ├── TokensUnavailableError     the Hub or Cognito is unreachable and no valid token is held
     │   │   └── WatchSupersededError   the Hub ended the server's session watch for a newer one
     │   ├── MachineTokenError          a job's machine app client is misconfigured or refused
+    │   ├── AudienceRefusedError       the user's groups may not have a token for this audience
+    │   ├── AudienceRequiredError      per-resource tokens only here: ask with an audience
     │   └── AWSCredentialsError        the ID token could not be exchanged for AWS credentials
     │       ├── AWSUnavailableError    STS / Cognito identity unreachable or 5xx: retried
     │       ├── AWSRefusedError        AWS refused the exchange (``code`` says why)
@@ -50,11 +53,14 @@ __all__ = [
     "AWSRefusedError",
     "AWSUnavailableError",
     "AccountConflictError",
+    "AudienceRefusedError",
+    "AudienceRequiredError",
     "BadSignatureError",
     "ClaimError",
     "ConfigurationError",
     "DiscoveryError",
     "EmulatorStartError",
+    "ExchangeRefusedError",
     "ExpiredTokenError",
     "GroupRequiredError",
     "IdPUnavailableError",
@@ -157,6 +163,18 @@ class TokenEndpointError(JupyterAIAccessError):
 
 class LoginRequiredError(TokenEndpointError):
     """``invalid_grant`` on refresh: the session is gone and the user must log in again."""
+
+
+class ExchangeRefusedError(TokenEndpointError):
+    """Cognito refused a token exchange (RFC 8693); ``code`` is its OAuth error code
+    (``invalid_target``, ``invalid_scope``, ``invalid_grant``, ``unauthorized_client``, ...).
+
+    The message names the audience and the code, never a token.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(code, message)
 
 
 class TokenError(JupyterAIAccessError):
@@ -274,6 +292,16 @@ class WatchSupersededError(TokensUnavailableError):
 class MachineTokenError(TokenDeliveryError):
     """A job's machine token cannot be had: a ``COGNITO_*`` setting is missing or wrong, or
     Cognito refused the machine app client (the message names the setting to check)."""
+
+
+class AudienceRefusedError(TokenDeliveryError):
+    """The user's groups may not ask for a token bound to this audience (or these scopes);
+    the message names the audience and the setting that allows it."""
+
+
+class AudienceRequiredError(TokenDeliveryError):
+    """This deployment hands out per-resource tokens only (``KernelTokenStore.broad_token`` is
+    False): ask for a token with an audience."""
 
 
 class AWSCredentialsError(TokenDeliveryError):
