@@ -102,6 +102,29 @@ print(json.dumps({**c, "same": claims(again) == c}))
     assert fake_hub_tokens.exchanges == {("model-registry", "model-registry/read"): 1}
 
 
+async def test_the_cli_prints_a_per_resource_token(jp_serverapp, ext, fake_hub_tokens):
+    kernel_id = await start_kernel(jp_serverapp)
+    out = await run(
+        jp_serverapp,
+        kernel_id,
+        CLAIMS
+        + """
+import subprocess, sys
+cmd = [sys.executable, "-m", "jupyter_ai_access.cli", "token", "--audience", "tracker",
+       "--scope", "tracker/write", "--scope", "tracker/read"]
+done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+c = claims(done.stdout.strip())
+print(c["aud"], c["scope"], done.returncode)
+bad = subprocess.run(cmd[:4] + ["--scope", "x"], capture_output=True, text=True, timeout=60)
+print(bad.returncode, bad.stderr.strip())
+""",
+    )
+    first, second = out.strip().splitlines()
+    assert first == "tracker tracker/read tracker/write 0"
+    assert second == "1 error: --scope goes with --audience (TokenApp.audience)"
+    assert fake_hub_tokens.exchanges == {("tracker", "tracker/read tracker/write"): 1}
+
+
 async def test_twenty_kernels_and_three_audiences_make_one_exchange_per_key(
     jp_serverapp, ext, fake_hub_tokens
 ):
@@ -280,3 +303,24 @@ print(len(set(seen)))
     assert lines[:3] == ["data-service True"] * 3
     assert lines[3] == "3"  # a new token each lifetime
     assert fake_hub_tokens.exchanges[("data-service", "")] >= 3
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"registry.example/": "model-registry"}, "absolute http(s) URL prefix"),
+        ({"https://registry.example/": ""}, "non-empty string"),
+        ({"https://registry.example/": {"audience": "a", "scopes": "a/read"}}, "list of strings"),
+        ({"https://registry.example/": {"aud": "a"}}, "give an audience"),
+    ],
+)
+def test_a_bad_url_map_names_the_setting(value, problem):
+    from traitlets import TraitError
+
+    from jupyter_ai_access.server.store import KernelTokenStore
+
+    with pytest.raises(TraitError, match=r"KernelTokenStore\.audiences\[") as refused:
+        KernelTokenStore(audiences=value)
+    assert problem in str(refused.value)
+    good = KernelTokenStore(audiences={"https://r.example/": {"audience": "r", "scopes": ["r/a"]}})
+    assert good.audiences == {"https://r.example/": {"audience": "r", "scopes": ["r/a"]}}
