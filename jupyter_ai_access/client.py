@@ -37,6 +37,8 @@ from collections.abc import Generator, Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from .audiences import audience_for as _audience_for
+from .audiences import origin as _origin
 from .cognito.oauth2 import token_expiry
 from .errors import (
     AudienceRefusedError,
@@ -220,41 +222,6 @@ def get_token(
 def get_id_token(min_valid: float = DEFAULT_MIN_VALID, *, force: bool = False) -> str:
     """The user's Cognito ID token (same rules as :func:`get_token`)."""
     return _get("id", min_valid, force)
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin(url: object) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a URL: the unit a bearer token is bound to."""
-    parts = urlsplit(str(url))
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
-
-
-def _audience_for(url: object) -> tuple[str, str] | None:
-    """(audience, scope_key) of the longest prefix of the same origin in the deployment's map."""
-    raw = os.environ.get(KernelEnv.AUDIENCES, "")
-    if not raw:
-        return None
-    try:
-        mapping = json.loads(raw)
-    except ValueError:
-        raise TokensUnavailableError(f"{KernelEnv.AUDIENCES} is not a JSON object") from None
-    target = str(url)
-    origin, path = _origin(target), urlsplit(target).path or "/"
-    best: tuple[int, str, str] | None = None
-    for prefix, value in mapping.items() if isinstance(mapping, dict) else ():
-        prefix_path = urlsplit(prefix).path or "/"
-        if _origin(prefix) != origin or not path.startswith(prefix_path):
-            continue
-        if isinstance(value, dict):
-            audience, scopes = str(value.get("audience", "")), scope_key(value.get("scopes"))
-        else:
-            audience, scopes = str(value), ""
-        if audience and (best is None or len(prefix_path) > best[0]):
-            best = (len(prefix_path), audience, scopes)
-    return None if best is None else (best[1], best[2])
 
 
 def _token_for(
