@@ -12,11 +12,16 @@ import signal
 import sys
 from typing import Any
 
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, List, Unicode
 from traitlets.config import Application, catch_config_error
 
 from ._version import __version__
-from .errors import JupyterAIAccessError, TokenDeliveryError
+from .errors import (
+    ConfigurationError,
+    JupyterAIAccessError,
+    TokenDeliveryError,
+    TokenEndpointError,
+)
 from .local_cognito.process import LocalCognito, RunningPool
 
 __all__ = ["JupyterAIAccessApp", "LocalCognitoApp", "main"]
@@ -122,22 +127,46 @@ class TokenApp(Application):
     description = (
         "Print the current access token, valid for at least --min-valid seconds, for shell tools "
         "in a kernel's terminal or a job: curl -H \"Authorization: Bearer $(jupyter-ai-access "
-        'token)" ... Exits with status 1 and says what to do when there is none.'
+        'token)" ... With --audience A [--scope S ...]: a token bound to that resource only. '
+        "Exits with status 1 and says what to do when there is none."
     )
     version = __version__
-    aliases = {"min-valid": "TokenApp.min_valid"}
+    aliases = {
+        "min-valid": "TokenApp.min_valid",
+        "audience": "TokenApp.audience",
+        "scope": "TokenApp.scopes",
+    }
     flags = {"id": ({"TokenApp": {"id_token": True}}, "Print the ID token instead.")}
     min_valid = Float(60.0, config=True, help="Seconds the token must stay valid. Default: 60.")
     id_token = Bool(False, config=True, help="Print the ID token instead. Default: False.")
+    audience = Unicode(
+        "",
+        config=True,
+        help="""Print a per-resource token bound to this audience (a resource server identifier,
+        e.g. model-registry) instead of the broad one. Default: "" (the broad token).""",
+    )
+    scopes = List(
+        Unicode(),
+        config=True,
+        help="""With --audience: the scopes to narrow the token to (repeat --scope for
+        each). Default: [] (every scope the user's groups may have there).""",
+    )
 
     def start(self) -> None:
         """Print the token, or the reason there is none."""
         from .client import get_id_token, get_token
 
         try:
-            fetch = get_id_token if self.id_token else get_token
-            print(fetch(self.min_valid))
-        except TokenDeliveryError as e:
+            if self.scopes and not self.audience:
+                raise ConfigurationError("--scope goes with --audience (TokenApp.audience)")
+            if self.audience and self.id_token:
+                raise ConfigurationError("--id and --audience exclude each other")
+            if self.audience:
+                print(get_token(self.min_valid, audience=self.audience, scopes=self.scopes))
+            else:
+                fetch = get_id_token if self.id_token else get_token
+                print(fetch(self.min_valid))
+        except (TokenDeliveryError, TokenEndpointError, ConfigurationError) as e:
             print(f"error: {e}", file=sys.stderr)
             self.exit(1)
 

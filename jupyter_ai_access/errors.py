@@ -23,6 +23,7 @@ Imports only the standard library, so resource servers can use it without Jupyte
     │   │   └── WatchSupersededError   the Hub ended the server's session watch for a newer one
     │   ├── MachineTokenError          a job's machine app client is misconfigured or refused
     │   ├── AudienceRefusedError       the user's groups may not have a token for this audience
+    │   ├── AudienceRequiredError      per-resource tokens only here: ask with an audience
     │   └── AWSCredentialsError        the ID token could not be exchanged for AWS credentials
     │       ├── AWSUnavailableError    STS / Cognito identity unreachable or 5xx: retried
     │       ├── AWSRefusedError        AWS refused the exchange (``code`` says why)
@@ -53,6 +54,7 @@ __all__ = [
     "AWSUnavailableError",
     "AccountConflictError",
     "AudienceRefusedError",
+    "AudienceRequiredError",
     "BadSignatureError",
     "ClaimError",
     "ConfigurationError",
@@ -295,6 +297,11 @@ class MachineTokenError(TokenDeliveryError):
 class AudienceRefusedError(TokenDeliveryError):
     """The user's groups may not ask for a token bound to this audience (or these scopes);
     the message names the audience and the setting that allows it."""
+
+
+class AudienceRequiredError(TokenDeliveryError):
+    """This deployment hands out per-resource tokens only (``KernelTokenStore.broad_token`` is
+    False): ask for a token with an audience."""
 
 
 class AWSCredentialsError(TokenDeliveryError):

@@ -50,7 +50,7 @@ from .errors import (
 )
 from .files import ensure_private_dir, write_private_file
 from .net import is_loopback
-from .protocol import CognitoEnv
+from .protocol import CognitoEnv, scope_key
 
 __all__ = ["MachineConfig", "MachineTokens", "machine_tokens"]
 
@@ -138,8 +138,23 @@ class MachineTokens:
         self._memory: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, config: MachineConfig, min_valid: float = 60.0, *, force: bool = False) -> str:
-        """An access token valid for at least ``min_valid`` seconds when Cognito can give one."""
+    def get(
+        self,
+        config: MachineConfig,
+        min_valid: float = 60.0,
+        *,
+        force: bool = False,
+        audience: str | None = None,
+        scopes: tuple[str, ...] = (),
+    ) -> str:
+        """An access token valid for at least ``min_valid`` seconds when Cognito can give one.
+
+        With ``audience``: the job's token exchanged (RFC 8693, impersonation: no actor) for one
+        bound to that audience and ``scopes``, cached in this process's memory per key; the
+        machine app client needs ALLOW_TOKEN_EXCHANGE_IMPERSONATION.
+        """
+        if audience:
+            return self._exchanged(config, min_valid, force, audience, scopes)
         with self._lock:
             held = self._memory.get(config.key)
             if held is None or held[1] - self.clock() < min_valid:
@@ -158,15 +173,69 @@ class MachineTokens:
             self._write_file(config, token)
             return token
 
-    # ---------------------------------------------------------------- Cognito
-    def _request(self, config: MachineConfig) -> tuple[str, float]:
-        endpoint = TokenEndpoint(  # the core's client: no redirects, bounded answer
+    def _exchanged(
+        self,
+        config: MachineConfig,
+        min_valid: float,
+        force: bool,
+        audience: str,
+        scopes: tuple[str, ...],
+    ) -> str:
+        key = f"{config.key} {audience} {scope_key(scopes)}"
+        held = self._memory.get(key)
+        if held is not None and not force and held[1] - self.clock() >= min_valid:
+            return held[0]
+        subject = self.get(config, min_valid)
+        with self._lock:
+            try:
+                token, expires = self._exchange(config, subject, audience, scopes)
+            except TokensUnavailableError:
+                if held is not None and held[1] > self.clock():
+                    return held[0]
+                raise
+            self._memory[key] = (token, expires)
+            return token
+
+    def _exchange(
+        self, config: MachineConfig, subject: str, audience: str, scopes: tuple[str, ...]
+    ) -> tuple[str, float]:
+        endpoint = self._endpoint(config)
+        exchange = getattr(endpoint, "token_exchange_sync", None)
+        if exchange is None:
+            raise MachineTokenError(
+                "Per-resource tokens for jobs need the Cognito core's token exchange "
+                "(TokenEndpoint.token_exchange_sync), which this version lacks."
+            )
+        self.requests += 1
+        try:
+            answer = exchange(subject, audience, list(scopes))
+        except IdPUnavailableError as e:
+            raise TokensUnavailableError(
+                f"Amazon Cognito cannot exchange a token now ({e}): check COGNITO_DOMAIN "
+                f"{config.domain!r} and the network"
+            ) from None
+        except TokenEndpointError as e:
+            raise MachineTokenError(
+                f"Amazon Cognito refused to exchange the job's token for {audience!r} "
+                f"({e.error}): the app client COGNITO_CLIENT_ID {config.client_id!r} needs "
+                "ALLOW_TOKEN_EXCHANGE_IMPERSONATION, and the audience must be a resource server "
+                "whose scopes it may have."
+            ) from None
+        token = str(answer["access_token"])
+        return token, token_expiry(token) or self.clock() + float(answer.get("expires_in") or 0)
+
+    def _endpoint(self, config: MachineConfig) -> TokenEndpoint:
+        return TokenEndpoint(  # the core's client: no redirects, bounded answer
             token_url=f"{config.domain}/oauth2/token",
             revoke_url=f"{config.domain}/oauth2/revoke",
             client_id=config.client_id,
             client_secret=config.client_secret,
             timeout=self.timeout,
         )
+
+    # ---------------------------------------------------------------- Cognito
+    def _request(self, config: MachineConfig) -> tuple[str, float]:
+        endpoint = self._endpoint(config)
         self.requests += 1
         try:
             answer = endpoint.grant_sync(endpoint.client_credentials_form(config.scopes))

@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ import pytest
 from jupyter_ai_access_testing.harness.lab import start_registry
 
 from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
-from jupyter_ai_access.local_cognito.process import stop_process
+from jupyter_ai_access.local_cognito.process import LocalCognito, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE = "machineclient0000000000000"
@@ -192,3 +193,86 @@ print(upload.json()["error_description"])
         assert anonymous.status_code == 401
     finally:
         stop_process(registry)
+
+
+# ---------------------------------------------------------------- per-resource tokens for jobs
+IMPERSONATOR = "jobimpersonate000000000000"
+
+EXCHANGE_JOB = """
+import base64, json
+from jupyter_ai_access import machine
+from jupyter_ai_access.client import get_token
+def claims(token):
+    body = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+first = get_token(audience="registry", scopes=["registry/models.read"])
+again = get_token(audience="registry", scopes=["registry/models.read"])
+c = claims(first)
+print(json.dumps({"aud": c.get("aud"), "scope": c.get("scope"), "act": c.get("act"),
+                  "same": first == again, "requests": machine._tokens.requests}))
+try:
+    get_token(audience="nowhere")
+except Exception as e:
+    print(type(e).__name__, e)
+"""
+
+
+@pytest.fixture
+def exchange_job_env(tmp_path, canaries, leak_watcher) -> Iterator[dict[str, str]]:
+    """A pool whose machine client may exchange its token (impersonation), and a job's env."""
+    secret = canaries.secret("job-impersonate-secret") + "0" * 24
+    desc = {
+        "region": "us-east-1",
+        "user_pool_id": "us-east-1_JobXchg",
+        "feature_plan": "ESSENTIALS",
+        "resource_servers": [
+            {"identifier": "registry", "scopes": [{"name": "models.read"}]},
+            {"identifier": "data", "scopes": [{"name": "datasets.read"}]},
+        ],
+        "app_clients": [
+            {
+                "name": "job",
+                "client_id": IMPERSONATOR,
+                "client_secret": secret,
+                "allowed_oauth_flows": ["client_credentials"],
+                "allowed_oauth_scopes": ["registry/models.read", "data/datasets.read"],
+                "explicit_auth_flows": ["ALLOW_TOKEN_EXCHANGE_IMPERSONATION"],
+            }
+        ],
+    }
+    (tmp_path / "pool.json").write_text(json.dumps(desc), encoding="utf-8")
+    emulator = LocalCognito(pool_file=str(tmp_path / "pool.json"), state_dir=str(tmp_path / "st"))
+    running = emulator.start()
+    leak_watcher.watch_file(running.log_file)
+    secret_file = tmp_path / "job-secret"
+    secret_file.write_text(secret + "\n")
+    secret_file.chmod(0o600)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTER_AI_ACCESS_", "JUPYTERHUB_", "COGNITO_"))
+    }
+    env.update(
+        COGNITO_DOMAIN=running.domain,
+        COGNITO_CLIENT_ID=IMPERSONATOR,
+        COGNITO_CLIENT_SECRET_FILE=str(secret_file),
+        JUPYTER_AI_ACCESS_MACHINE_CACHE="memory",
+    )
+    yield env
+    emulator.stop()
+
+
+def test_a_job_exchanges_its_machine_token_for_an_audience_bound_one(exchange_job_env):
+    result = run_job(EXCHANGE_JOB, exchange_job_env)
+    assert result.returncode == 0, result.stderr
+    first, refused = result.stdout.strip().splitlines()
+    out = json.loads(first)
+    assert out == {
+        "aud": "registry",
+        "scope": "registry/models.read",
+        "act": None,  # impersonation: no actor
+        "same": True,  # cached per (audience, scopes)
+        "requests": 2,  # the client_credentials token, then one exchange
+    }
+    assert refused.startswith("MachineTokenError")
+    assert "'nowhere'" in refused and "ALLOW_TOKEN_EXCHANGE_IMPERSONATION" in refused

@@ -181,7 +181,7 @@ async def test_sign_in_notebook_renewal_and_sign_out(lab, local_cognito, canarie
             dump = json.loads(
                 (await kernel.execute(KERNEL_DUMP.format(needles=[refresh, secret])))["stdout"]
             )
-            assert set(dump["files"]) == {"access_token", "id_token", "secret"}
+            assert set(dump["files"]) == {"access_token", "id_token", "secret", "session"}
             assert dump["found"] == []  # neither the refresh token nor the client secret
             assert dump["secret_env"] is False
             assert files_containing([refresh, secret], lab.folder) == []

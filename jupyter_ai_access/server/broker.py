@@ -10,6 +10,9 @@ The broker always has a :class:`~.tokenset.TokenSource` to ask: under JupyterHub
 - keeps serving a still-valid token while the source is unreachable; after expiry it raises
   :class:`~jupyter_ai_access.errors.TokensUnavailableError`, and when the session is over
   :class:`~jupyter_ai_access.errors.SessionEndedError` (with the login URL);
+- per-resource tokens (an audience, scopes: :meth:`TokenBroker.get_exchanged`) from the
+  source's exchange, cached per ``(audience, scope_key)`` the same way (:mod:`.exchanged`) and
+  withdrawn with the session;
 - tells listeners (the kernels' token files) about every new token set, and observers (the
   status API's long-poll, the audit events of :mod:`.events`) about every change of state:
   ``observer(kind, detail)`` with kind ``installed``, ``failed`` or ``ended``.
@@ -31,8 +34,9 @@ from traitlets.config import LoggingConfigurable
 
 from ..errors import SessionEndedError, TokensUnavailableError
 from ..retry import Backoff, SingleFlight
+from .exchanged import ExchangedTokens
 from .hub_source import HUB_SETTINGS, HubSource
-from .tokenset import TokenSet, TokenSink, TokenSource
+from .tokenset import ExchangedSet, TokenSet, TokenSink, TokenSource
 
 __all__ = ["TokenBroker", "TokenSet", "TokenSink", "TokenSource"]
 
@@ -92,8 +96,15 @@ class TokenBroker(LoggingConfigurable):
         #: Where the tokens come from (the broker's only collaborator upstream).
         self.source: TokenSource = source or HubSource(parent=self)
         self.source.attach(self)
+        #: Per-resource tokens, per (audience, scope_key): :meth:`get_exchanged`.
+        self.exchanged = ExchangedTokens(
+            self.source, self._now, lambda: self.renew_before, self.withdraw
+        )
         for name in HUB_SETTINGS:
             self.observe(self._forward_old_name, name)
+
+    def _now(self) -> float:
+        return self.clock()
 
     def _forward_old_name(self, change: Any) -> None:
         """``broker.<old name> = value`` after creation still reaches the Hub source."""
@@ -118,6 +129,24 @@ class TokenBroker(LoggingConfigurable):
             if current is not None and current.expires_at > self.clock():
                 return current  # still valid: keep serving it while the source is away
             raise
+
+    async def get_exchanged(
+        self,
+        audience: str,
+        scopes: tuple[str, ...] = (),
+        min_valid: float = 0.0,
+        *,
+        force: bool = False,
+    ) -> ExchangedSet:
+        """A token bound to ``audience`` (and ``scopes``; empty: all the user may have), valid for
+        at least ``min_valid`` seconds when the source can give it; one request per key at once.
+
+        Raises SessionEndedError, AudienceRefusedError, ExchangeRefusedError or
+        TokensUnavailableError (nothing valid held and the source cannot be reached).
+        """
+        if self.session_ended is not None and self.source.watching:
+            raise self.session_ended
+        return await self.exchanged.get(audience, scopes, min_valid, force=force)
 
     async def _fetch(self) -> TokenSet:
         if self.session_ended is not None and self.source.watching:
@@ -187,6 +216,7 @@ class TokenBroker(LoggingConfigurable):
         self.last_error = str(error)
         self.session_ended = error
         self.tokens = None
+        self.exchanged.clear()
         self.log.warning(
             "The session of %s (token source: %s) has ended; tokens withdrawn",
             self.source.user or "the user",

@@ -11,6 +11,13 @@ loopback ``Host`` (DNS rebinding), carry no ``Origin`` (a browser) and no ``X-Fo
 session has ended; 503 ``unavailable`` when the Hub or Cognito cannot be reached and no valid
 token is held; 403 for everything refused above.
 
+``GET /token?kind=access&audience=<aud>&scope=<s1 s2>&min_valid=<s>&force=0|1`` → a per-resource
+token (``{"token", "expires_at", "kind", "audience", "scope"}``, from the broker's
+:meth:`~.broker.TokenBroker.get_exchanged`); 403 ``audience_refused`` (the Hub's
+``CognitoOAuthenticator.exchange_policy``), 502 ``exchange_refused`` (Cognito refused). With
+``KernelTokenStore.broad_token = False``, ``kind=access`` without ``audience`` is 403
+``audience_required``.
+
 ``GET /aws-credentials`` (when AWS credentials are configured, :mod:`.aws.endpoint`): the same
 refusals, then botocore's container-credentials answer.
 """
@@ -23,12 +30,19 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from ..errors import SessionEndedError, TokenDeliveryError
+from ..errors import (
+    AudienceRefusedError,
+    ExchangeRefusedError,
+    SessionEndedError,
+    TokenDeliveryError,
+)
 from ..protocol import (
     AWS_CREDENTIALS_PATH,
     ERROR_LOGIN_REQUIRED,
     ERROR_UNAVAILABLE,
+    ErrorCode,
     KernelToken,
+    scope_key,
 )
 
 if TYPE_CHECKING:
@@ -131,6 +145,22 @@ class _TokenHandler(KernelRequestHandler):
             )
             return
         force = self.get_query_argument("force", "0") == "1"
+        audience = self.get_query_argument("audience", "").strip()
+        if audience or self.get_query_argument("scope", ""):
+            await self._exchanged(kernel_id, kind, audience, min_valid, force)
+            return
+        if kind == "access" and not self.endpoint.store.broad_token:
+            self._refuse(
+                403,
+                ErrorCode.AUDIENCE_REQUIRED,
+                "This deployment hands out per-resource tokens only "
+                "(KernelTokenStore.broad_token is False): ask for the resource's audience, e.g. "
+                "get_token(audience='model-registry'), RequestsAuth(audience=...), or "
+                "`jupyter-ai-access token --audience ...`.",
+                ErrorCode.AUDIENCE_REQUIRED,
+                kernel_id,
+            )
+            return
         try:
             tokens = await self.endpoint.broker.get(min_valid=min_valid, force=force)
         except SessionEndedError as e:
@@ -147,6 +177,59 @@ class _TokenHandler(KernelRequestHandler):
         self.finish(dict(answer))
         if self.endpoint.events is not None:
             self.endpoint.events.delivered(kernel_id, tokens, via="endpoint", kind=kind)
+
+    async def _exchanged(
+        self, kernel_id: str, kind: str, audience: str, min_valid: float, force: bool
+    ) -> None:
+        scopes = scope_key(self.get_query_argument("scope", ""))
+        problem = ""
+        if kind != "access":
+            problem = "audience goes with kind=access only"
+        elif not audience:
+            problem = "scope goes with an audience"
+        elif len(audience) > 256 or not audience.isprintable() or " " in audience:
+            problem = "audience must be one resource server identifier (no spaces, <= 256)"
+        elif len(scopes) > 2048 or not scopes.isprintable():
+            problem = "scope must be space-separated scope names"
+        if problem:
+            self._refuse(400, "invalid_request", problem, "invalid_request", kernel_id)
+            return
+        broker = self.endpoint.broker
+        try:
+            token = await broker.get_exchanged(
+                audience, tuple(scopes.split()), min_valid, force=force
+            )
+        except SessionEndedError as e:
+            self._refuse(
+                401, ERROR_LOGIN_REQUIRED, str(e), "session_ended", kernel_id, login_url=e.login_url
+            )
+            return
+        except AudienceRefusedError as e:
+            self._refuse(
+                403, ErrorCode.AUDIENCE_REFUSED, str(e), ErrorCode.AUDIENCE_REFUSED, kernel_id
+            )
+            return
+        except ExchangeRefusedError as e:
+            self._refuse(
+                502,
+                ErrorCode.EXCHANGE_REFUSED,
+                str(e),
+                ErrorCode.EXCHANGE_REFUSED,
+                kernel_id,
+                code=e.code,
+            )
+            return
+        except TokenDeliveryError as e:
+            self._refuse(503, ERROR_UNAVAILABLE, str(e), "unavailable", kernel_id)
+            return
+        answer: KernelToken = {
+            "token": token.access_token,
+            "expires_at": token.expires_at,
+            "kind": kind,
+            "audience": token.audience,
+            "scope": list(token.scope),
+        }
+        self.finish(dict(answer))
 
 
 class KernelTokenEndpoint:

@@ -45,7 +45,8 @@ from ..protocol import (
     hub_tokens_url,
 )
 from ..retry import Backoff
-from .tokenset import TokenSet, TokenSink
+from .exchanged import hub_exchange
+from .tokenset import ExchangedSet, TokenSet, TokenSink
 
 __all__ = ["HUB_SETTINGS", "WATCH_JITTER", "HubSource"]
 
@@ -160,6 +161,10 @@ class HubSource(LoggingConfigurable):
         """The user's tokens from the Hub's endpoint."""
         return await self._request()
 
+    async def exchange(self, audience: str, scopes: tuple[str, ...]) -> ExchangedSet:
+        """A token bound to ``audience`` from the Hub's exchange endpoint (:mod:`.exchanged`)."""
+        return await hub_exchange(self, audience, scopes)
+
     async def close(self) -> None:
         """Stop the session watch and close the Hub client."""
         task, self._watch_task = self._watch_task, None
@@ -219,7 +224,7 @@ class HubSource(LoggingConfigurable):
             self.watching = False
 
     # ---------------------------------------------------------------- the Hub's endpoint
-    def _client(self) -> AsyncHTTPClient:
+    def client(self) -> AsyncHTTPClient:
         # A client of our own: kernels waiting on the broker must not be able to fill the
         # shared client's connection slots that the Hub request needs.
         if self._http is None:
@@ -243,7 +248,7 @@ class HubSource(LoggingConfigurable):
             follow_redirects=False,
         )
         try:
-            response = await self._client().fetch(request, raise_error=False)
+            response = await self.client().fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as e:
             raise TokensUnavailableError(
                 "JupyterHub cannot be reached to renew your tokens; retrying.",

@@ -11,7 +11,18 @@ Each kernel gets pointers, not long-lived secrets (environment variable names ar
 ``JUPYTER_AI_ACCESS_LOGIN_URL``    where to log in again when the session has ended
 ``JUPYTER_AI_ACCESS_TOKEN``        only with ``inject_token_env``: the access token's value at
                                    launch (it goes stale; prefer the file or the client)
+``JUPYTER_AI_ACCESS_AUDIENCES``    only with ``audiences``: JSON, URL prefix -> audience (or
+                                   ``{"audience": ..., "scopes": [...]}``); the client's auth
+                                   helpers pick the per-resource token by the request's URL
 =================================  ==========================================================
+
+A file ``session`` in each folder names the current session while tokens are held (removed when
+the session ends, another value after a new login): the client serves the per-resource tokens it
+caches in the kernel's memory only while it is unchanged.
+
+With ``broad_token = False`` no token file is written (the pointers stay, to files that do not
+exist) and the endpoint refuses ``kind=access`` without an audience (403 ``audience_required``):
+kernels get per-resource tokens only.
 
 The names are :class:`jupyter_ai_access.protocol.KernelEnv`. The folders live under
 :attr:`KernelTokenStore.token_dir`; the folder of a kernel is removed when the kernel shuts down
@@ -27,6 +38,7 @@ same user.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -34,7 +46,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, Dict, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from ..errors import ConfigurationError
@@ -105,6 +117,47 @@ class KernelTokenStore(LoggingConfigurable):
         need it in kernels).""",
     )
 
+    broad_token = Bool(
+        True,
+        config=True,
+        help="""Hand kernels the user's broad access token (the token files, kind=access without
+        an audience). False: per-resource tokens only; no token file is written and asking
+        without an audience is refused (403 audience_required) with a message saying how to
+        ask (get_token(audience=...)). Default: True.""",
+    )
+    audiences = Dict(
+        config=True,
+        help=f"""URL prefix -> audience, handed to kernels as JSON in {KernelEnv.AUDIENCES}: the
+        client's RequestsAuth()/HttpxAuth() without an audience send the token bound to the
+        audience of the longest matching prefix (the broad token when none matches). A value
+        is the audience (a resource server identifier, e.g. "model-registry") or
+        {{"audience": "...", "scopes": ["model-registry/read", ...]}}. Prefixes are absolute
+        http(s) URLs. Default: {{}} (none).""",
+    )
+
+    @validate("audiences")
+    def _check_audiences(self, proposal: Any) -> dict[str, Any]:
+        checked: dict[str, Any] = {}
+        for prefix, value in dict(proposal["value"]).items():
+            where = f"KernelTokenStore.audiences[{prefix!r}]"
+            if not isinstance(prefix, str) or not prefix.startswith(("https://", "http://")):
+                raise TraitError(f"{where}: the key must be an absolute http(s) URL prefix")
+            if isinstance(value, str):
+                value = {"audience": value}
+            if not isinstance(value, dict) or set(value) - {"audience", "scopes"}:
+                raise TraitError(
+                    f'{where} = {value!r}: give an audience or {{"audience": ..., "scopes": [...]}}'
+                )
+            audience, scopes = value.get("audience"), value.get("scopes", [])
+            if not isinstance(audience, str) or not audience.strip():
+                raise TraitError(f"{where} = {value!r}: the audience must be a non-empty string")
+            if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+                raise TraitError(f"{where} = {value!r}: scopes must be a list of strings")
+            checked[prefix] = (
+                {"audience": audience.strip(), "scopes": scopes} if scopes else (audience.strip())
+            )
+        return checked
+
     @default("user")
     def _user_default(self) -> str:
         return os.environ.get("JUPYTERHUB_USER") or "local"
@@ -130,6 +183,7 @@ class KernelTokenStore(LoggingConfigurable):
         self._secrets: dict[bytes, str] = {}  # sha256(secret) -> kernel id
         self.endpoint_url = ""
         self.login_url = ""
+        self._session = 1  # bumped when a session ends: the kernels' "session" file
 
     # ---------------------------------------------------------------- folders
     def prepare(self, contents_root: str | None = None) -> Path:
@@ -172,8 +226,10 @@ class KernelTokenStore(LoggingConfigurable):
             KernelEnv.SECRET_FILE: str(folder / "secret"),
             KernelEnv.LOGIN_URL: self.login_url,
         }
-        if self.inject_token_env and tokens is not None:
+        if self.inject_token_env and self.broad_token and tokens is not None:
             env[KernelEnv.TOKEN] = tokens.access_token
+        if self.audiences:
+            env[KernelEnv.AUDIENCES] = json.dumps(self.audiences, sort_keys=True)
         return env
 
     def remove_kernel(self, kernel_id: str) -> None:
@@ -197,14 +253,19 @@ class KernelTokenStore(LoggingConfigurable):
     # ---------------------------------------------------------------- token files
     def update(self, tokens: TokenSet | None) -> None:
         """Broker listener: rewrite every kernel's token files (or remove them when withdrawn)."""
+        if tokens is None:
+            self._session += 1
         for folder in list(self.kernels.values()):
             self._write_tokens(folder, tokens)
 
-    @staticmethod
-    def _write_tokens(folder: Path, tokens: TokenSet | None) -> None:
+    def _write_tokens(self, folder: Path, tokens: TokenSet | None) -> None:
         if not folder.is_dir():
             return
         if tokens is None:
+            (folder / "session").unlink(missing_ok=True)  # the kernels' per-resource tokens too
+        else:
+            write_private_file(folder / "session", str(self._session))
+        if tokens is None or not self.broad_token:
             for name in ("access_token", "id_token"):
                 (folder / name).unlink(missing_ok=True)
             return

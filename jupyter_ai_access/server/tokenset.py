@@ -13,7 +13,7 @@ from typing import Protocol
 
 from ..errors import SessionEndedError, TokensUnavailableError
 
-__all__ = ["TokenSet", "TokenSink", "TokenSource"]
+__all__ = ["ExchangedSet", "TokenSet", "TokenSink", "TokenSource"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,22 @@ class TokenSet:
     def expires_at(self) -> float:
         """When the first of the two tokens expires."""
         return min(self.access_expires_at, self.id_expires_at)
+
+
+@dataclass(frozen=True)
+class ExchangedSet:
+    """An access token bound to one audience (RFC 8693 token exchange; no refresh token).
+
+    ``actor`` is the client id in the token's ``act`` claim (who acts for the user), None when
+    it was issued without an actor.
+    """
+
+    access_token: str = field(repr=False)
+    expires_at: float
+    audience: str
+    scope: tuple[str, ...]
+    username: str
+    actor: str | None = None
 
 
 class TokenSink(Protocol):
@@ -101,6 +117,10 @@ class TokenSource(Protocol):
 
     async def fetch(self) -> TokenSet:
         """Fresh tokens; raise SessionEndedError (sign in) or TokensUnavailableError (retry)."""
+
+    async def exchange(self, audience: str, scopes: tuple[str, ...]) -> ExchangedSet:
+        """A token bound to ``audience`` with ``scopes`` (empty: every scope allowed); raise
+        SessionEndedError, AudienceRefusedError, ExchangeRefusedError or TokensUnavailableError."""
 
     async def close(self) -> None:
         """Stop any background work and forget what the source holds (server shutdown)."""

@@ -5,6 +5,13 @@ Serves ``GET /hub/api/ai-access/users/<user>/tokens`` like the real Hub: tokens 
 told; with ``?wait=&have=`` it is the session watch (held until the answer changes). Counts token
 requests (``fetches``) and watch requests (``watches``) apart. Runs in its own thread.
 
+It also serves the per-resource endpoint (:data:`~jupyter_ai_access.protocol.HUB_EXCHANGE_PATH`):
+a token minted with ``aud`` = the audience, ``act`` = :attr:`FakeHubTokens.actor`, the asked
+scopes (or :attr:`FakeHubTokens.exchange_scopes` of the audience when none are asked), lifetime
+:attr:`FakeHubTokens.exchange_lifetime`; 403 ``audience_refused`` for :attr:`refused_audiences`;
+counts requests per ``(audience, scope_key)`` in :attr:`exchanges`. A session ended
+(``status = 401``) answers 401 there too.
+
 It is a stand-in: the real chain (a real Hub, a real server, real kernels) is tested with
 :class:`~jupyter_ai_access_testing.harness.hub.HubProcess`.
 """
@@ -24,9 +31,13 @@ from jupyter_ai_access.protocol import (
     ERROR_WATCH_SUPERSEDED,
     NO_TOKENS,
     ErrorBody,
+    ErrorCode,
+    ExchangedToken,
     HubTokens,
     fingerprint,
+    hub_exchange_url,
     hub_tokens_url,
+    scope_key,
 )
 
 from .tokens import TokenFactory
@@ -50,6 +61,11 @@ class FakeHubTokens:
         self.watches = 0
         self.supersede_watches = 0  # the next N watches: 409 watch_superseded (the Hub's cap)
         self.issued: list[str] = []
+        self.actor = "jupyterhub-actor"  # the act claim's client_id of exchanged tokens
+        self.exchange_lifetime = 3600
+        self.exchange_scopes: dict[str, list[str]] = {}  # audience -> scopes when none asked
+        self.refused_audiences: set[str] = set()
+        self.exchanges: dict[tuple[str, str], int] = {}  # (audience, scope_key) -> requests
         self._current: HubTokens | None = None
         self._changed = threading.Condition()
         server = self
@@ -71,6 +87,7 @@ class FakeHubTokens:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hub/api"
         self._path = "/" + hub_tokens_url(self.url, self.user).split("/", 3)[3]
+        self._exchange_path = "/" + hub_exchange_url(self.url, self.user).split("/", 3)[3]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property
@@ -85,13 +102,21 @@ class FakeHubTokens:
             self._current = None  # a new session (or none): new tokens next time
             self._changed.notify_all()
 
-    def _answer(self, path: str, auth: str) -> tuple[HubTokens | ErrorBody, int]:
+    @property
+    def exchange_count(self) -> int:
+        """Exchange requests of every key."""
+        with self._changed:
+            return sum(self.exchanges.values())
+
+    def _answer(self, path: str, auth: str) -> tuple[HubTokens | ExchangedToken | ErrorBody, int]:
         parts = urlsplit(path)
-        if parts.path != self._path:
+        if parts.path not in (self._path, self._exchange_path):
             return {"error": "not_found", "message": "not found"}, 404
         if auth != f"token {self.api_token}":
             return {"error": "forbidden", "message": "forbidden"}, 403
         query = parse_qs(parts.query)
+        if parts.path == self._exchange_path:
+            return self._exchange(query.get("audience", [""])[0], query.get("scope", [""])[0])
         if "wait" in query:
             return self._watch(float(query["wait"][0]), query.get("have", [""])[0])
         with self._changed:
@@ -99,6 +124,40 @@ class FakeHubTokens:
         if self.delay:
             time.sleep(self.delay)
         return self._state(fresh=True)
+
+    def _exchange(self, audience: str, scope: str) -> tuple[ExchangedToken | ErrorBody, int]:
+        key = (audience, scope_key(scope))
+        with self._changed:
+            self.exchanges[key] = self.exchanges.get(key, 0) + 1
+        if self.delay:
+            time.sleep(self.delay)
+        with self._changed:
+            body, status = self._state(fresh=False)
+        if status != 200:
+            return body, status  # type: ignore[return-value]
+        if audience in self.refused_audiences:
+            message = f"the groups of {self.user} may not ask for {audience!r}"
+            return {"error": ErrorCode.AUDIENCE_REFUSED, "message": message}, 403
+        scopes = key[1].split() or list(self.exchange_scopes.get(audience, []))
+        now = int(time.time())
+        access = self.factory.mint(
+            "access",
+            iat=now,
+            exp=now + self.exchange_lifetime,
+            username=self.user,
+            aud=audience,
+            act={"sub": self.actor, "client_id": self.actor},
+            scope=" ".join(scopes),
+        )
+        self.issued.append(access)
+        return {
+            "username": self.user,
+            "audience": audience,
+            "scope": scopes,
+            "access_token": access,
+            "access_token_expires_at": now + self.exchange_lifetime,
+            "actor": self.actor,
+        }, 200
 
     def _watch(self, wait: float, have: str) -> tuple[HubTokens | ErrorBody, int]:
         deadline = time.monotonic() + min(wait, 30.0)

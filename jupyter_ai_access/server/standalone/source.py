@@ -38,7 +38,8 @@ from ...errors import (
     TokenError,
     TokensUnavailableError,
 )
-from ..tokenset import TokenSet, TokenSink
+from ..exchanged import standalone_exchange
+from ..tokenset import ExchangedSet, TokenSet, TokenSink
 from .process import make_non_dumpable, scrub_secret_environment
 from .settings import StandaloneSettings
 
@@ -273,6 +274,19 @@ class StandaloneSource(StandaloneSettings):
             groups=tuple(access.get("cognito:groups") or id_claims.get("cognito:groups") or ()),
             scope=tuple(str(access.get("scope", "")).split()),
         )
+
+    async def exchange(self, audience: str, scopes: tuple[str, ...]) -> ExchangedSet:
+        """A token bound to ``audience``: this server's app client exchanges the user's current
+        access token at Cognito's token endpoint (no actor)."""
+        tokens = self.broker.tokens if self.broker is not None else None
+        if tokens is None:
+            raise SessionEndedError(
+                f"This Jupyter server is not signed in to Amazon Cognito: sign in at "
+                f"{self.login_url}",
+                self.login_url,
+            )
+        endpoint = await self.cognito.endpoint()
+        return await standalone_exchange(endpoint, tokens, audience, scopes, self.clock)
 
     async def close(self) -> None:
         """Forget everything (the refresh token goes with this object) and close the client."""
