@@ -227,7 +227,8 @@ def refused(call: Callable[[], Any]) -> str:
 
 
 def verifier(running: RunningPool) -> CognitoTokenVerifier:
-    return CognitoTokenVerifier(issuer=running.issuer, client_ids=[HUB])
+    # a resource for either downstream audience of this pool (a bound token names one of them)
+    return CognitoTokenVerifier(issuer=running.issuer, client_ids=[HUB], audience=["registry", "data"])
 
 
 # ---------------------------------------------------------------- success, both ways in
