@@ -11,7 +11,7 @@ error pages (:class:`~.audit.RefusedLogin`) that never contain token text.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cognito.client import CognitoClient, VerifiedClaims
 from ..errors import (
@@ -23,6 +23,9 @@ from ..errors import (
 )
 from ._compat import deserialize_state
 from .audit import RefusedLogin
+
+if TYPE_CHECKING:  # type-only: the authenticator imports this module
+    from .authenticator import CognitoOAuthenticator
 
 __all__ = ["TokenResponse", "VerifiedClaims", "discover", "exchange_code", "login_refusal"]
 
@@ -44,7 +47,7 @@ class TokenResponse(dict[str, Any]):
         return response
 
 
-async def discover(auth: Any, client: CognitoClient) -> dict[str, Any]:
+async def discover(auth: CognitoOAuthenticator, client: CognitoClient) -> dict[str, Any]:
     """The pool's discovery document (once); its endpoints fill oauthenticator's URL settings
     that the configuration did not set."""
     first = client.document is None

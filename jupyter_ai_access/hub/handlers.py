@@ -15,7 +15,7 @@ They extend oauthenticator's handlers:
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyterhub.handlers import BaseHandler
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
@@ -24,6 +24,9 @@ from tornado import web
 from ..errors import IdentityProviderError
 from ..net import safe_next_url
 from ._compat import deserialize_state, serialize_state
+
+if TYPE_CHECKING:  # type-only: the authenticator imports this module
+    from .authenticator import CognitoOAuthenticator
 
 __all__ = [
     "CognitoCallbackHandler",
@@ -48,7 +51,7 @@ class _ScrubbedSummary:
 class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
     """Redirect to Cognito's authorize endpoint with state, nonce and PKCE S256."""
 
-    authenticator: Any  # a CognitoOAuthenticator (not imported: it imports these handlers)
+    authenticator: CognitoOAuthenticator
     _nonce = ""
 
     async def get(self) -> None:
@@ -124,7 +127,7 @@ class CognitoCallbackHandler(_ScrubbedSummary, OAuthCallbackHandler):
 class CognitoLogoutHandler(OAuthLogoutHandler):
     """Revoke, forget the tokens, then end the Cognito hosted-UI session."""
 
-    authenticator: Any  # a CognitoOAuthenticator (not imported: it imports these handlers)
+    authenticator: CognitoOAuthenticator
 
     async def handle_logout(self) -> None:
         """Revoke the refresh token and drop the tokens from auth_state."""
