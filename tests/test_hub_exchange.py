@@ -507,7 +507,7 @@ def test_the_policy_grants_the_union_of_the_groups_entries():
     }
 
 
-def test_a_cached_token_goes_to_its_user_and_identity_only_and_ends_with_the_session():
+def test_a_cached_token_goes_to_its_user_and_identity_only_and_ends_with_the_session() -> None:
     """The cache key holds the user; a cached token of another ``sub`` is never served; the
     session-end hook (``HubSessions.on_session_end``) forgets the user's tokens."""
     auth = CognitoOAuthenticator(exchange_policy=POLICY)
