@@ -28,6 +28,7 @@ from jupyter_ai_access_testing.leaks import LeakWatcher
 from jupyter_ai_access.cognito.exchange import GRANT_TYPE
 from jupyter_ai_access.errors import ConfigurationError
 from jupyter_ai_access.hub.authenticator import CognitoOAuthenticator
+from jupyter_ai_access.hub.exchange import Exchanged
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
 from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import TOKENS_SCOPE, hub_exchange_url
@@ -504,3 +505,34 @@ def test_the_policy_grants_the_union_of_the_groups_entries():
         "model-registry/models.read",
         "model-registry/models.write",
     }
+
+
+def test_a_cached_token_goes_to_its_user_and_identity_only_and_ends_with_the_session() -> None:
+    """The cache key holds the user; a cached token of another ``sub`` is never served; the
+    session-end hook (``HubSessions.on_session_end``) forgets the user's tokens."""
+    auth = CognitoOAuthenticator(exchange_policy=POLICY)
+    exchanger = auth.exchanger
+    scopes = ["tracker/runs.read"]
+    alice = exchanger.key("alice", "tracker", scopes)
+    bob = exchanger.key("bob", "tracker", scopes)
+    assert alice != bob
+    exchanger._cache[alice] = Exchanged(
+        token="alice-tracker-token",
+        audience="tracker",
+        scopes=scopes,
+        expires_at=auth.clock() + 3600,
+        actor=ACTOR,
+        sub="sub-alice",
+        subject="fingerprint",
+    )
+    served = exchanger.fresh(alice, "sub-alice")
+    assert served is not None and served.token == "alice-tracker-token"
+    assert exchanger.fresh(bob, "sub-bob") is None
+    assert exchanger.fresh(alice, "sub-of-another-identity-named-alice") is None
+    for hook in auth.sessions.on_session_end:  # what HubSessions.end_session runs
+        hook("bob")
+    assert [e.token for e in exchanger.cached("alice")] == ["alice-tracker-token"]
+    for hook in auth.sessions.on_session_end:
+        hook("alice")
+    assert exchanger.cached("alice") == []
+    assert exchanger.fresh(alice, "sub-alice") is None
