@@ -247,6 +247,28 @@ async def sign_in_as_alice(page: Any, canaries: Any, expect: str) -> None:
     await page.click("button[type=submit]")
 
 
+async def run_all_cells(page: Any, tries: int = 4) -> None:
+    """Run > Run All Cells once the kernel is connected, checked by a cell being queued or run.
+
+    The status bar may say "Python 3 (ipykernel) | Idle" before the notebook's kernel connection
+    is open (the kernel's state from the server), and Run All then runs nothing, leaving every
+    prompt "[ ]:". A click that queued nothing is repeated (a queued cell shows "[*]:").
+    """
+    started = '.jp-CodeCell .jp-InputPrompt:text-matches("\\[(\\*|\\d+)\\]")'
+    for attempt in range(tries):
+        await page.wait_for_selector(
+            '#jp-main-statusbar :text-matches("Python 3 .*\\| Idle")', timeout=120_000
+        )
+        await page.click('.lm-MenuBar-itemLabel:text-is("Run")')
+        await page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+        try:
+            await page.wait_for_selector(started, timeout=20_000)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+
+
 @pytest.mark.timeout(INSTALL_TIMEOUT + 600)
 async def test_readme_commands_fresh_environment_moved_port_run_all_then_ctrl_c(
     readme_run, canaries
@@ -273,12 +295,7 @@ async def test_readme_commands_fresh_environment_moved_port_run_all_then_ctrl_c(
         try:
             await page.wait_for_url("**/lab/tree/work/train.ipynb", timeout=60_000)
             await page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-            # Run All once the kernel is up (before, JupyterLab runs nothing)
-            await page.wait_for_selector(
-                '#jp-main-statusbar :text-matches("Python 3 .*\\| Idle")', timeout=120_000
-            )
-            await page.click('.lm-MenuBar-itemLabel:text-is("Run")')
-            await page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+            await run_all_cells(page)
             await page.wait_for_selector(
                 '.jp-OutputArea-output:has-text("status page:")', timeout=240_000
             )

@@ -601,7 +601,8 @@ def test_dockerfile_install_lines_run_in_a_fresh_venv(name, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # an image has none
+    env.update({"PIP_CONFIG_FILE": os.devnull, "PATH": f"{venv / 'bin'}:/usr/bin:/bin"})
     copied: list[str] = []
     installs = 0
     for keyword, args in instructions(DEPLOY / name):
@@ -613,12 +614,18 @@ def test_dockerfile_install_lines_run_in_a_fresh_venv(name, tmp_path):
                 assert (ROOT / source).exists(), (
                     f"{source} is missing: run scripts/bootstrap, which builds it ({name} copies it)"
                 )
-                where = target / source if dest.endswith("/") else target
+                # Docker's rules: a folder's contents go into dest; a file goes to dest, or
+                # into it under its own name when dest ends with "/" (or there are several).
                 if (ROOT / source).is_dir():
                     shutil.copytree(
-                        ROOT / source, where, ignore=shutil.ignore_patterns("__pycache__")
+                        ROOT / source,
+                        target,
+                        ignore=shutil.ignore_patterns("__pycache__"),
+                        dirs_exist_ok=True,
                     )
                 else:
+                    into = dest.endswith("/") or len(sources) > 1
+                    where = target / Path(source).name if into else target
                     where.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(ROOT / source, where)
             copied.append(dest.rstrip("/"))
@@ -655,12 +662,32 @@ def test_dockerfile_install_lines_run_in_a_fresh_venv(name, tmp_path):
     # The package came from the copied sources, not from the checkout.
     where = subprocess.run(
         [python, "-c", "import jupyter_ai_access; print(jupyter_ai_access.__file__)"],
+        env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     assert where.startswith(str(venv))
+    # The wheel holds the prebuilt JupyterLab extension, and its version is labextension's.
+    version = json.loads((ROOT / "labextension" / "package.json").read_text())["version"]
+    extension = venv / "share" / "jupyter" / "labextensions" / "jupyter-ai-access"
+    assert json.loads((extension / "package.json").read_text())["version"] == version
+    assert (extension / "install.json").is_file()
+    assert (extension / "static" / "style.js").is_file()
+    installed = subprocess.run(
+        [
+            python,
+            "-c",
+            "from importlib.metadata import version; print(version('jupyter_ai_access'))",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert installed == version
 
 
 def tracked(path: str) -> bool:

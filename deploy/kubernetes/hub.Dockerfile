@@ -20,7 +20,8 @@ COPY jupyter_ai_access /tmp/jupyter-ai-access/jupyter_ai_access
 COPY jupyter-config /tmp/jupyter-ai-access/jupyter-config
 # the JupyterLab extension, built by scripts/bootstrap beforehand (no Node in the image)
 COPY build/labextension /tmp/jupyter-ai-access/build/labextension
-COPY labextension/install.json /tmp/jupyter-ai-access/labextension/install.json
+# labextension/package.json: the package's one version source (pyproject.toml, hatchling reads it)
+COPY labextension/package.json labextension/install.json /tmp/jupyter-ai-access/labextension/
 RUN python3 -m pip install --no-cache-dir "/tmp/jupyter-ai-access[hub]" \
     && rm -rf /tmp/jupyter-ai-access \
     && python3 -c "from importlib.metadata import entry_points as e; e(group='jupyterhub.authenticators')['cognito'].load()"

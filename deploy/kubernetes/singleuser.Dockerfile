@@ -17,7 +17,8 @@ COPY --chown=${NB_UID}:${NB_GID} jupyter_ai_access /tmp/jupyter-ai-access/jupyte
 COPY --chown=${NB_UID}:${NB_GID} jupyter-config /tmp/jupyter-ai-access/jupyter-config
 # the JupyterLab extension, built by scripts/bootstrap beforehand (no Node in the image)
 COPY --chown=${NB_UID}:${NB_GID} build/labextension /tmp/jupyter-ai-access/build/labextension
-COPY --chown=${NB_UID}:${NB_GID} labextension/install.json /tmp/jupyter-ai-access/labextension/install.json
+# labextension/package.json: the package's one version source (pyproject.toml, hatchling reads it)
+COPY --chown=${NB_UID}:${NB_GID} labextension/package.json labextension/install.json /tmp/jupyter-ai-access/labextension/
 RUN pip install --no-cache-dir "/tmp/jupyter-ai-access[server]" \
     && rm -rf /tmp/jupyter-ai-access \
     && python -c "from jupyter_core.paths import jupyter_config_path as p; from jupyter_server.extension.config import ExtensionConfigManager as M; assert M(read_config_path=p()).enabled('jupyter_ai_access')" \
