@@ -45,6 +45,7 @@ from .browser import require_chromium
 from .hub import HubProcess
 from .hubs import HUB_CLIENT, SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG, Idp
 from .local_aws import LocalAWS
+from .whatwg import close_shared
 
 HEAVY = ("hub", "browser", "kernel", "slow")
 """The markers of tests left out of the quick loop."""
@@ -66,6 +67,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.hub)
         if not any(item.get_closest_marker(name) for name in HEAVY):
             item.add_marker(pytest.mark.quick)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _whatwg_parser_closed() -> Iterator[None]:
+    """The shared Node URL parser (harness/whatwg.py) ends with the session, not at exit."""
+    yield
+    close_shared()
 
 
 @pytest.fixture(scope="session")

@@ -97,6 +97,11 @@ _shared = WhatwgURLs()
 atexit.register(_shared.close)
 
 
+def close_shared() -> None:
+    """Stop the shared Node process (the next :func:`resolve` starts it again)."""
+    _shared.close()
+
+
 def resolve(url: str, base: str | None = None) -> dict[str, Any]:
     """Resolve ``url`` against ``base`` with the WHATWG URL parser (one shared Node process)."""
     return _shared.resolve(url, base)
