@@ -233,7 +233,10 @@ def run(argv: list[str]) -> int:
         CognitoEnv.CLIENT_IDS: env["JAIA_REGISTRY_CLIENTS"],
         "REGISTRY_PORT": env["JAIA_REGISTRY_PORT"],
         "REGISTRY_DIR": str(state / "registry"),
-        # Until kernels ask for tokens bound to the registry's audience (issue 23): broad too.
+        # Binder only: broad tokens too. Without a Hub there is no actor client and no
+        # exchange_policy, and the Binder's "jupyterlab" client may not exchange tokens (no
+        # ALLOW_TOKEN_EXCHANGE_*): its kernels send the user's broad token, as README "Binder"
+        # says. The README's deployment (jupyterhub_config.py) runs the registry strict.
         "REGISTRY_ACCEPT_BROAD_TOKENS": "true",
     }
     registry_cmd = [sys.executable, str(REPO / "examples" / "model_registry.py")]
