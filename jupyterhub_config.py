@@ -170,10 +170,10 @@ else:
 services.append({
     "name": "model-registry",
     "command": exit_with_hub([sys.executable, str(HERE / "examples/model_registry.py")]),
+    # Strict: only tokens bound to its audience (model-registry), i.e. the per-resource tokens
+    # kernels get through the URL map below; a broad token (the user's own) is refused.
     "environment": {**registry_env, "REGISTRY_PORT": str(REGISTRY_PORT),
-                    "REGISTRY_DIR": str(STATE / "registry"),
-                    # Until kernels send tokens bound to "model-registry" (issue 23): broad too.
-                    "REGISTRY_ACCEPT_BROAD_TOKENS": "true"},
+                    "REGISTRY_DIR": str(STATE / "registry")},
 })
 
 # ------------------------------------------------------------------ AWS credentials in kernels
@@ -251,9 +251,17 @@ if SUPERVISOR_TOKEN:
 # can read each other's tokens (fine for trying it alone on a laptop).
 ISOLATED = isolate_users(os.environ, root=os.getuid() == 0, paths=[Path(sys.executable), HERE])
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+# Per-resource tokens with no code change (README, "Per-resource tokens"): the kernels'
+# RequestsAuth()/HttpxAuth() send requests under the registry's URL a token bound to its
+# audience (model-registry, exchanged at the Hub with the actor named in act), with the scopes
+# the user's groups may have for it (exchange_policy: ml-publishers read and write); a user whose
+# groups may not (bob) gets AudienceRefusedError in the kernel, naming exchange_policy.
+REGISTRY_URL = local_url(REGISTRY_PORT)
+KERNEL_AUDIENCES = {REGISTRY_URL + "/": "model-registry"}
+c.Spawner.args = [f"--KernelTokenStore.audiences={json.dumps(KERNEL_AUDIENCES)}"]
 c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
 c.Spawner.environment = {
-    "AI_ACCESS_REGISTRY_URL": local_url(REGISTRY_PORT), **aws_environment,
+    "AI_ACCESS_REGISTRY_URL": REGISTRY_URL, **aws_environment,
     # this environment's commands first (the AWS CLI, jupyter) in notebooks and terminals
     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
 }
@@ -270,7 +278,7 @@ else:
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = str(STATE / "users" / "{username}")
     if os.getuid() == 0:
-        c.Spawner.args = ["--allow-root"]  # JAIA_ISOLATION=off as root, said explicitly
+        c.Spawner.args.append("--allow-root")  # JAIA_ISOLATION=off as root, said explicitly
         why = "JAIA_ISOLATION=off: every user's notebook runs as root on this machine"
     else:
         why = "run the Hub as root for one account per user (README, Security)"

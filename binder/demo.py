@@ -52,6 +52,17 @@ CLIENT = "4jupyterlabdemo0000000000a"
 REPO = Path(__file__).resolve().parent.parent
 PORT_OPTIONS = ("--port", "--ServerApp.port", "--NotebookApp.port")
 READY_TIMEOUT = 60.0  # seconds for the emulator and the registry to answer
+# The app client's scopes (binder/jupyter_ai_access_binder.json asks for the same): the
+# registry's own, which the server's exchanges for model-registry narrow to, and the older ones.
+SCOPES = (
+    "openid",
+    "email",
+    "profile",
+    "ai-access/datasets.read",
+    "ai-access/models.write",
+    "model-registry/models.read",
+    "model-registry/models.write",
+)
 
 
 def say(message: str) -> None:
@@ -86,12 +97,12 @@ def prepare(state: Path, prefix: str, port: int) -> dict[str, str]:
             "client_id": CLIENT,
             "generate_secret": True,
             "allowed_oauth_flows": ["code"],
-            "allowed_oauth_scopes": [
-                "openid",
-                "email",
-                "profile",
-                "ai-access/datasets.read",
-                "ai-access/models.write",
+            "allowed_oauth_scopes": list(SCOPES),
+            # the server exchanges the user's token for one bound to the registry (no Hub, so
+            # no actor: impersonation), which its kernels send it through the URL map
+            "explicit_auth_flows": [
+                "ALLOW_REFRESH_TOKEN_AUTH",
+                "ALLOW_TOKEN_EXCHANGE_IMPERSONATION",
             ],
             "callback_urls": [f"{server}/callback"],
             "logout_urls": [f"{server}/status"],
@@ -128,8 +139,9 @@ def prepare(state: Path, prefix: str, port: int) -> dict[str, str]:
     }
 
 
-def server_config(state: Path, environ: dict[str, str]) -> str:
-    """A config folder for the server (``$JUPYTER_CONFIG_PATH``): no port retries; root if so."""
+def server_config(state: Path, environ: dict[str, str], registry: str) -> str:
+    """A config folder for the server (``$JUPYTER_CONFIG_PATH``): no port retries; root if so;
+    kernels send the registry (at ``registry``) a token bound to model-registry."""
     config: dict[str, Any] = {"port_retries": 0}
     if os.geteuid() == 0:
         say(
@@ -139,7 +151,11 @@ def server_config(state: Path, environ: dict[str, str]) -> str:
         )
         config["allow_root"] = True
     folder = ensure_private_dir(state / "jupyter-config", "JAIA_STATE_DIR")
-    write_private_file(folder / "jupyter_server_config.json", json.dumps({"ServerApp": config}))
+    audiences = {registry.rstrip("/") + "/": "model-registry"}
+    write_private_file(
+        folder / "jupyter_server_config.json",
+        json.dumps({"ServerApp": config, "KernelTokenStore": {"audiences": audiences}}),
+    )
     return os.pathsep.join(filter(None, [str(folder), environ.get("JUPYTER_CONFIG_PATH", "")]))
 
 
@@ -208,7 +224,7 @@ def run(argv: list[str]) -> int:
     state = Path(environ.get("JAIA_STATE_DIR") or REPO / ".state" / "binder").absolute()
     ensure_private_dir(state, "JAIA_STATE_DIR")
     env = {**environ, **prepare(state, prefix, port)}
-    env["JUPYTER_CONFIG_PATH"] = server_config(state, environ)
+    env["JUPYTER_CONFIG_PATH"] = server_config(state, environ, env["AI_ACCESS_REGISTRY_URL"])
     work = Path(environ.get("JAIA_WORK_DIR") or REPO / "work").absolute()
     work.mkdir(parents=True, exist_ok=True)
     notebook = work / "train.ipynb"
@@ -233,8 +249,7 @@ def run(argv: list[str]) -> int:
         CognitoEnv.CLIENT_IDS: env["JAIA_REGISTRY_CLIENTS"],
         "REGISTRY_PORT": env["JAIA_REGISTRY_PORT"],
         "REGISTRY_DIR": str(state / "registry"),
-        # Until kernels ask for tokens bound to the registry's audience (issue 23): broad too.
-        "REGISTRY_ACCEPT_BROAD_TOKENS": "true",
+        # strict, as in the README's deployment: only tokens bound to model-registry
     }
     registry_cmd = [sys.executable, str(REPO / "examples" / "model_registry.py")]
     procs: list[subprocess.Popen[bytes]] = []

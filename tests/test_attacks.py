@@ -6,10 +6,11 @@ spawned and kernels started; code in the kernels then does what an attacker's no
 
 - session end: logout reaches alice's running kernels within seconds (token files gone, the
   client says "log in again at <absolute URL>"), a kernel started afterwards gets nothing, the
-  registry refuses her earlier access token (revocation feed), and logging in again serves the
-  same kernel without a restart;
+  registry refuses the model-registry token her kernel held (exchanged from her session: the
+  revocation feed covers it), and logging in again serves the same kernel without a restart;
 - isolation (the Hub runs as root, as in CI and containers): bob's kernel cannot read alice's
-  token folder, her server's environment, the Hub's database or the Hub's environment;
+  token folder, her server's environment, the Hub's database or the Hub's environment; the
+  Hub's actor client secret is in neither her kernel's nor her server's environment;
 - the kernel's inherited server token cannot fetch another user's tokens;
 - an admin deleting a user ends that session at the registry too.
 """
@@ -29,6 +30,9 @@ from jupyter_ai_access_testing.harness.deployment import watched_deployment
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 from jupyter_ai_access_testing.harness.users import (
     BOUND,
+    export_held_token,
+    held_token_status,
+    hold_registry_token,
     kernel,
     login,
     probe,
@@ -62,11 +66,15 @@ async def test_logout_reaches_running_kernels_new_kernels_and_the_registry(deplo
     spawn(deployment, "alice")
     k1, k2 = await kernel(deployment, "alice"), await kernel(deployment, "alice")
     try:
-        # the test reads alice's token from the Hub (as an admin), not from kernel output
+        # the token her notebook's HttpxAuth() sends the registry (audience model-registry),
+        # held in k1's memory: the registry accepts only such tokens, not her broad one
         token = deployment["hub"].user("alice")["auth_state"]["access_token"]
         canaries.register(token, "alice's access token")
+        registry = f"{deployment['registry']}/datasets/demo"
+        await hold_registry_token(k1)
         assert (await probe(k2))["token"] is True
-        assert registry_status(deployment, token) == 200
+        assert (await held_token_status(k1, registry))[0] == 200
+        assert registry_status(deployment, token) == 401  # broad: refused by the strict registry
         assert (await aws_probe(k2)).endswith("/alice")
 
         browser.go("/hub/logout")
@@ -84,9 +92,9 @@ async def test_logout_reaches_running_kernels_new_kernels_and_the_registry(deplo
             await k3.shutdown()
 
         deadline = time.monotonic() + BOUND  # the registry follows the revocation feed
-        while registry_status(deployment, token) != 401 and time.monotonic() < deadline:
-            time.sleep(0.25)
-        assert registry_status(deployment, token) == 401
+        while (await held_token_status(k1, registry))[0] != 401:
+            assert time.monotonic() < deadline, "the registry still accepts her exchanged token"
+            await asyncio.sleep(0.25)
 
         login(deployment, "alice").close()  # again: the same kernel is served, no restart
         state, _ = await until(k1, lambda s: s.get("token") and s["file"])
@@ -117,9 +125,17 @@ async def test_bobs_kernel_cannot_read_alices_tokens_environment_or_the_hub(two_
             await run(
                 alice,
                 "import json, os; print(json.dumps({'dir': os.environ['JUPYTER_AI_ACCESS_DIR'],"
-                " 'server_pid': os.getppid(), 'uid': os.getuid()}))",
+                " 'server_pid': os.getppid(), 'uid': os.getuid(),"
+                " 'env': [open(f'/proc/{p}/environ', 'rb').read().decode(errors='replace')"
+                " for p in ('self', os.getppid())]}))",
             )
         )
+        # the Hub's actor client secret (it exchanges per-resource tokens) is in neither her
+        # kernel's environment nor her server's, under any name
+        secrets = json.loads((two_users["state"] / "local-cognito/client_secrets.json").read_text())
+        actor = next(v for k, v in secrets.items() if k.startswith("4jupyterhubactor"))
+        assert facts["env"][1] and not [e for e in facts["env"] if actor in e]
+        assert not [e for e in facts["env"] if "COGNITO_ACTOR_CLIENT_SECRET" in e]
         bob_uid = int(await run(bob, "import os; print(os.getuid())"))
         assert bob_uid != facts["uid"] and 0 not in (bob_uid, facts["uid"])
         hub = two_users["hub"]
@@ -305,19 +321,22 @@ async def test_a_token_an_admin_made_for_alice_cannot_read_her_tokens(two_users)
 
 
 async def test_deleting_a_user_ends_their_session_at_the_registry(deployment, canaries):
-    login(deployment, "bob").close()
-    spawn(deployment, "bob")
-    bob = await kernel(deployment, "bob")
-    assert (await probe(bob))["token"] is True
-    token = deployment["hub"].user("bob")["auth_state"]["access_token"]
-    canaries.register(token, "bob's access token")
-    await bob.shutdown()
+    # alice: her groups may get registry tokens (bob's are refused them by exchange_policy)
+    login(deployment, "alice").close()
+    spawn(deployment, "alice")
+    alice = await kernel(deployment, "alice")
+    try:
+        await hold_registry_token(alice)  # what her notebook's HttpxAuth() sends the registry
+        token = await export_held_token(alice)
+        canaries.register(token, "alice's model-registry token")
+    finally:
+        await alice.shutdown()
     assert registry_status(deployment, token) == 200
     hub = deployment["hub"]
-    hub.api("DELETE", "/users/bob/server")
+    hub.api("DELETE", "/users/alice/server")
     deadline = time.monotonic() + 60
-    while hub.api("DELETE", "/users/bob").status_code not in (204, 404):
-        assert time.monotonic() < deadline, "bob's server did not stop"
+    while hub.api("DELETE", "/users/alice").status_code not in (204, 404):
+        assert time.monotonic() < deadline, "alice's server did not stop"
         time.sleep(0.5)
     deadline = time.monotonic() + BOUND
     while registry_status(deployment, token) != 401 and time.monotonic() < deadline:

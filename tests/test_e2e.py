@@ -160,17 +160,22 @@ async def test_login_lab_notebook_then_logout_revokes_everything(local_hub, cana
             await kernel.shutdown()
 
 
-async def test_user_without_the_admin_group_gets_403_from_the_registry(local_hub):
+async def test_a_user_outside_ml_publishers_is_refused_a_registry_token_by_the_hub(local_hub):
     async with chromium() as browser:
         page = await open_lab(browser, local_hub, "bob")
         kernel, results = await run_example_notebook(browser, local_hub, "bob")
         try:
             text = "\n".join(r["stdout"] for r in results)
             assert all(r["error"] is None for r in results), results
-            assert "downloaded 200 rows" in text
-            assert (
-                "upload refused (403): requires membership in the group(s): ml-publishers" in text
-            )
+            # exchange_policy gives model-registry tokens to ml-publishers only: bob's kernel
+            # is refused one (his broad token would be refused by the registry anyway)
+            refusal = "You may not get a token for the audience 'model-registry' (None of your"
+            assert f"no registry token for you: {refusal}" in text
+            assert f"upload refused by the Hub: {refusal}" in text
+            assert "groups (ml-training) may get tokens for 'model-registry'" in text
+            assert "CognitoOAuthenticator.exchange_policy" in text
+            assert "downloaded" not in text
+            assert "trained: y = " in text, text  # on the S3 copy of the data
             assert f"AWS identity: {ROLE_ARN.format('ml-training', 'bob')}" in text
             assert "read 200 rows from s3://jupyter-ai-access-demo/datasets/demo.csv" in text
             assert "S3 refused the upload (AccessDenied): your role" in text

@@ -24,6 +24,7 @@ from jupyter_ai_access_testing.harness.lab import LabProcess
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 
 LAB_CLIENT = "labclient00000000000000000"
+ACTOR_SECRET = f"actor-secret-{secrets.token_urlsafe(16)}"
 
 pytestmark = [
     pytest.mark.kernel,
@@ -58,6 +59,7 @@ def same_account_lab(account, local_cognito, leak_watcher, canaries) -> Iterator
     secret = local_cognito.client_secrets[LAB_CLIENT]
     secret_file = folder / "cognito-secret"
     secret_file.write_text(secret, encoding="utf-8")
+    canaries.register(ACTOR_SECRET, "the actor client's secret")
     server = LabProcess(
         folder,
         {
@@ -65,6 +67,9 @@ def same_account_lab(account, local_cognito, leak_watcher, canaries) -> Iterator
             "COGNITO_DOMAIN": local_cognito.domain,
             "COGNITO_CLIENT_ID": LAB_CLIENT,
             "COGNITO_CLIENT_SECRET_FILE": str(secret_file),
+            # an actor client's secret in the server's environment (a deployment that sets it
+            # for every process) is kept from kernels like the app client's
+            "COGNITO_ACTOR_CLIENT_SECRET": ACTOR_SECRET,
             "HOME": str(folder),
             "IPYTHONDIR": str(folder / "ipython"),
         },
@@ -90,7 +95,8 @@ needle = secret.encode()
 server = os.getppid()
 found = {{"uid": os.getuid()}}
 found["own_env"] = sorted(k for k, v in os.environ.items()
-                          if k.startswith("COGNITO_CLIENT_SECRET") or secret in v)
+                          if k.startswith(("COGNITO_CLIENT_SECRET", "COGNITO_ACTOR_CLIENT_SECRET"))
+                          or secret in v or {actor!r} in v)
 try:
     environ = open(f"/proc/{{server}}/environ", "rb").read()
     found["server_environ"] = needle in environ or b"COGNITO_CLIENT_SECRET" in environ
@@ -123,14 +129,14 @@ async def test_a_same_account_kernel_finds_no_secret_in_its_env_or_the_servers_p
     secret = local_cognito.client_secrets[LAB_CLIENT]
     kernel = await ServerKernel(same_account_lab.url + "/", token=same_account_lab.token).start()
     try:
-        out = await kernel.execute(ATTACK.format(secret=secret))
+        out = await kernel.execute(ATTACK.format(secret=secret, actor=ACTOR_SECRET))
         assert out["error"] is None, out
         found: dict[str, Any] = json.loads(out["stdout"])
     finally:
         await kernel.shutdown()
     assert found == {
         "uid": uid,  # the kernel really is the server's account, not root
-        "own_env": [],  # neither the secret nor COGNITO_CLIENT_SECRET_FILE
+        "own_env": [],  # neither secret, nor COGNITO_CLIENT_SECRET_FILE
         "server_environ": "PermissionError",  # the strings the server started with
         "server_mem": "PermissionError",  # the secret (and, once signed in, the refresh token)
     }

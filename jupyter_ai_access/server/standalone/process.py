@@ -4,7 +4,8 @@ In standalone mode the server holds the app client's secret and the user's refre
 kernels run arbitrary code as the *same* OS account. Two ways out existed:
 
 - **the environment**: kernels and terminals inherit ``os.environ``, so ``$COGNITO_CLIENT_SECRET``
-  and ``$COGNITO_CLIENT_SECRET_FILE`` must be gone from it once read
+  and ``$COGNITO_CLIENT_SECRET_FILE`` (and the actor client's ``$COGNITO_ACTOR_CLIENT_SECRET``
+  and ``_FILE``, should they be set) must be gone from it once read
   (:func:`scrub_secret_environment`; the provisioner also drops :data:`SECRET_ENV` from every
   kernel's environment);
 - **/proc**: ``os.environ.pop`` does not change ``/proc/<pid>/environ`` (the strings the process
@@ -30,8 +31,14 @@ from ...protocol import CognitoEnv
 
 __all__ = ["SECRET_ENV", "make_non_dumpable", "scrub_secret_environment"]
 
-#: Variables that carry the app client's secret or say where it is: never handed to a kernel.
-SECRET_ENV = (CognitoEnv.CLIENT_SECRET, CognitoEnv.CLIENT_SECRET_FILE)
+#: Variables that carry an app client's secret or say where it is: never handed to a kernel
+#: (the Hub's actor client, which token exchanges name in ``act``, as well as the sign-in's).
+SECRET_ENV = (
+    CognitoEnv.CLIENT_SECRET,
+    CognitoEnv.CLIENT_SECRET_FILE,
+    CognitoEnv.ACTOR_CLIENT_SECRET,
+    CognitoEnv.ACTOR_CLIENT_SECRET_FILE,
+)
 
 _PR_SET_DUMPABLE = 4
 _PR_GET_DUMPABLE = 3

@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,9 @@ from .notebooks import ServerKernel
 
 __all__ = [
     "BOUND",
+    "export_held_token",
+    "held_token_status",
+    "hold_registry_token",
     "kernel",
     "login",
     "probe",
@@ -109,3 +113,52 @@ def registry_status(deployment: dict[str, Any], token: str) -> int:
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     ).status_code
+
+
+HOLD = """
+from jupyter_ai_access.client import get_token
+_held_token = get_token(audience="model-registry")
+"""
+
+HELD_STATUS = """
+import httpx, json
+_r = httpx.get({url!r}, headers={{"Authorization": "Bearer " + _held_token}}, timeout=10)
+print(json.dumps([_r.status_code, _r.headers.get("WWW-Authenticate", "") + " " + _r.text]))
+"""
+
+
+async def hold_registry_token(k: ServerKernel) -> None:
+    """Keep, in the kernel's memory, the token its ``HttpxAuth()`` sends the registry.
+
+    The deployment's URL map (``KernelTokenStore.audiences``) gives the registry's URL the
+    audience model-registry with no scopes of its own: the same cached token as
+    ``get_token(audience="model-registry")``. The token never leaves the kernel (no output).
+    """
+    await run(k, HOLD)
+
+
+async def held_token_status(k: ServerKernel, url: str) -> tuple[int, str]:
+    """``GET url`` from the kernel with the token :func:`hold_registry_token` kept: the status,
+    and the refusal's WWW-Authenticate header and body."""
+    status, text = json.loads(await run(k, HELD_STATUS.format(url=url)))
+    return int(status), str(text)
+
+
+EXPORT = """
+import os
+_path = os.path.expanduser("~/.held-registry-token")
+_fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+os.write(_fd, _held_token.encode())
+os.close(_fd)
+print(_path)
+"""
+
+
+async def export_held_token(k: ServerKernel) -> str:
+    """The token :func:`hold_registry_token` kept, through a 0600 file in the user's home that
+    the test (root) reads and removes: never in kernel output."""
+    path = Path(await run(k, EXPORT))
+    try:
+        return path.read_text()
+    finally:
+        path.unlink()
