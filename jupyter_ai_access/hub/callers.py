@@ -19,10 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jupyterhub import orm
+from jupyterhub import orm, scopes
 from jupyterhub.utils import compare_token
+from tornado import web
 
-__all__ = ["Caller", "CallerCheck"]
+from ..protocol import TOKENS_SCOPE
+from ._compat import is_token_authenticated
+
+__all__ = ["Caller", "CallerCheck", "token_caller"]
 
 _NOTE_MAX = 200
 
@@ -116,3 +120,35 @@ def _find_server(handler: Any, user_name: str, token: str) -> str | None:
         if client is not None and client.secret and compare_token(client.secret, token):
             return str(name)
     return None
+
+
+def token_caller(handler: Any, user_name: str) -> Caller:
+    """The caller rules of the Hub's token endpoints (``/tokens`` and ``/exchanged-tokens``).
+
+    A request needs an API token (browsers' cookies get nothing) with ``TOKENS_SCOPE`` for this
+    user; with ``CognitoOAuthenticator.token_endpoint_callers = "servers"`` it must be the API token
+    of one of the user's own servers. Raises the HTTP error to answer, else returns the caller.
+    """
+    if not handler.current_user:
+        raise web.HTTPError(403, "Missing or invalid credentials.")
+    if not is_token_authenticated(handler):
+        # Tokens are for servers (API tokens), never for browsers (cookies).
+        raise web.HTTPError(403, "Use the server's API token; browsers get no tokens here.")
+    if not scopes.has_scope(
+        f"{TOKENS_SCOPE}!user={user_name}", handler.parsed_scopes, db=handler.db
+    ):
+        if TOKENS_SCOPE in handler.parsed_scopes:
+            raise web.HTTPError(404, "No access to this user's tokens.")
+        raise web.HTTPError(403, f"This token lacks the scope {TOKENS_SCOPE}.")
+    if handler.find_user(user_name) is None:
+        raise web.HTTPError(404, "No such user.")
+    auth = handler.authenticator
+    caller: Caller = auth.token_callers.identify(handler, user_name)
+    if auth.token_endpoint_callers == "servers" and caller.server is None:
+        auth.audit.tokens_refused(user_name, caller.audit_fields(), "not_a_server_token")
+        raise web.HTTPError(
+            403,
+            f"Only the API token of {user_name}'s own server may read {user_name}'s tokens "
+            f"({type(auth).__name__}.token_endpoint_callers is 'servers').",
+        )
+    return caller

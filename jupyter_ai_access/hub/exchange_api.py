@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from jupyterhub import scopes
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
@@ -31,8 +30,8 @@ from ..errors import (
     IdentityProviderError,
     SessionEndedError,
 )
-from ..protocol import HUB_EXCHANGE_PATH, TOKENS_SCOPE, ErrorCode, ExchangedToken
-from ._compat import is_token_authenticated
+from ..protocol import HUB_EXCHANGE_PATH, ErrorCode, ExchangedToken
+from .callers import token_caller
 
 __all__ = ["EXCHANGE_ROUTE", "ExchangeAPIHandler"]
 
@@ -47,7 +46,7 @@ class ExchangeAPIHandler(APIHandler):
 
     async def get(self, user_name: str) -> None:
         """A token bound to ``audience`` for the user's server (see the module's docstring)."""
-        self._check_caller(user_name)
+        token_caller(self, user_name)  # the same caller rules as /tokens
         audience = self.get_argument("audience", "").strip()
         if not audience:
             raise web.HTTPError(400, "audience is required (a resource server identifier).")
@@ -100,28 +99,6 @@ class ExchangeAPIHandler(APIHandler):
             "actor": token.actor,
         }
         self.finish(dict(answer))
-
-    def _check_caller(self, user_name: str) -> None:
-        """The token endpoint's caller rules (:class:`.tokens_api.TokensAPIHandler`)."""
-        if not self.current_user:
-            raise web.HTTPError(403, "Missing or invalid credentials.")
-        if not is_token_authenticated(self):
-            raise web.HTTPError(403, "Use the server's API token; browsers get no tokens here.")
-        if not scopes.has_scope(f"{TOKENS_SCOPE}!user={user_name}", self.parsed_scopes, db=self.db):
-            if TOKENS_SCOPE in self.parsed_scopes:
-                raise web.HTTPError(404, "No access to this user's tokens.")
-            raise web.HTTPError(403, f"This token lacks the scope {TOKENS_SCOPE}.")
-        if self.find_user(user_name) is None:
-            raise web.HTTPError(404, "No such user.")
-        auth = self.authenticator
-        caller = auth.token_callers.identify(self, user_name)
-        if auth.token_endpoint_callers == "servers" and caller.server is None:
-            auth.audit.tokens_refused(user_name, caller.audit_fields(), "not_a_server_token")
-            raise web.HTTPError(
-                403,
-                f"Only the API token of {user_name}'s own server may get {user_name}'s tokens "
-                "(CognitoOAuthenticator.token_endpoint_callers is 'servers').",
-            )
 
     async def _current(self, user: Any) -> dict[str, Any]:
         """The user's auth_state, refreshed first when due (as the token endpoint does)."""

@@ -31,7 +31,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from jupyterhub import scopes
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
@@ -48,8 +47,7 @@ from ..protocol import (
     HubTokens,
     fingerprint,
 )
-from ._compat import is_token_authenticated
-from .callers import Caller
+from .callers import Caller, token_caller
 from .endpoint_limits import SharedAnswer, Watch
 
 __all__ = [
@@ -90,26 +88,8 @@ class TokensAPIHandler(APIHandler):
         newer one ends the oldest (409 ``watch_superseded``). Answers given at once are
         rate-limited per user (429 ``rate_limited``).
         """
-        if not self.current_user:
-            raise web.HTTPError(403, "Missing or invalid credentials.")
-        if not is_token_authenticated(self):
-            # Tokens are for servers (API tokens), never for browsers (cookies).
-            raise web.HTTPError(403, "Use the server's API token; browsers get no tokens here.")
-        if not scopes.has_scope(f"{TOKENS_SCOPE}!user={user_name}", self.parsed_scopes, db=self.db):
-            if TOKENS_SCOPE in self.parsed_scopes:
-                raise web.HTTPError(404, "No access to this user's tokens.")
-            raise web.HTTPError(403, f"This token lacks the scope {TOKENS_SCOPE}.")
-        if self.find_user(user_name) is None:
-            raise web.HTTPError(404, "No such user.")
         auth = self.authenticator
-        caller = self._caller = auth.token_callers.identify(self, user_name)
-        if auth.token_endpoint_callers == "servers" and caller.server is None:
-            auth.audit.tokens_refused(user_name, caller.audit_fields(), "not_a_server_token")
-            raise web.HTTPError(
-                403,
-                f"Only the API token of {user_name}'s own server may read {user_name}'s tokens "
-                "(CognitoOAuthenticator.token_endpoint_callers is 'servers').",
-            )
+        caller = self._caller = token_caller(self, user_name)
         try:
             wait = float(self.get_argument("wait", "0"))
         except ValueError:

@@ -16,13 +16,10 @@ request (``GET`` :data:`~jupyter_ai_access.protocol.HUB_EXCHANGE_PATH`), and
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
-
-from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from ..errors import (
     AudienceRefusedError,
@@ -69,28 +66,8 @@ async def hub_exchange(source: HubSource, audience: str, scopes: tuple[str, ...]
         )
     url = hub_exchange_url(source.hub_api_url, source.user)
     url += "?" + urlencode({"audience": audience, "scope": scope_key(scopes)})
-    request = HTTPRequest(
-        url,
-        headers={"Authorization": f"token {source.api_token}"},
-        request_timeout=source.http_timeout,
-        connect_timeout=source.http_timeout,
-        follow_redirects=False,
-    )
-    try:
-        response = await source.client().fetch(request, raise_error=False)
-    except (OSError, HTTPClientError) as e:
-        raise TokensUnavailableError(
-            f"JupyterHub cannot be reached to exchange a token for {audience!r}; retrying.",
-            failure="hub_unreachable",
-            reason=f"JupyterHub cannot be reached ({type(e).__name__})",
-        ) from None
-    try:
-        body = json.loads(response.body or b"{}")
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    if response.code == 200:
+    code, body = await source.get_json(url, f"exchange a token for {audience!r}")
+    if code == 200:
         answer = cast(ExchangedToken, body)
         return ExchangedSet(
             access_token=answer["access_token"],
@@ -101,22 +78,22 @@ async def hub_exchange(source: HubSource, audience: str, scopes: tuple[str, ...]
             actor=answer.get("actor"),
         )
     error = body.get("error")
-    message = str(body.get("message") or f"JupyterHub answered HTTP {response.code}")
-    if response.code == 401 and error == ErrorCode.LOGIN_REQUIRED:
+    message = str(body.get("message") or f"JupyterHub answered HTTP {code}")
+    if code == 401 and error == ErrorCode.LOGIN_REQUIRED:
         raise SessionEndedError(message, source.login_url or str(body.get("login_url", "")))
-    if response.code == 403 and error == ErrorCode.AUDIENCE_REFUSED:
+    if code == 403 and error == ErrorCode.AUDIENCE_REFUSED:
         raise AudienceRefusedError(audience_refused_message(audience, message))
-    if response.code == 502 and error == ErrorCode.EXCHANGE_REFUSED:
+    if code == 502 and error == ErrorCode.EXCHANGE_REFUSED:
         raise ExchangeRefusedError(
             str(body.get("code", "") or ErrorCode.EXCHANGE_REFUSED),
             f"Cognito refused to exchange a token for {audience!r}: {message}",
         )
-    if response.code in (401, 403, 404):
+    if code in (401, 403, 404):
         raise TokensUnavailableError(
-            f"JupyterHub refused the exchange request (HTTP {response.code}): the Hub must "
+            f"JupyterHub refused the exchange request (HTTP {code}): the Hub must "
             f"serve per-resource tokens and the server's role needs the scope {TOKENS_SCOPE}!user.",
             failure="refused",
-            reason=f"JupyterHub refused the exchange request (HTTP {response.code})",
+            reason=f"JupyterHub refused the exchange request (HTTP {code})",
         )
     cognito = error == ErrorCode.IDP_UNAVAILABLE
     raise TokensUnavailableError(message, failure="cognito_unreachable" if cognito else "hub_error")

@@ -231,15 +231,12 @@ class HubSource(LoggingConfigurable):
             self._http = AsyncHTTPClient(force_instance=True)
         return self._http
 
-    async def _request(self, wait: float = 0.0, have: str = "") -> TokenSet:
-        if not self.enabled:
-            raise TokensUnavailableError(
-                "Not running under JupyterHub: no Hub to get tokens from "
-                "(HubSource.hub_api_url, api_token and user are empty)."
-            )
-        url = hub_tokens_url(self.hub_api_url, self.user)
-        if wait:
-            url += "?" + urlencode({"wait": f"{wait:g}", "have": have})
+    async def get_json(self, url: str, what: str, wait: float = 0.0) -> tuple[int, dict[str, Any]]:
+        """GET ``url`` at the Hub with the server's API token: (HTTP status, JSON object body).
+
+        No redirect is followed; an unreadable body is ``{}``. Unreachable → a
+        :class:`TokensUnavailableError` saying JupyterHub cannot be reached to ``what``.
+        """
         request = HTTPRequest(
             url,
             headers={"Authorization": f"token {self.api_token}"},
@@ -251,7 +248,7 @@ class HubSource(LoggingConfigurable):
             response = await self.client().fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as e:
             raise TokensUnavailableError(
-                "JupyterHub cannot be reached to renew your tokens; retrying.",
+                f"JupyterHub cannot be reached to {what}; retrying.",
                 failure="hub_unreachable",
                 reason=f"JupyterHub cannot be reached ({type(e).__name__})",
             ) from None
@@ -259,23 +256,33 @@ class HubSource(LoggingConfigurable):
             body = json.loads(response.body or b"{}")
         except ValueError:
             body = {}
-        if not isinstance(body, dict):
-            body = {}
-        if response.code == 200:
+        return response.code, body if isinstance(body, dict) else {}
+
+    async def _request(self, wait: float = 0.0, have: str = "") -> TokenSet:
+        if not self.enabled:
+            raise TokensUnavailableError(
+                "Not running under JupyterHub: no Hub to get tokens from "
+                "(HubSource.hub_api_url, api_token and user are empty)."
+            )
+        url = hub_tokens_url(self.hub_api_url, self.user)
+        if wait:
+            url += "?" + urlencode({"wait": f"{wait:g}", "have": have})
+        code, body = await self.get_json(url, "renew your tokens", wait)
+        if code == 200:
             return self._tokens(cast(HubTokens, body))
-        message = str(body.get("message") or f"JupyterHub answered HTTP {response.code}")
-        if response.code == 401 and body.get("error") == ERROR_LOGIN_REQUIRED:
+        message = str(body.get("message") or f"JupyterHub answered HTTP {code}")
+        if code == 401 and body.get("error") == ERROR_LOGIN_REQUIRED:
             raise SessionEndedError(message, self.login_url or str(body.get("login_url", "")))
-        if wait and response.code == 409 and body.get("error") == ERROR_WATCH_SUPERSEDED:
+        if wait and code == 409 and body.get("error") == ERROR_WATCH_SUPERSEDED:
             # a newer watch of this user or token (a kernel calling the Hub with the server's
             # token): not a failure; the watch reconnects after a back-off
             raise WatchSupersededError(message)
-        if response.code in (401, 403, 404):
+        if code in (401, 403, 404):
             raise TokensUnavailableError(
-                f"JupyterHub refused the token request (HTTP {response.code}): the server's "
+                f"JupyterHub refused the token request (HTTP {code}): the server's "
                 f"role needs the scope {TOKENS_SCOPE}!user.",
                 failure="refused",
-                reason=f"JupyterHub refused the token request (HTTP {response.code})",
+                reason=f"JupyterHub refused the token request (HTTP {code})",
             )
         cognito = body.get("error") == ERROR_IDP_UNAVAILABLE
         raise TokensUnavailableError(
