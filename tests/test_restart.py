@@ -2,17 +2,19 @@
 
 The repository's ``jupyterhub_config.py`` runs as ``./run-demo`` runs it: without
 ``$JUPYTERHUB_CRYPT_KEY`` (the configuration keeps the crypt key in its state folder). alice logs
-in and out (her session is on the revocation feed); bob logs in, his server runs a kernel. Then the
-Hub alone is stopped, with SIGTERM (it cleans up as configured) or SIGKILL (nothing cleans up),
-and started again with the same state, ports and environment. Afterwards:
+in, her kernel gets the registry's token (bound to model-registry: the registry is strict), and she
+logs out (that session is on the revocation feed); she logs in again and her server runs a kernel
+holding the new session's registry token. Then the Hub alone is stopped, with SIGTERM (it cleans
+up as configured) or SIGKILL (nothing cleans up), and started again with the same state, ports and
+environment. Afterwards:
 
 - the example registry (a Hub service that follows the feed, restarted with the Hub) still
-  refuses alice's old access token, while it accepts bob's from before the restart;
-- bob is still logged in (his browser's cookie), his server and the same kernel still run, and
+  refuses the ended session's token, while it accepts the live session's from before the restart;
+- alice is still logged in (her browser's cookie), her server and the same kernel still run, and
   the kernel gets new tokens, which the Hub refreshes with the refresh token it sealed before
   the restart;
-- bob's server watches the Hub again: his logout reaches the kernel within seconds, and the Hub
-  revokes his refresh token at Cognito (it can still open it).
+- her server watches the Hub again: her logout reaches the kernel within seconds, and the Hub
+  revokes her refresh token at Cognito (it can still open it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import pytest
 from jupyter_ai_access_testing.harness.deployment import watched_deployment
 from jupyter_ai_access_testing.harness.users import (
     BOUND,
+    export_held_token,
+    held_token_status,
+    hold_registry_token,
     kernel,
     login,
     probe,
@@ -76,62 +81,76 @@ print(hashlib.sha256(get_token(force=True).encode()).hexdigest())
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 async def test_a_hub_restart_loses_no_session_and_no_revocation(deployment, canaries, sig):
     hub = deployment["hub"]
-    # alice's session ends before the restart: the registry follows the feed and refuses it
-    alice = login(deployment, "alice")
-    alice_token = hub.user("alice")["auth_state"]["access_token"]
-    canaries.register(alice_token, "alice's access token")
-    assert registry_status(deployment, alice_token) == 200
-    alice.go("/hub/logout")
-    alice.close()
-    wait_for(lambda: registry_status(deployment, alice_token) == 401, "the registry refused alice")
+    registry = f"{deployment['registry']}/datasets/demo"
+    # alice's first session ends before the restart: the registry follows the feed and refuses
+    # the model-registry token her kernel held in that session
+    first = login(deployment, "alice")
+    spawn(deployment, "alice")
+    k0 = await kernel(deployment, "alice")
+    try:
+        await hold_registry_token(k0)
+        ended_token = await export_held_token(k0)
+    finally:
+        await k0.shutdown()
+    canaries.register(ended_token, "alice's model-registry token (ended session)")
+    assert registry_status(deployment, ended_token) == 200
+    first.go("/hub/logout")
+    first.close()
+    wait_for(
+        lambda: registry_status(deployment, ended_token) == 401,
+        "the registry refused the ended session's token",
+    )
 
-    # bob stays logged in, with a running kernel
-    bob = login(deployment, "bob")
-    spawn(deployment, "bob")
-    k = await kernel(deployment, "bob")
+    # alice logs in again and stays logged in, with a running kernel
+    browser = login(deployment, "alice")
+    spawn(deployment, "alice")
+    k = await kernel(deployment, "alice")
     try:
         await run(k, "marker = 'set before the restart'")
         assert (await probe(k))["token"] is True
-        before = hub.user("bob")["auth_state"]
-        canaries.register(before["access_token"], "bob's access token")
-        server_pid = hub.user("bob")["servers"][""]["state"].get("pid")
+        await hold_registry_token(k)
+        live_token = await export_held_token(k)
+        canaries.register(live_token, "alice's model-registry token")
+        before = hub.user("alice")["auth_state"]
+        canaries.register(before["access_token"], "alice's access token")
+        server_pid = hub.user("alice")["servers"][""]["state"].get("pid")
 
         hub.restart(sig)
         wait_for(lambda: services_up(deployment), "the registry and the emulator came back", 60)
 
         # ended sessions stay refused by the registry; sessions that did not end still work
         statuses = (
-            registry_status(deployment, alice_token),
-            registry_status(deployment, before["access_token"]),
+            registry_status(deployment, ended_token),
+            registry_status(deployment, live_token),
         )
-        assert statuses == (401, 200), "(alice's ended session, bob's)"
-        # bob is still logged in, and his server (the same process) still runs
-        home = bob.go("/hub/home")
+        assert statuses == (401, 200), "(the ended session's token, the live session's)"
+        # alice is still logged in, and her server (the same process) still runs
+        home = browser.go("/hub/home")
         assert home.status_code == 200 and "/hub/login" not in str(home.url)
-        model = hub.user("bob")
+        model = hub.user("alice")
         assert model["servers"][""]["ready"] is True
         assert model["servers"][""]["state"].get("pid") == server_pid
 
         # the same kernel (through the new proxy) gets new tokens, refreshed after the restart
-        # with the refresh token sealed before it: bob's tokens come due (as an hour later)
+        # with the refresh token sealed before it: her tokens come due (as an hour later)
         await k.reconnect()
         assert await run(k, "print(marker)") == "set before the restart"
         due = {**before, "access_token_expires_at": time.time() + 30}
         due["id_token_expires_at"] = due["access_token_expires_at"]
-        assert hub.api("PATCH", "/users/bob", json={"auth_state": due}).status_code == 200
+        assert hub.api("PATCH", "/users/alice", json={"auth_state": due}).status_code == 200
         fresh_hash = await run(k, KERNEL_TOKEN_HASH)
-        after = hub.user("bob")["auth_state"]
-        canaries.register(after["access_token"], "bob's refreshed access token")
+        after = hub.user("alice")["auth_state"]
+        canaries.register(after["access_token"], "alice's refreshed access token")
         assert after["access_token"] != before["access_token"]
         assert fresh_hash == sha256(after["access_token"])
-        assert registry_status(deployment, after["access_token"]) == 200
+        assert (await held_token_status(k, registry))[0] == 200  # what the kernel sends
 
-        # bob's server watches the new Hub: his logout reaches the kernel, and the Hub revokes
+        # her server watches the new Hub: her logout reaches the kernel, and the Hub revokes
         # the refresh token it sealed before the restart
         refresh_token = hub.unseal(after["refresh_token"])
         assert refresh_token
-        canaries.register(refresh_token, "bob's refresh token")
-        bob.go("/hub/logout")
+        canaries.register(refresh_token, "alice's refresh token")
+        browser.go("/hub/logout")
         state, _ = await until(k, lambda s: "ended" in s)
         assert "ended" in state
         answer = httpx.post(
@@ -142,5 +161,5 @@ async def test_a_hub_restart_loses_no_session_and_no_revocation(deployment, cana
         )
         assert answer.json() == {"error": "invalid_grant"}
     finally:
-        bob.close()
+        browser.close()
         await k.shutdown()
