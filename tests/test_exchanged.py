@@ -170,7 +170,6 @@ print(requests.get({echo!r} + "/elsewhere", auth=RequestsAuth(audience="tracker"
 
 
 async def test_httpx_auth_picks_the_token_by_the_url_map(jp_serverapp, ext, echo):
-    pytest.importorskip("httpx")
     kernel_id = await start_kernel(jp_serverapp)
     out = await run(
         jp_serverapp,

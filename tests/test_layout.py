@@ -169,8 +169,6 @@ BOUNDARIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # the description real provisioning reads: no emulator, no process
     "pool-description": ((P + "pooldesc",), (*HUB_SIDE, *SERVER_SIDE, P + "resource", *LOCAL)),
 }
-#: Rules about a package another branch may not have created yet: they apply once it exists.
-OPTIONAL = {"cognito"}
 
 
 def _covers(prefixes: tuple[str, ...], name: str) -> bool:
@@ -181,9 +179,7 @@ def _covers(prefixes: tuple[str, ...], name: str) -> bool:
 def test_each_process_imports_only_what_it_has(process):
     covered, forbidden = BOUNDARIES[process]
     modules = [name for name in MODULES if _covers(covered, name)]
-    if not modules:
-        assert process in OPTIONAL, f"the rule for {process} covers no module: {covered}"
-        pytest.skip(f"{covered[0]} does not exist (yet)")
+    assert modules, f"the rule for {process} covers no module: {covered}"
     bad = [
         f"{name} imports {dep}"
         for name in modules
@@ -248,12 +244,6 @@ def test_real_provisioning_imports_only_the_pool_description():
     assert bad == []
 
 
-def _verifier() -> str:
-    """The token verifier's module: in the Cognito core once it exists."""
-    core = P + "cognito.verify"
-    return core if core in MODULES else P + "resource.verify"
-
-
 @pytest.mark.parametrize(
     ("module", "allowed"),
     [
@@ -261,7 +251,7 @@ def _verifier() -> str:
         pytest.param(P + "protocol", set(), id="wire-contract"),
         pytest.param(P + "pooldesc", set(), id="pool-description"),
         pytest.param(
-            _verifier(),
+            P + "cognito.verify",
             {"jwt", "cryptography", "_cffi_backend", "_openssl"},  # cryptography's bindings
             id="verifier",
         ),
