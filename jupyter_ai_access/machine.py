@@ -200,15 +200,9 @@ class MachineTokens:
         self, config: MachineConfig, subject: str, audience: str, scopes: tuple[str, ...]
     ) -> tuple[str, float]:
         endpoint = self._endpoint(config)
-        exchange = getattr(endpoint, "token_exchange_sync", None)
-        if exchange is None:
-            raise MachineTokenError(
-                "Per-resource tokens for jobs need the Cognito core's token exchange "
-                "(TokenEndpoint.token_exchange_sync), which this version lacks."
-            )
         self.requests += 1
         try:
-            answer = exchange(subject, audience, list(scopes))
+            answer = endpoint.token_exchange_sync(subject, audience, list(scopes))
         except IdPUnavailableError as e:
             raise TokensUnavailableError(
                 f"Amazon Cognito cannot exchange a token now ({e}): check COGNITO_DOMAIN "

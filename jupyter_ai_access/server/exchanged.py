@@ -107,15 +107,8 @@ async def standalone_exchange(
     clock: Callable[[], float] = time.time,
 ) -> ExchangedSet:
     """Exchange the user's access token at Cognito with the standalone server's app client."""
-    exchange = getattr(endpoint, "token_exchange", None)
-    if exchange is None:
-        raise ExchangeRefusedError(
-            "unsupported",
-            "Per-resource tokens are not available in this version: the Cognito core has no "
-            "token exchange (TokenEndpoint.token_exchange).",
-        )
     try:
-        answer = await exchange(tokens.access_token, audience, list(scopes))
+        answer = await endpoint.token_exchange(tokens.access_token, audience, list(scopes))
     except TokenEndpointError as e:
         raise ExchangeRefusedError(
             e.error,
