@@ -1,10 +1,10 @@
-"""binder/ as a person meets it: the README's own commands, and mybinder.org's layout.
+"""binder/ as a person meets it: the docs' own commands, and mybinder.org's layout.
 
 - repo2docker's own buildpack detection and rendered build script (``jupyter-repo2docker``):
   the Python buildpack, ``binder/requirements.txt`` (with ``constraints.txt``, so the whole
   repository is staged before pip), ``binder/postBuild`` at build time, ``binder/start`` in front
   of the server;
-- the README's three lines ("Without JupyterHub", "On Binder"), run as written by one bash in a
+- the three lines of docs/how-to/without-a-hub.md ("On Binder"), run as written by one bash in a
   copy of the repository's tracked files, with a home of their own: a fresh virtual environment
   (``python3`` is this run's interpreter), ``pip install`` from the package index, ``postBuild``,
   and ``binder/start jupyter lab`` on a free port instead of 8888 (``--no-browser`` added). As a
@@ -50,10 +50,8 @@ INSTALL_TIMEOUT = 1200  # seconds: a fresh environment from the package index, n
 
 
 def readme_binder_lines() -> list[str]:
-    """The README's bash block that runs binder/ locally, line by line."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Without JupyterHub") :]
-    section = section[: section.index("\n## ", 1)]
+    """The bash block of the "Without JupyterHub" guide that runs binder/ locally, line by line."""
+    section = (ROOT / "docs" / "how-to" / "without-a-hub.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
     block = next(b for b in blocks if "binder/postBuild" in b)
     return [line for line in block.splitlines() if line.strip()]

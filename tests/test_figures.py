@@ -1,8 +1,10 @@
-"""The README's benchmark figures are the benchmarks' own output, not a hand copy.
+"""The benchmark figures shown are the benchmarks' own output, not a hand copy.
 
 ``benchmarks/bench_verify.py --write`` stores its figures in ``benchmarks/results/verify.json``;
-``scripts/figures`` renders the README's block from it. These tests run that command as the
-README tells a maintainer to, on the committed files and on altered copies.
+``scripts/figures`` renders the README's one-paragraph block from it (these tests run that
+command as a maintainer does, on the committed files and on altered copies), and the
+documentation site renders the full figures from the same file at every build (the
+``jaia-figures`` directive; tests/test_docs.py checks the built page), so no page holds a copy.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -71,7 +75,7 @@ def test_the_results_file_is_the_benchmarks_output():
     "change",
     [
         pytest.param(lambda text: text.replace("**0.", "**0.0", 1), id="a ratio edited by hand"),
-        pytest.param(lambda text: text.replace(" µs |", "0 µs |", 1), id="a time edited by hand"),
+        pytest.param(lambda text: text.replace(" µs)", "0 µs)", 1), id="a time edited by hand"),
         pytest.param(
             lambda text: text.replace("<!-- figures:verify end -->", ""), id="marker removed"
         ),
@@ -112,3 +116,30 @@ def test_new_results_without_the_readme_rewritten_fail(tmp_path):
     )
     assert "rewrote" in rewrite.stdout
     assert check(tmp_path / "README.md", tmp_path).returncode == 0
+
+
+def figures_module():
+    loader = SourceFileLoader("figures", str(FIGURES))
+    module = ModuleType(loader.name)
+    module.__file__ = str(FIGURES)
+    loader.exec_module(module)
+    return module
+
+
+def test_no_page_holds_a_copy_of_the_figures():
+    """The pages show the verify figures only through the directive that reads the results."""
+    pages = {p: p.read_text(encoding="utf-8") for p in (ROOT / "docs").rglob("*.md")}
+    pages[ROOT / "README.md"] = (ROOT / "README.md").read_text(encoding="utf-8")
+    copies = [str(p) for p, text in pages.items() if "| verifier | time per token |" in text]
+    assert copies == []
+    uses = [p.name for p, text in pages.items() if "{jaia-figures} verify" in text]
+    assert uses == ["performance.md"]
+
+
+def test_the_page_block_follows_the_results():
+    figures = figures_module()
+    results = json.loads(RESULTS.read_text(encoding="utf-8"))
+    first = next(row for row in results["rows"] if row["name"] == "ours, first-seen token")
+    assert f"**{first['ratio']:.2f}\N{MULTIPLICATION SIGN}**" in figures.render_verify(results)
+    first["ratio"] = 0.123
+    assert "**0.12\N{MULTIPLICATION SIGN}**" in figures.PAGE_BLOCKS["verify"](results)

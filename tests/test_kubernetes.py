@@ -738,11 +738,10 @@ def test_version_statements_agree_with_what_is_tested():
     assert pin, "the [hub] extra pins JupyterHub"
     hub_series = f"{pin[1]}.{pin[2]}.x"
     k8s_readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
-    main_readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = main_readme.split("## On Kubernetes", 1)[1].split("\n## ", 1)[0]
+    section = (ROOT / "docs" / "how-to" / "kubernetes.md").read_text(encoding="utf-8")
     dockerfile = (DEPLOY / "hub.Dockerfile").read_text(encoding="utf-8")
     for where, text in [
-        ("README.md (On Kubernetes)", section),
+        ("docs/how-to/kubernetes.md", section),
         ("deploy/kubernetes/README.md", k8s_readme),
         ("hub.Dockerfile", dockerfile),
     ]:

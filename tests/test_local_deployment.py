@@ -283,9 +283,9 @@ def processes_of(account: str) -> list[str]:
     return result.stdout.splitlines()
 
 
-# ---------------------------------------------------------------- what the README lists
-def test_the_readme_lists_every_port_and_setting_the_demo_reads():
-    readme = (ROOT / "README.md").read_text()
+# ---------------------------------------------------------------- what the tutorial lists
+def test_the_tutorial_lists_every_port_and_setting_the_demo_reads():
+    readme = (ROOT / "docs" / "tutorial" / "local-demo.md").read_text()
     section = readme[readme.index("What runs (all on 127.0.0.1") : readme.index("**Who can see")]
     listed = {v: int(p) for p, v in re.findall(r"^\| (\d+) \| `(JAIA_\w+)` \|", section, re.M)}
     assert listed == {variable: port for variable, port in DEMO_PORTS.values()}

@@ -261,8 +261,10 @@ def test_the_authenticator_reads_the_refresh_token_key_from_either_name(variable
     assert bool(deprecated) == (variable == "JAIA_REFRESH_TOKEN_KEY")
 
 
-def test_the_readme_names_the_new_setting_and_the_old_one_as_deprecated():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_name_the_new_setting_and_the_old_one_as_deprecated():
+    readme = "\n".join(
+        page.read_text(encoding="utf-8") for page in sorted((ROOT / "docs").rglob("*.md"))
+    )
     assert "`JUPYTER_AI_ACCESS_REFRESH_TOKEN_KEY`" in readme
     for line in readme.splitlines():
         if "JAIA_REFRESH_TOKEN_KEY" in line:

@@ -1,0 +1,210 @@
+"""Reference pages generated from the code: every configurable trait, the CLI, environment
+variables and benchmark figures. A small Sphinx extension (``docs/conf.py`` loads it).
+
+- ``.. jaia-configurables::`` (reST pages): every ``traitlets`` class of the package that people
+  configure (the leaves of the package's own class tree), each through autodoc-traits'
+  ``autoconfigurable``, limited to the traits the package defines (a class's inherited
+  JupyterHub/jupyter_server settings are named, with a pointer to their own docs);
+- ``.. jaia-cli::``: the help of ``jupyter-ai-access`` and of each subcommand, as the command
+  prints it;
+- ``.. jaia-env::``: the environment names of ``jupyter_ai_access/protocol.py``;
+- ``{jaia-figures} NAME`` (MyST pages): a benchmark's figures rendered from
+  ``benchmarks/results/NAME.json`` by ``scripts/figures`` (no page holds a hand copy).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import io
+import json
+import pkgutil
+from contextlib import redirect_stdout
+from importlib.machinery import SourceFileLoader
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import nested_parse_with_titles
+from traitlets import HasTraits
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "jupyter_ai_access"
+
+
+def package_modules() -> list[ModuleType]:
+    """Every importable module of the package (``__main__`` modules excluded: they run)."""
+    package = importlib.import_module(PACKAGE)
+    modules = [package]
+    for info in pkgutil.walk_packages(package.__path__, f"{PACKAGE}."):
+        if info.name.rsplit(".", 1)[-1] == "__main__":
+            continue
+        modules.append(importlib.import_module(info.name))
+    return modules
+
+
+def configurable_classes() -> list[type[HasTraits]]:
+    """Every HasTraits class defined in the package, in module order."""
+    found: dict[str, type[HasTraits]] = {}
+    for module in package_modules():
+        for obj in vars(module).values():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, HasTraits)
+                and obj.__module__ == module.__name__
+            ):
+                found[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return list(found.values())
+
+
+def is_ours(cls: type) -> bool:
+    return cls.__module__.split(".", 1)[0] == PACKAGE
+
+
+def configured_classes() -> list[type[HasTraits]]:
+    """The classes people configure: the package's classes no other class of it subclasses."""
+    classes = configurable_classes()
+    return [c for c in classes if not any(o is not c and issubclass(o, c) for o in classes)]
+
+
+def own_trait_names(cls: type[HasTraits]) -> list[str]:
+    """The config traits of ``cls`` that a class of this package defines (inherited included)."""
+    return sorted(
+        name
+        for name, trait in cls.class_traits(config=True).items()
+        if is_ours(trait.this_class)
+    )
+
+
+def foreign_trait_owners(cls: type[HasTraits]) -> list[str]:
+    """The non-package classes whose config traits ``cls`` inherits, by name."""
+    owners = {
+        f"{t.this_class.__module__}.{t.this_class.__qualname__}"
+        for t in cls.class_traits(config=True).values()
+        if not is_ours(t.this_class)
+    }
+    return sorted(owners)
+
+
+class ConfigurablesDirective(SphinxDirective):
+    """Every class people configure, with the traits the package defines."""
+
+    def run(self) -> list[nodes.Node]:
+        lines: list[str] = []
+        for cls in configured_classes():
+            ours = own_trait_names(cls)
+            if not ours:
+                continue
+            full = f"{cls.__module__}.{cls.__qualname__}"
+            others = sorted(set(cls.class_traits(config=True)) - set(ours))
+            lines += [cls.__name__, "-" * len(cls.__name__), ""]
+            lines.append(f".. autoconfigurable:: {full}")
+            if others:
+                lines.append(f"   :exclude-members: {', '.join(others)}")
+            lines.append("")
+            owners = foreign_trait_owners(cls)
+            if owners:
+                names = ", ".join(f"``{o}``" for o in owners)
+                lines += [
+                    f"``{cls.__name__}`` also takes the settings it inherits from {names}: "
+                    "see those projects' documentation.",
+                    "",
+                ]
+        return self.parse(lines)
+
+    def parse(self, lines: list[str]) -> list[nodes.Node]:
+        node = nodes.section()
+        node.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(lines, source=self.name), node)
+        return list(node.children)
+
+
+class CliDirective(ConfigurablesDirective):
+    """``jupyter-ai-access --help`` and each subcommand's ``--help``, as printed."""
+
+    def run(self) -> list[nodes.Node]:
+        from jupyter_ai_access.cli import JupyterAIAccessApp
+
+        lines: list[str] = []
+        for title, app in [("jupyter-ai-access", JupyterAIAccessApp())] + [
+            (f"jupyter-ai-access {name}", sub[0]())  # type: ignore[operator]
+            for name, sub in sorted(JupyterAIAccessApp.subcommands.items())
+        ]:
+            out = io.StringIO()
+            with redirect_stdout(out):
+                app.print_description()
+                app.print_subcommands()
+                app.print_options()
+            text = out.getvalue().rstrip() or "(no options)"
+            lines += [f"``{title}``", "-" * (len(title) + 4), "", "::", ""]
+            lines += ["   " + line if line.strip() else "" for line in text.splitlines()]
+            lines.append("")
+        return self.parse(lines)
+
+
+class EnvDirective(ConfigurablesDirective):
+    """The environment names defined once in ``jupyter_ai_access/protocol.py``."""
+
+    def run(self) -> list[nodes.Node]:
+        from jupyter_ai_access import protocol
+
+        docs = ModuleAnalyzer.for_module(protocol.__name__).find_attr_docs()
+        lines: list[str] = []
+        for holder in (protocol.KernelEnv, protocol.CognitoEnv, protocol.AWSEnv, protocol.HubEnv):
+            name = holder.__name__
+            lines += [f"``{name}``", "-" * (len(name) + 4), ""]
+            lines += [inspect.cleandoc(holder.__doc__ or ""), ""]
+            lines += [".. list-table::", "   :header-rows: 1", "", "   * - variable", "     - what"]
+            for attr, value in vars(holder).items():
+                if attr.startswith("_") or not isinstance(value, str):
+                    continue
+                what = " ".join(docs.get((name, attr), [])).strip() or "(see the pages above)"
+                lines += [f"   * - ``{value}``", f"     - ``{name}.{attr}``: {what}"]
+            lines.append("")
+        lines += ["Renamed variables (the old name is still read, with a warning):", ""]
+        for old, new in protocol.RENAMED_ENV.items():
+            lines.append(f"- ``{old}``: deprecated, now ``{new}``")
+        lines.append("")
+        return self.parse(lines)
+
+
+def load_figures() -> Any:
+    """scripts/figures as a module (it has no .py suffix)."""
+    path = ROOT / "scripts" / "figures"
+    loader = SourceFileLoader("jaia_figures", str(path))
+    module = ModuleType(loader.name)
+    module.__file__ = str(path)
+    loader.exec_module(module)
+    return module
+
+
+class FiguresDirective(SphinxDirective):
+    """A benchmark's figures, rendered from its results file when the page is built."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        figures = load_figures()
+        results_file = ROOT / "benchmarks" / "results" / f"{name}.json"
+        self.env.note_dependency(str(results_file))
+        self.env.note_dependency(str(ROOT / "scripts" / "figures"))
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        text = figures.PAGE_BLOCKS[name](results)
+        node = nodes.container(classes=["jaia-figures", f"jaia-figures-{name}"])
+        self.state.nested_parse(StringList(text.splitlines(), source=str(results_file)), 0, node)
+        return [node]
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.setup_extension("autodoc_traits")
+    app.add_directive("jaia-configurables", ConfigurablesDirective)
+    app.add_directive("jaia-cli", CliDirective)
+    app.add_directive("jaia-env", EnvDirective)
+    app.add_directive("jaia-figures", FiguresDirective)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
