@@ -151,8 +151,9 @@ _ANSWERS: dict[str, tuple[bool, str, bool]] = {
     ),
     "invalid_request": (
         False,
-        "the pool did not understand the exchange (invalid_request): see the README's "
-        "'Token exchange: what the emulator assumes' for the parameters assumed",
+        "the pool did not understand the exchange (invalid_request): see "
+        "docs/reference/local-cognito.md, 'Token exchange: what the emulator assumes', for the "
+        "parameters assumed",
         True,
     ),
 }

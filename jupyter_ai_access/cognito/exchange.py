@@ -1,8 +1,9 @@
 """OAuth 2.0 token exchange (RFC 8693) as Amazon Cognito's token endpoint takes it: the names.
 
 The one place for the grant's URNs and parameter names (the emulator's counterpart is the
-``ASSUMPTIONS`` block of ``jupyter_ai_access/local_cognito/exchange.mjs``; README "Token exchange:
-what the emulator assumes" lists both). Standard library only.
+``ASSUMPTIONS`` block of ``jupyter_ai_access/local_cognito/exchange.mjs``;
+docs/reference/local-cognito.md "Token exchange: what the emulator assumes" lists both).
+Standard library only.
 
 - the request: ``grant_type`` :data:`GRANT_TYPE`, ``subject_token`` with ``subject_token_type``
   :data:`ACCESS_TOKEN_TYPE` (the user's access token), optionally ``actor_token`` /

@@ -53,7 +53,7 @@ def unknown_settings(environ: Mapping[str, str]) -> list[str]:
         hint = f"did you mean {close[0]}? " if close else ""
         lines.append(
             f"jupyter_ai_access: WARNING: {name} is not a setting of the demo and is ignored "
-            f'({hint}the JAIA_* settings are listed in README.md, "What runs")'
+            f'({hint}the JAIA_* settings are listed in docs/tutorial/local-demo.md)'
         )
     return lines
 

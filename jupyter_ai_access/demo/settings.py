@@ -2,7 +2,7 @@
 
 One place that ``./run-demo``, ``jupyterhub_config.py``, the supervisor and the tests read, so a
 default changes here only. Every value can be moved at run time by the ``JAIA_*`` variable named
-beside it (README, "What runs"). Standard library only.
+beside it (docs/tutorial/local-demo.md, "What runs"). Standard library only.
 """
 
 from __future__ import annotations

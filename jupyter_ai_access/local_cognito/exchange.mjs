@@ -9,7 +9,7 @@
 // and the client's allowed scopes; the subject's scopes when none are asked), bound to one audience
 // (Audiences or Resources, not both, at most one), no refresh token; with an actor token it carries
 // an `act` claim naming the intermediary. Everything AWS leaves unsaid is decided in ASSUMPTIONS
-// below, and nowhere else; README.md "Token exchange: what the emulator assumes" lists it.
+// below, and nowhere else; docs/reference/local-cognito.md ("Token exchange: what the emulator assumes") lists it.
 import crypto from 'node:crypto';
 
 // ---------------------------------------------------------------- what the emulator assumes

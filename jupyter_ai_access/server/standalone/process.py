@@ -16,7 +16,7 @@ kernels run arbitrary code as the *same* OS account. Two ways out existed:
   core dump is written. The flag is not inherited across ``execve``: kernels start dumpable again,
   which is harmless, they hold no long-lived secret.
 
-What a same-account kernel can still do is in the README ("Without JupyterHub").
+What a same-account kernel can still do is in docs/how-to/without-a-hub.md.
 """
 
 from __future__ import annotations
