@@ -34,6 +34,7 @@ nitpicky = True
 nitpick_ignore_regex = [(r"py:.*", r"(?!jupyter_ai_access\b).*")]
 
 autodoc_member_order = "bysource"
+toc_object_entries = False  # the page TOC lists the classes once, by their headings
 autodoc_typehints = "none"
 
 html_theme = "pydata_sphinx_theme"
