@@ -155,7 +155,7 @@ class EnvDirective(ConfigurablesDirective):
 
         docs = ModuleAnalyzer.for_module(protocol.__name__).find_attr_docs()
         lines: list[str] = []
-        for holder in (protocol.KernelEnv, protocol.CognitoEnv, protocol.AWSEnv, protocol.HubEnv):
+        for holder in env_classes():
             name = holder.__name__
             lines += [f"``{name}``", "-" * (len(name) + 4), ""]
             lines += [inspect.cleandoc(holder.__doc__ or ""), ""]
@@ -171,6 +171,17 @@ class EnvDirective(ConfigurablesDirective):
             lines.append(f"- ``{old}``: deprecated, now ``{new}``")
         lines.append("")
         return self.parse(lines)
+
+
+def env_classes() -> list[type]:
+    """The classes of protocol.py holding environment names (``KernelEnv``, ``AWSEnv``, ...)."""
+    from jupyter_ai_access import protocol
+
+    return [
+        value
+        for name, value in vars(protocol).items()
+        if inspect.isclass(value) and name.endswith("Env") and value.__module__ == protocol.__name__
+    ]
 
 
 def load_figures() -> Any:
