@@ -99,6 +99,9 @@ def test_the_site_builds_and_lists_every_configurable_trait(site):
     page = text(site / uri.split("#")[0])
     assert "c.CognitoOAuthenticator.exchange_policy = Dict(" in page
     assert "c.KernelTokenStore.broad_token = Bool(True)" in page
+    # a default the class computes at start is not shown as the trait's static placeholder
+    assert "c.HubSource.watch_wait = Float(0.0)" not in page
+    assert "c.HubSource.watch_wait = Float(...)" in page
 
 
 def test_the_reference_pages_come_from_the_code(site):

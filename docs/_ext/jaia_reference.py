@@ -25,13 +25,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from autodoc_traits import TraitDocumenter
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
+from sphinx.ext.autodoc import AttributeDocumenter
 from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
-from traitlets import HasTraits
+from traitlets import HasTraits, TraitType
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "jupyter_ai_access"
@@ -173,6 +175,35 @@ class EnvDirective(ConfigurablesDirective):
         return self.parse(lines)
 
 
+def computed_default(cls: type, name: str) -> bool:
+    """Whether ``cls`` (or a base) computes the default of trait ``name`` (``@default``)."""
+    return any(
+        getattr(value, "trait_name", None) == name
+        for klass in cls.__mro__
+        for value in vars(klass).values()
+    )
+
+
+class ComputedDefaultTraitDocumenter(TraitDocumenter):
+    """autodoc-traits' trait header, without a misleading default for ``@default`` traits.
+
+    autodoc-traits prints the trait's static ``default_value`` (``Float(0.0)``); where the class
+    computes the default at run time (from the environment, another setting), the header says
+    so and the help (which states the default) is the reference.
+    """
+
+    priority = TraitDocumenter.priority + 1
+
+    def add_directive_header(self, sig: str) -> None:
+        trait: TraitType[Any, Any] = self.object
+        if not (inspect.isclass(self.parent) and computed_default(self.parent, trait.name)):
+            super().add_directive_header(sig)
+            return
+        kind = trait.__class__.__name__
+        self.options.annotation = f"c.{self.format_name()} = {kind}(...)  # default computed"
+        AttributeDocumenter.add_directive_header(self, sig)
+
+
 def env_classes() -> list[type]:
     """The classes of protocol.py holding environment names (``KernelEnv``, ``AWSEnv``, ...)."""
     from jupyter_ai_access import protocol
@@ -214,6 +245,7 @@ class FiguresDirective(SphinxDirective):
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("autodoc_traits")
+    app.add_autodocumenter(ComputedDefaultTraitDocumenter, override=True)
     app.add_directive("jaia-configurables", ConfigurablesDirective)
     app.add_directive("jaia-cli", CliDirective)
     app.add_directive("jaia-env", EnvDirective)
