@@ -19,6 +19,8 @@ import inspect
 import io
 import json
 import pkgutil
+import subprocess
+import sys
 from contextlib import redirect_stdout
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
@@ -146,6 +148,15 @@ class CliDirective(ConfigurablesDirective):
             lines += [f"``{title}``", "-" * (len(title) + 4), "", "::", ""]
             lines += ["   " + line if line.strip() else "" for line in text.splitlines()]
             lines.append("")
+        # the local AWS, which the demo's Hub starts as a service (argparse, in its main())
+        title = "python -m jupyter_ai_access.local_aws"
+        help_text = subprocess.run(
+            [sys.executable, "-m", "jupyter_ai_access.local_aws", "--help"],
+            capture_output=True, text=True, timeout=120, check=True, cwd=ROOT,
+        ).stdout
+        lines += [f"``{title}``", "-" * (len(title) + 4), "", "::", ""]
+        lines += ["   " + line if line.strip() else "" for line in help_text.splitlines()]
+        lines.append("")
         return self.parse(lines)
 
 
