@@ -9,7 +9,8 @@ Each of ``--runs`` runs measures every verifier in ``--rounds`` interleaved roun
 tokens, on the thread's CPU clock (a shared machine's other load does not count), and takes the
 median of the per-round ratios to the baseline (a round's ratio compares two measurements taken
 seconds apart). The figure is the median over the runs, with their spread. ``--write`` stores
-them in ``benchmarks/results/verify.json``; ``scripts/figures`` renders the README's rows from it.
+them in ``benchmarks/results/verify.json``: the docs' Performance page renders it at every build,
+and ``scripts/figures`` rewrites the README's summary from it.
 
 Run: .venv/bin/python benchmarks/bench_verify.py [--tokens N] [--rounds R] [--runs K] [--write]
 """
@@ -220,7 +221,7 @@ def main() -> None:
         }
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {RESULTS}; render the README's rows with scripts/figures")
+        print(f"wrote {RESULTS}; rewrite the README's summary with scripts/figures")
 
 
 if __name__ == "__main__":
