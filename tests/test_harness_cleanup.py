@@ -147,7 +147,9 @@ def test_a_background_run_with_sigint_ignored_leaves_no_process_and_no_account(t
             if ending == "SIGTERM":
                 deadline = time.monotonic() + 300
                 while "ready" not in (report.read_text() if report.exists() else ""):
-                    assert shell.poll() is None and time.monotonic() < deadline
+                    if shell.poll() is not None or time.monotonic() > deadline:
+                        output.seek(0)  # the inner run ended (or hangs) before it was ready
+                        pytest.fail(f"the inner run never got ready:\n{output.read()[-3000:]}")
                     time.sleep(0.5)
                 os.kill(json.loads(report.read_text())["ready"], signal.SIGTERM)
             returncode = shell.wait(600)
