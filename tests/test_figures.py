@@ -1,10 +1,13 @@
 """The benchmark figures shown are the benchmarks' own output, not a hand copy.
 
-``benchmarks/bench_verify.py --write`` stores its figures in ``benchmarks/results/verify.json``;
-``scripts/figures`` renders the README's one-paragraph block from it (these tests run that
-command as a maintainer does, on the committed files and on altered copies), and the
-documentation site renders the full figures from the same file at every build (the
-``jaia-figures`` directive; tests/test_docs.py checks the built page), so no page holds a copy.
+Each benchmark's ``--write`` stores its figures in ``benchmarks/results/NAME.json``
+(``benchmarks/bench_verify.py``: ``verify.json``; the others through
+``benchmarks/results_file.py``). ``scripts/figures`` renders the README's one-paragraph verify
+block from it (these tests run that command as a maintainer does, on the committed files and on
+altered copies), and the documentation site renders every block from the same files at every
+build (the ``jaia-figures`` directive and the ``jaia-figure`` role; tests/test_docs.py checks a
+built page). Here: every renderer renders its committed results file, every block or role a page
+names exists, and no docs page holds a measured figure (a time, a ratio, a size) outside them.
 """
 
 from __future__ import annotations
