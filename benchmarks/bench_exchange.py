@@ -12,7 +12,9 @@ one exchange at the emulator), a cached answer, and the baseline, the Hub's plai
 (``/tokens``, no exchange) — each the median of ``--samples`` requests, reported as ratios to the
 baseline.
 
-Run: .venv/bin/python benchmarks/bench_exchange.py [--requesters 20] [--renewals 2]
+``--write`` stores the figures in ``benchmarks/results/exchange.json`` (the docs render them).
+
+Run: .venv/bin/python benchmarks/bench_exchange.py [--requesters 20] [--renewals 2] [--write]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import httpx
 from jupyter_ai_access_testing.harness.forwarder import CountingForwarder
 from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.harness.hubs import SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG
+from results_file import Run
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito import LocalCognito
@@ -76,7 +79,17 @@ def main() -> None:
     parser.add_argument("--renewals", type=int, default=2)
     parser.add_argument("--lifetime", type=int, default=15)
     parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--write", action="store_true", help="write results/exchange.json")
     args = parser.parse_args()
+    run = Run(
+        "exchange",
+        {
+            "requesters": args.requesters,
+            "renewals": args.renewals,
+            "lifetime": args.lifetime,
+            "samples": args.samples,
+        },
+    )
 
     folder = Path(tempfile.mkdtemp(prefix="bench-exchange-"))
     port = find_free_port()
@@ -170,26 +183,29 @@ c.JupyterHub.log_level = "INFO"
                 cached.append(timed(lambda: ask("tracker"))[0])
                 browser.go("/hub/logout")
         base = statistics.median(baseline)
-        print(
-            json.dumps(
-                {
-                    "requesters_per_audience": args.requesters,
-                    "audiences": len(AUDIENCES),
-                    "lifetime_s": args.lifetime,
-                    "rounds": rounds,
-                    "latency_ms": {
-                        "tokens endpoint (baseline)": round(base * 1000, 2),
-                        "first exchanged token": round(statistics.median(first) * 1000, 2),
-                        "cached exchanged token": round(statistics.median(cached) * 1000, 2),
-                    },
-                    "ratio_to_baseline": {
-                        "first exchanged token": round(statistics.median(first) / base, 2),
-                        "cached exchanged token": round(statistics.median(cached) / base, 2),
-                    },
-                },
-                indent=1,
+        figures: dict[str, Any] = {
+            "requesters_per_audience": args.requesters,
+            "audiences": len(AUDIENCES),
+            "lifetime_s": args.lifetime,
+            "rounds": rounds,
+            "latency_ms": {
+                "tokens endpoint (baseline)": round(base * 1000, 2),
+                "first exchanged token": round(statistics.median(first) * 1000, 2),
+                "cached exchanged token": round(statistics.median(cached) * 1000, 2),
+            },
+            "ratio_to_baseline": {
+                "first exchanged token": round(statistics.median(first) / base, 2),
+                "cached exchanged token": round(statistics.median(cached) / base, 2),
+            },
+        }
+        print(json.dumps(figures, indent=1))
+        if args.write:
+            run.write(
+                f"a real Hub against the emulator, {args.lifetime} s tokens, alice; the Hub's "
+                "token URL through a loopback forwarder that counts the exchanges reaching the "
+                f"emulator; latencies the medians of {args.samples} new sessions",
+                figures,
             )
-        )
     finally:
         hub.stop()
         forwarder.stop()

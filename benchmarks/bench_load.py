@@ -6,7 +6,9 @@ their servers, `--concurrency` at a time. Reported per Hub: logins per second (l
 ready), the Hub process's CPU seconds and peak memory (RSS) read from /proc, and for ours the
 time to the first token in a kernel of a sample of servers. Ratios are ours / Generic, same run.
 
-Run: .venv/bin/python benchmarks/bench_load.py [--users 50] [--concurrency 10]
+``--write`` stores the figures in ``benchmarks/results/load.json`` (the docs render them).
+
+Run: .venv/bin/python benchmarks/bench_load.py [--users 50] [--concurrency 10] [--write]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from hub_configs import cognito_config, generic_config
 from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
+from results_file import Run
 
 from jupyter_ai_access.local_cognito import LocalCognito
 from jupyter_ai_access.local_cognito.process import find_free_port
@@ -138,7 +141,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--token-samples", type=int, default=10)
+    parser.add_argument("--write", action="store_true", help="write results/load.json")
     args = parser.parse_args()
+    run = Run(
+        "load",
+        {"users": args.users, "concurrency": args.concurrency, "token_samples": args.token_samples},
+    )
     tmp = Path(tempfile.mkdtemp())
     ports = {"ours": find_free_port(), "generic": find_free_port()}
     users = [
@@ -225,6 +233,26 @@ c.JupyterHub.log_level = "WARN"
             f"Hub CPU {o['hub_cpu_s'] / g['hub_cpu_s']:.2f}x, "
             f"Hub peak RSS {o['hub_peak_rss_mb'] / g['hub_peak_rss_mb']:.2f}x"
         )
+        if args.write:
+            keep = (
+                "users",
+                "wall_s",
+                "logins_per_s",
+                "median_login_to_ready_s",
+                "hub_cpu_s",
+                "hub_peak_rss_mb",
+                "median_first_token_s",
+            )
+            run.write(
+                f"{args.users} users log in through the hosted page and start JupyterLab "
+                f"servers, {args.concurrency} at a time, on one Hub against the local emulator; "
+                "the same Hub with GenericOAuthenticator configured for Cognito in the same run; "
+                f"first token in a new kernel: median of {args.token_samples} servers",
+                {
+                    name: {k: r[k] for k in keep if k in r}
+                    for name, r in (("ours", o), ("generic", g))
+                },
+            )
     finally:
         emulator.stop()
 

@@ -1,10 +1,14 @@
 """How fast the local Cognito emulator starts and answers token requests.
 
-Ratios against baselines measured in the same run (the machines are shared and noisy):
+Ratios against baselines measured in the same run (the machines are shared and noisy), each
+sample taken right after a baseline sample (interleaved rounds, so load drift hits both):
 - start-up: LocalCognito.start() until ready  vs  a bare `node -e 0` process start;
-- a token request (client_credentials; refresh_token)  vs  GET /health on the same server.
+- a token request (client_credentials; refresh_token), a sign-in  vs  GET /health on the same
+  server.
 
-Run: .venv/bin/python benchmarks/bench_local_cognito.py [--rounds N]
+``--write`` stores the figures in ``benchmarks/results/local_cognito.json`` (the docs render them).
+
+Run: .venv/bin/python benchmarks/bench_local_cognito.py [--rounds N] [--starts N] [--write]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import httpx
 from jupyter_ai_access_testing.flows import HostedUIClient
+from results_file import Run
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito import LocalCognito
@@ -41,14 +46,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help="write results/local_cognito.json")
     args = parser.parse_args()
+    run = Run("local_cognito", {"rounds": args.rounds, "starts": args.starts})
     pool = json.loads(DEMO_POOL_FILE.read_text())
 
     with tempfile.TemporaryDirectory() as tmp:
         node = LocalCognito().check_node()
-        bare = timed(lambda: subprocess.run([node, "-e", "0"], check=True), args.starts)
-        starts = []
-        for i in range(args.starts):
+        bare, starts = [], []
+        for i in range(args.starts):  # interleaved with the baseline: load drift hits both
+            bare += timed(lambda: subprocess.run([node, "-e", "0"], check=True), 1)
             emulator = LocalCognito(state_dir=str(Path(tmp) / f"s{i % 2}"))
             t0 = time.perf_counter()
             emulator.start()
@@ -64,40 +71,55 @@ def main() -> None:
             http = httpx.Client()
             machine = pool["app_clients"][1]
             hub = pool["app_clients"][0]
-            health = timed(lambda: http.get(f"{running.domain}/health"), args.rounds)
-            cc = timed(
-                lambda: http.post(
-                    running.endpoint("token"),
-                    data={"grant_type": "client_credentials"},
-                    auth=(machine["client_id"], machine["client_secret"]),
-                ),
-                args.rounds,
-            )
+            # the emulator generates the secrets and passwords (once per state folder)
+            machine["client_secret"] = running.client_secrets[machine["client_id"]]
+            hub["client_secret"] = running.client_secrets[hub["client_id"]]
             ui = HostedUIClient(running.domain)
             user = pool["users"][1]
             result = ui.authorize(
                 hub["client_id"],
                 hub["callback_urls"][0],
                 username=user["username"],
-                password=user["password"],
+                password=running.passwords[user["username"]],
             )
             tokens = ui.exchange(
                 result, hub["client_id"], hub["client_secret"], hub["callback_urls"][0]
             ).json()
-            refresh = timed(
-                lambda: ui.refresh(hub["client_id"], hub["client_secret"], tokens["refresh_token"]),
-                args.rounds,
-            )
-            login = timed(
-                lambda: ui.exchange(
+            requests = {
+                "health": lambda: http.get(f"{running.domain}/health"),
+                "client_credentials": lambda: http.post(
+                    running.endpoint("token"),
+                    data={"grant_type": "client_credentials"},
+                    auth=(machine["client_id"], machine["client_secret"]),
+                ),
+                "refresh_token": lambda: ui.refresh(
+                    hub["client_id"], hub["client_secret"], tokens["refresh_token"]
+                ),
+                "SSO authorize+code exchange": lambda: ui.exchange(
                     ui.authorize(hub["client_id"], hub["callback_urls"][0]),
                     hub["client_id"],
                     hub["client_secret"],
                     hub["callback_urls"][0],
                 ),
-                max(20, args.rounds // 5),
-            )
+            }
+            samples: dict[str, list[float]] = {name: [] for name in requests}
+            every = args.rounds // max(20, args.rounds // 5)  # sign-ins: a fifth of the rounds
+            for i in range(args.rounds):  # interleaved rounds: the baseline shares the load
+                for name, request in requests.items():
+                    if name.startswith("SSO") and i % max(1, every):
+                        continue
+                    samples[name] += timed(request, 1)
+            health, cc = samples["health"], samples["client_credentials"]
+            refresh, login = samples["refresh_token"], samples["SSO authorize+code exchange"]
         base = statistics.median(health)
+        rows = [
+            {
+                "name": "emulator start-up to ready",
+                "ms": median_ms(starts),
+                "baseline": "bare `node -e 0`",
+                "baseline_ms": median_ms(bare),
+            }
+        ]
         for name, samples in [
             ("client_credentials", cc),
             ("refresh_token", refresh),
@@ -107,6 +129,23 @@ def main() -> None:
                 f"{name:28s} median {median_ms(samples):6.2f} ms"
                 f" | GET /health {base * 1000:5.2f} ms"
                 f" | ratio {statistics.median(samples) / base:5.2f}x"
+            )
+            rows.append(
+                {
+                    "name": name,
+                    "ms": median_ms(samples),
+                    "baseline": "`GET /health`",
+                    "baseline_ms": base * 1000,
+                }
+            )
+        if args.write:
+            for row in rows:
+                row["ratio"] = row["ms"] / row["baseline_ms"]
+            run.write(
+                f"medians: {args.starts} start-ups, each after a bare node start; "
+                f"{args.rounds} interleaved rounds of one request of each kind ({len(login)} "
+                "sign-ins), the baseline a `GET /health` in the same rounds",
+                {"rows": rows},
             )
 
 

@@ -11,7 +11,9 @@ Cognito and the redirect to Cognito's /logout included).
 Before the session watch existed the kernel kept its token until the next renewal (up to the
 token lifetime: an hour in the demo).
 
-Run: .venv/bin/python benchmarks/bench_session_end.py [--logouts 20]
+``--write`` stores the figures in ``benchmarks/results/session_end.json`` (the docs render them).
+
+Run: .venv/bin/python benchmarks/bench_session_end.py [--logouts 20] [--write]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from jupyter_ai_access_testing.harness.deployment import local_deployment
 from jupyter_ai_access_testing.harness.hub import HubBrowser
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
+from results_file import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +52,8 @@ print(json.dumps({"seen": seen}))
 """
 
 
-async def main(logouts: int) -> None:
+async def main(logouts: int, write: bool) -> None:
+    run = Run("session_end", {"logouts": logouts})
     with local_deployment(ROOT, Path(tempfile.mkdtemp())) as hub:
         browser = HubBrowser(hub["url"])
         browser.login("alice", hub["passwords"]["alice"])
@@ -93,9 +97,24 @@ async def main(logouts: int) -> None:
         f"logout -> kernel refused: median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms "
         f"({median / base:.2f}x the logout request; goal: under 5 s)"
     )
+    if write:
+        run.write(
+            f"the local deployment, one running kernel, {logouts} logouts: from sending the "
+            "logout to the kernel seeing its token file gone and get_token() refuse",
+            {
+                "logouts": logouts,
+                "median_ms": median * 1000,
+                "worst_ms": worst * 1000,
+                "logout_round_trip_ms": base * 1000,
+                "ratio": median / base,
+                "goal_s": 5,
+            },
+        )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logouts", type=int, default=20)
-    asyncio.run(main(parser.parse_args().logouts))
+    parser.add_argument("--write", action="store_true", help="write results/session_end.json")
+    args = parser.parse_args()
+    asyncio.run(main(args.logouts, args.write))

@@ -9,7 +9,10 @@ variables and benchmark figures. A small Sphinx extension (``docs/conf.py`` load
   prints it;
 - ``.. jaia-env::``: the environment names of ``jupyter_ai_access/protocol.py``;
 - ``{jaia-figures} NAME`` (MyST pages): a benchmark's figures rendered from
-  ``benchmarks/results/NAME.json`` by ``scripts/figures`` (no page holds a hand copy).
+  ``benchmarks/results/NAME.json`` by ``scripts/figures`` (``PAGE_BLOCKS[NAME]``; no page holds
+  a hand copy);
+- ``{jaia-figure}`NAME.KEY``` (a role, for a sentence or a table cell): one phrase of the same
+  file (``INLINE[NAME][KEY]`` of ``scripts/figures``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.ext.autodoc import AttributeDocumenter
 from sphinx.pycode import ModuleAnalyzer
-from sphinx.util.docutils import SphinxDirective
+from sphinx.util.docutils import SphinxDirective, SphinxRole
 from sphinx.util.nodes import nested_parse_with_titles
 from traitlets import HasTraits, TraitType
 
@@ -236,6 +239,14 @@ def load_figures() -> Any:
     return module
 
 
+def load_results(env: Any, name: str) -> Any:
+    """``benchmarks/results/NAME.json``, noted as a dependency of the page being read."""
+    results_file = ROOT / "benchmarks" / "results" / f"{name}.json"
+    env.note_dependency(str(results_file))
+    env.note_dependency(str(ROOT / "scripts" / "figures"))
+    return json.loads(results_file.read_text(encoding="utf-8"))
+
+
 class FiguresDirective(SphinxDirective):
     """A benchmark's figures, rendered from its results file when the page is built."""
 
@@ -244,14 +255,32 @@ class FiguresDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         name = self.arguments[0]
         figures = load_figures()
+        if name not in figures.PAGE_BLOCKS:
+            raise self.error(
+                f"jaia-figures: no renderer for {name!r} in scripts/figures PAGE_BLOCKS "
+                f"(known: {', '.join(sorted(figures.PAGE_BLOCKS))})"
+            )
         results_file = ROOT / "benchmarks" / "results" / f"{name}.json"
-        self.env.note_dependency(str(results_file))
-        self.env.note_dependency(str(ROOT / "scripts" / "figures"))
-        results = json.loads(results_file.read_text(encoding="utf-8"))
+        results = load_results(self.env, name)
         text = figures.PAGE_BLOCKS[name](results)
         node = nodes.container(classes=["jaia-figures", f"jaia-figures-{name}"])
         self.state.nested_parse(StringList(text.splitlines(), source=str(results_file)), 0, node)
         return [node]
+
+
+class FigureRole(SphinxRole):
+    """One phrase of a benchmark's results (``NAME.KEY``), for sentences and table cells."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        name, _, key = self.text.partition(".")
+        render = load_figures().INLINE.get(name, {}).get(key)
+        if render is None:
+            message = self.inliner.reporter.error(
+                f"jaia-figure: no INLINE[{name!r}][{key!r}] in scripts/figures", line=self.lineno
+            )
+            return [], [message]
+        text = render(load_results(self.env, name))
+        return [nodes.inline(text, text, classes=["jaia-figure", f"jaia-figure-{name}"])], []
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
@@ -261,4 +290,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("jaia-cli", CliDirective)
     app.add_directive("jaia-env", EnvDirective)
     app.add_directive("jaia-figures", FiguresDirective)
+    app.add_role("jaia-figure", FigureRole())
     return {"parallel_read_safe": True, "parallel_write_safe": True}
