@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["LINK_HOOK", "SUPPORTED", "LinkingExtensionApp", "stop_on_signal"]
 
 #: The versions of jupyter_server these names were checked against (the ``server`` extra's bound).
-SUPPORTED = ">=2.21.1,<2.22"
+SUPPORTED = ">=2.14.0,<2.22"
 #: The private method of ``ExtensionApp`` that links an extension to the server.
 LINK_HOOK = "_link_jupyter_server_extension"
 
