@@ -46,6 +46,7 @@ from inspect import isawaitable
 from typing import Any
 
 from oauthenticator import oauth2
+from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
 
 __all__ = [
@@ -141,8 +142,8 @@ async def check_allowed(authenticator: Any, username: str, auth_model: dict[str,
     not keep; its base ``OAuthenticator.check_allowed`` (allow_all, admin, allowed_users, ...)
     is the same as 17's before the groups.
     """
-    if not OAUTHENTICATOR_16:
-        return bool(await oauth2.OAuthenticator.check_allowed(authenticator, username, auth_model))
+    if not OAUTHENTICATOR_16:  # what super() reaches from CognitoOAuthenticator
+        return bool(await GenericOAuthenticator.check_allowed(authenticator, username, auth_model))
     if await oauth2.OAuthenticator.check_allowed(authenticator, username, auth_model):
         return True
     groups = set(auth_model.get("groups") or ())
