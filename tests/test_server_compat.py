@@ -12,7 +12,6 @@ import signal
 from pathlib import Path
 
 import jupyter_server
-import tomllib
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.extension.manager import ExtensionPoint
 from jupyter_server.serverapp import ServerApp
@@ -21,6 +20,11 @@ from packaging.specifiers import SpecifierSet
 
 from jupyter_ai_access.server import _compat
 from jupyter_ai_access.server.app import AIAccessApp
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (scripts/compat installs tomli)
+    import tomli as tomllib
 
 
 def test_the_installed_jupyter_server_is_in_the_bound_pyproject_declares():

@@ -7,7 +7,8 @@
   ``configure_token_delivery(c)`` for ``jupyterhub_config.py``;
 - :mod:`.audit` — audit records (JSON lines on the logger ``jupyter_ai_access.audit``);
 - :mod:`.metrics` — Prometheus metrics on the Hub's ``/hub/metrics``;
-- :mod:`._compat` — the only place that touches private names of JupyterHub and oauthenticator.
+- :mod:`._compat` — the only place that touches private names of JupyterHub and oauthenticator
+  and that knows the differences between their supported versions (oauthenticator 16 and 17).
 
 Needs the ``hub`` extra (jupyterhub, oauthenticator); never imports ``jupyter_server``.
 """

@@ -41,6 +41,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from ..cognito.client import CognitoClient
 from ..errors import ConfigurationError
 from ..protocol import CognitoEnv, SessionEnd
+from . import _compat
 from .audit import HubAudit, RefusedLogin
 from .cognito import (
     LOGIN_FAILURES,
@@ -165,11 +166,17 @@ class CognitoOAuthenticator(
         return await self.sessions.refresh_user(user)
 
     # ---------------------------------------------------------------- login
+    async def authenticate(self, handler: Any, data: Any = None, **kwargs: Any) -> Any:
+        """The login's code → the user model: oauthenticator 17's steps on every supported
+        version (see :mod:`._compat`)."""
+        return await _compat.authenticate(self, handler, data)
+
     async def get_token_info(self, handler: Any, params: dict[str, Any]) -> TokenResponse:
         """Exchange the login's code; verify the ID (with the nonce) and access tokens.
 
         Errors never contain token text; they become clear login pages.
         """
+        params = _compat.pkce_token_params(handler, params)  # oauthenticator 16 sends none
         try:
             await self.discover()
             token_info = await exchange_code(self.cognito, handler, params)
@@ -240,7 +247,7 @@ class CognitoOAuthenticator(
 
     async def is_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
         """oauthenticator's decision (allowed_users, allowed_groups, allow_all, ...), as a bool."""
-        return bool(await super().check_allowed(username, auth_model))
+        return await _compat.check_allowed(self, username, auth_model)
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
         """At login: allowed, or a 403 page that says why and offers another account.

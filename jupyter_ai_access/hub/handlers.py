@@ -23,7 +23,7 @@ from tornado import web
 
 from ..errors import IdentityProviderError
 from ..net import safe_next_url
-from ._compat import deserialize_state, serialize_state
+from ._compat import add_pkce, deserialize_state, serialize_state
 
 if TYPE_CHECKING:  # type-only: the authenticator imports this module
     from .authenticator import CognitoOAuthenticator
@@ -53,6 +53,7 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
 
     authenticator: CognitoOAuthenticator
     _nonce = ""
+    _pkce_challenge: str | None = None  # set where oauthenticator does no PKCE (16)
 
     async def get(self) -> None:
         """Discover the pool (once), then redirect to Cognito."""
@@ -76,12 +77,16 @@ class CognitoLoginHandler(_ScrubbedSummary, OAuthLoginHandler):
         """Keep the nonce with state and the PKCE verifier (signed, http-only, one use)."""
         state = deserialize_state(state_cookie_value)
         state["nonce"] = self._nonce
+        self._pkce_challenge = add_pkce(state)
         super().set_state_cookie(serialize_state(state))
 
     def authorize_redirect(self, *args: Any, **kwargs: Any) -> None:
         """Add the nonce (and identity_provider, if configured) to the authorize request."""
         extra = dict(kwargs.get("extra_params") or {})
         extra["nonce"] = self._nonce
+        if self._pkce_challenge:
+            extra["code_challenge"] = self._pkce_challenge
+            extra["code_challenge_method"] = "S256"
         kwargs["extra_params"] = extra
         super().authorize_redirect(*args, **kwargs)
 

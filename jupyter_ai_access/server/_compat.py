@@ -4,7 +4,9 @@ The extension uses jupyter_server's documented ``ExtensionApp`` API; these two t
 public equivalent. ``tests/test_server_compat.py`` checks each against the installed version, so
 an upgrade that renames or changes one fails loudly there rather than quietly at start-up; the
 version bounds of the ``server`` extra in ``pyproject.toml`` are the versions those tests ran
-against (:data:`SUPPORTED`).
+against (:data:`SUPPORTED`): the newest by the main suite (constraints.txt), the oldest by
+``scripts/compat`` (tests/test_compat_range.py). Both names are the same on every version of the
+range: no per-version branch is needed.
 
 - ``ExtensionApp._link_jupyter_server_extension(serverapp)``: where an extension's config is
   exchanged with the server's, before the extensions that link after it read theirs. The
@@ -27,8 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LINK_HOOK", "SUPPORTED", "LinkingExtensionApp", "stop_on_signal"]
 
-#: The versions of jupyter_server these names were checked against (the ``server`` extra's bound).
-SUPPORTED = ">=2.21.1,<2.22"
+#: The versions of jupyter_server these names were checked against (the ``server`` extra's bound:
+#: 2.14.0 in scripts/compat, 2.21.1 in the main suite).
+SUPPORTED = ">=2.14.0,<2.22"
 #: The private method of ``ExtensionApp`` that links an extension to the server.
 LINK_HOOK = "_link_jupyter_server_extension"
 

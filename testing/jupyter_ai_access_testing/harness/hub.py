@@ -236,10 +236,15 @@ c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
             return "(no log)"
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Call the Hub's REST API as the admin service."""
+        """Call the Hub's REST API as the admin service.
+
+        Bounded at 30 s: ``POST /users/{name}/server`` answers only once the server started or
+        after ``JupyterHub.slow_spawn_timeout`` (10 s), so a client bound at 10 s loses that race
+        on a loaded machine.
+        """
         headers = {"Authorization": f"token {self.admin_token}"}
         return httpx.request(
-            method, f"{self.url}/hub/api{path}", headers=headers, timeout=10, **kwargs
+            method, f"{self.url}/hub/api{path}", headers=headers, timeout=30, **kwargs
         )
 
     @property
