@@ -734,9 +734,10 @@ def test_version_statements_agree_with_what_is_tested():
     assert found, "z2jh-reference/README.md names the chart's app version"
     major_minor = f"{found[1]}.{found[2]}"
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    pin = re.search(r'"jupyterhub>=(\d+)\.(\d+)\.\d+,<', pyproject)
-    assert pin, "the [hub] extra pins JupyterHub"
-    hub_series = f"{pin[1]}.{pin[2]}.x"
+    pin = re.search(r'"jupyterhub>=(\d+)\.(\d+)\.\d+,<(\d+)\.(\d+)"', pyproject)
+    assert pin, "the [hub] extra bounds JupyterHub"
+    # "<6.2" admits up to 6.1: the range the documents must state
+    hub_range = (f"{pin[1]}.{pin[2]}", f"{pin[3]}.{int(pin[4]) - 1}")
     k8s_readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
     section = (ROOT / "docs" / "how-to" / "kubernetes.md").read_text(encoding="utf-8")
     dockerfile = (DEPLOY / "hub.Dockerfile").read_text(encoding="utf-8")
@@ -747,9 +748,9 @@ def test_version_statements_agree_with_what_is_tested():
     ]:
         stated = set(re.findall(r"app version (\d+\.\d+)", text))
         assert stated == {major_minor}, f"{where} states app version {stated}, tested {major_minor}"
-        stated_hub = set(re.findall(r"JupyterHub (\d+\.\d+\.x)", text))
-        assert stated_hub == {hub_series}, (
-            f"{where} states JupyterHub {stated_hub}, pinned {hub_series}"
+        stated_hub = set(re.findall(r"JupyterHub (\d+\.\d+) to (\d+\.\d+)", text))
+        assert stated_hub == {hub_range}, (
+            f"{where} states JupyterHub {stated_hub}, the [hub] extra accepts {hub_range}"
         )
     for where, text in [
         ("deploy/kubernetes/README.md", k8s_readme),

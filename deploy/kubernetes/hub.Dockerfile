@@ -8,9 +8,9 @@
 #
 # CHART_VERSION (required) must be the version of the jupyterhub Helm chart you install, a release
 # of app version 5.5.x (deploy/kubernetes/README.md finds it): the chart's jupyterhub_config.py
-# and its hub image (KubeSpawner, pycurl, the Postgres driver) go together. The [hub] extra pins
-# JupyterHub 6.1.x and oauthenticator 17.4.x (the versions this package is tested with): pip
-# upgrades the image's JupyterHub 5.5 to them.
+# and its hub image (KubeSpawner, pycurl, the Postgres driver) go together. The [hub] extra accepts
+# JupyterHub 5.0 to 6.1 and oauthenticator 16.3 to 17.4 (docs/reference/compatibility.md): pip
+# keeps the image's JupyterHub 5.5 and installs only what is missing.
 ARG CHART_VERSION
 FROM quay.io/jupyterhub/k8s-hub:${CHART_VERSION}
 
