@@ -53,9 +53,16 @@ class IssuedCredentials:
     #: the assumed role's ARN (web identity) or the identity id (identity pool), for status pages
     principal: str = ""
 
-    def container_answer(self) -> AWSContainerCredentials:
-        """The JSON botocore's container-credentials provider reads."""
-        when = datetime.fromtimestamp(self.expires_at, tz=timezone.utc)
+    def container_answer(self, advertise_until: float | None = None) -> AWSContainerCredentials:
+        """The JSON botocore's container-credentials provider reads.
+
+        ``advertise_until`` (seconds since the epoch) is the expiry told to the kernel when it is
+        earlier than the real one: botocore then asks again sooner (:mod:`.endpoint`).
+        """
+        until = self.expires_at
+        if advertise_until is not None:
+            until = min(advertise_until, until)
+        when = datetime.fromtimestamp(until, tz=timezone.utc)
         return {
             "AccessKeyId": self.access_key_id,
             "SecretAccessKey": self.secret_access_key,
