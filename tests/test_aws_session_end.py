@@ -265,3 +265,20 @@ async def test_a_failing_iam_is_retried_audited_and_never_blocks_the_logout(hub_
     assert await task is False
     [record] = hub_deny.audit.records
     assert record["result"] == "failed" and record["attempts"] == 2 and record["user"] == "carol"
+
+
+# ---------------------------------------------------------------- provisioned by infra/
+def test_infra_grants_the_hub_the_two_calls_on_the_group_roles_only_when_asked():
+    from jupyter_ai_access_testing.harness.infra import install_mocks, of_type, provision
+
+    policy_type = "aws:iam/policy:Policy"
+    exports, resources = provision(install_mocks())
+    assert of_type(resources, policy_type) == []  # off by default
+    assert "JUPYTER_AI_ACCESS_SESSION_END_DENY_POLICY_ARN" not in exports
+    exports, resources = provision(install_mocks(), session_end_deny=True)
+    (policy,) = of_type(resources, policy_type)
+    document = json.loads(policy.inputs["policy"])
+    groups = ("ml-publishers", "ml-training")  # the roles with permissions, not the empty default
+    arns = [f"arn:aws:iam::123456789012:role/jupyter-ai-access-demo-{g}" for g in groups]
+    assert document == hub_permission(arns)
+    assert "JUPYTER_AI_ACCESS_SESSION_END_DENY_POLICY_ARN" in exports  # to attach to the Hub
