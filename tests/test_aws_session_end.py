@@ -282,3 +282,60 @@ def test_infra_grants_the_hub_the_two_calls_on_the_group_roles_only_when_asked()
     arns = [f"arn:aws:iam::123456789012:role/jupyter-ai-access-demo-{g}" for g in groups]
     assert document == hub_permission(arns)
     assert "JUPYTER_AI_ACCESS_SESSION_END_DENY_POLICY_ARN" in exports  # to attach to the Hub
+
+
+# ---------------------------------------------------------------- a real Hub's logout
+@pytest.fixture
+def deny_hub(tmp_path, _issuer_server_session, scripted_factory, leak_watcher, canaries, local_aws):
+    """A real Hub (crafted IdP) with the deny on, its own AWS keys those of infra/'s user."""
+    from jupyter_ai_access_testing.harness.hub import HubProcess
+    from jupyter_ai_access_testing.harness.hubs import SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG
+
+    server = _issuer_server_session
+    config = f"""
+c.JupyterHub.authenticator_class = "cognito"
+c.CognitoOAuthenticator.issuer = {server.issuer!r}
+c.CognitoOAuthenticator.domain = "http://127.0.0.1:{server.port}"
+c.CognitoOAuthenticator.client_id = {scripted_factory.client_id!r}
+c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
+c.AWSSessionEndDeny.enabled = True
+c.AWSSessionEndDeny.role_arns = [{local_aws.role("ml-training")!r}]
+c.AWSSessionEndDeny.iam_endpoint_url = {local_aws.endpoint!r}
+"""
+    keys = local_aws.hub_credentials()
+    env = {
+        "COGNITO_CLIENT_SECRET": canaries.secret("deny-hub-secret"),
+        "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+    }
+    hub = HubProcess(tmp_path / "hub", config + TOKEN_DELIVERY_CONFIG + SCOPED_CALLERS, env=env)
+    canaries.register(hub.env["JUPYTERHUB_CRYPT_KEY"], "JUPYTERHUB_CRYPT_KEY")
+    leak_watcher.watch_file(hub.log_file)
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+def test_a_logout_at_the_hub_denies_what_the_person_held(deny_hub, idp, local_aws):
+    from jupyter_ai_access_testing.harness.hub import HubBrowser
+
+    name = f"dee-{secrets.token_hex(3)}"
+    idp.login_ok(name)
+    browser = HubBrowser(deny_hub.url)
+    try:
+        assert browser.login("x", "y").status_code == 200
+        held = _session(local_aws, local_aws.role("ml-training"), name)
+        assert _reads(local_aws, held) == "ok"
+        browser.go("/hub/logout")
+    finally:
+        browser.close()
+    for _ in range(100):  # bounded: the deny is written after the logout answered
+        if _reads(local_aws, held) != "ok":
+            break
+        time.sleep(0.1)
+    assert _reads(local_aws, held) == "AccessDenied"
+    lines = [json.loads(line[line.index("{") :]) for line in deny_hub.log_file.read_text().splitlines()
+             if '"aws_session_denied"' in line]  # fmt: skip
+    assert [(r["user"], r["result"]) for r in lines] == [(name, "denied")]
