@@ -3,7 +3,7 @@
 With ``pulumi config set sessionEndDeny true`` the stack creates one customer managed policy,
 ``<prefix>-session-end-deny``, allowing exactly the two calls the Hub makes at a session end —
 ``iam:GetRolePolicy`` and ``iam:PutRolePolicy`` — on the group roles only
-(:func:`jupyter_ai_access.hub.aws_deny_policy.hub_permission`, the same document the local
+(:func:`jupyter_ai_access.pooldesc.session_end.hub_permission`, the same document the local
 emulator gives the Hub's user). Attach it to the Hub's own identity (its instance profile, IRSA or
 task role: the stack does not know it) and set, in jupyterhub_config.py::
 
@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from jupyter_ai_access.hub.aws_deny_policy import hub_permission
+from jupyter_ai_access.pooldesc.session_end import hub_permission
 
 __all__ = ["SESSION_END_DENY_EXPORT", "provision_session_end_deny"]
 

@@ -27,14 +27,14 @@ import pytest
 from jupyter_ai_access_testing.harness.inprocess import run, start_kernel
 
 from jupyter_ai_access.hub.aws_deny import AWSSessionEndDeny
-from jupyter_ai_access.hub.aws_deny_policy import (
+from jupyter_ai_access.local_cognito.process import find_free_port
+from jupyter_ai_access.pooldesc.session_end import (
     ROLE_INLINE_LIMIT,
     DenyEntries,
     deny_statement,
     hub_permission,
     iso_second,
 )
-from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.server.app import AIAccessApp
 
 LOGIN = "https://hub.example.org/hub/login"

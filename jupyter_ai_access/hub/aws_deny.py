@@ -5,8 +5,9 @@ a process that ignores the endpoint) stays valid until it expires. With
 ``c.AWSSessionEndDeny.enabled = True`` the Hub, at every session end (logout, revocation, leaving
 the groups: :meth:`~.refresh.HubSessions.end_session`'s ``on_session_end`` hooks), writes into
 each role of ``role_arns`` an inline policy (``policy_name``) that denies that person's sessions
-issued before now (:mod:`.aws_deny_policy`). IAM applies it within seconds (its propagation is
-eventually consistent: typically a few seconds, documented as possibly longer).
+issued before now (:mod:`jupyter_ai_access.pooldesc.session_end`). IAM applies it within seconds
+(its propagation is eventually consistent: typically a few seconds, documented as possibly
+longer).
 
 - never blocks the logout: the hook starts a task and returns;
 - one read-modify-write at a time per role (``iam:GetRolePolicy`` + ``iam:PutRolePolicy``: the
@@ -33,10 +34,15 @@ from traitlets import Bool, Enum, Int, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from ..errors import ConfigurationError
+from ..pooldesc.session_end import (
+    ROLE_INLINE_LIMIT,
+    USERID,
+    DenyEntries,
+    iso_second,
+    role_session_name,
+)
 from ..protocol import AWSEnv
 from ..retry import Backoff
-from ..server.aws.exchange import role_session_name
-from .aws_deny_policy import ROLE_INLINE_LIMIT, USERID, DenyEntries, iso_second
 
 __all__ = ["AWSSessionEndDeny"]
 

@@ -43,7 +43,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..hub.aws_deny_policy import hub_permission
 from ..pooldesc import load_pool
 from ..pooldesc.access import (
     IDENTITY_POOL_PERSON,
@@ -53,6 +52,7 @@ from ..pooldesc.access import (
     web_identity_person,
     web_identity_trust,
 )
+from ..pooldesc.session_end import hub_permission
 from ._compat import (
     ACCOUNT,
     authorize_s3_operations_as,

@@ -1,5 +1,9 @@
 """The session-end deny as an IAM policy document: who, what, since when; pruned, sized.
 
+Standard library only: the Hub (:mod:`jupyter_ai_access.hub.aws_deny`) writes these documents,
+``infra/`` and the local AWS grant the Hub :func:`hub_permission`, the servers name role sessions
+with :func:`role_session_name`.
+
 One statement per person whose Hub session ended, in one inline policy of each role:
 
 .. code-block:: json
@@ -11,7 +15,7 @@ One statement per person whose Hub session ended, in one inline policy of each r
 - **who**: ``aws:userid`` of a role session is ``<role id>:<role session name>``; the policy sits
   on that role, so only its sessions are evaluated against it and the role id is written as ``*``
   (no ``iam:GetRole`` needed). The session name is the broker's
-  (:func:`~jupyter_ai_access.server.aws.exchange.role_session_name` of the user name), which
+  (:func:`role_session_name` of the user name, which the servers' exchange uses too), which
   holds no ``*`` or ``?``. With ``person_key = "aws:PrincipalTag/username"`` (identity pools,
   whose sessions are all named ``CognitoIdentityCredentials``) the person is the principal tag
   the identity pool maps from ``cognito:username`` instead;
@@ -30,15 +34,30 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["DenyEntries", "deny_statement", "hub_permission", "iso_second", "parse_time"]
+__all__ = [
+    "DenyEntries",
+    "deny_statement",
+    "hub_permission",
+    "iso_second",
+    "parse_time",
+    "role_session_name",
+]
 
 #: IAM's limit for the inline policies of one role, together (characters, whitespace excluded)
 ROLE_INLINE_LIMIT = 10240
 USERID = "aws:userid"
+_SESSION_CHAR = re.compile(r"[^\w+=,.@-]", re.ASCII)
+
+
+def role_session_name(username: str) -> str:
+    """``username`` as an STS RoleSessionName: ``[\\w+=,.@-]{2,64}`` (others become ``-``)."""
+    name = _SESSION_CHAR.sub("-", username)[:64]
+    return name if len(name) >= 2 else (name + "--")[:2]
 
 
 def iso_second(when: float) -> str:
