@@ -119,6 +119,14 @@ async def test_running_boto3_rechecks_each_second_and_fails_at_its_next_call_aft
     assert after["after"] < 60  # the goal (the benchmark measures it: about recheck_seconds)
     assert ext.aws.exchanges == 1
 
+    fake_hub_tokens.status = 200  # she logs in again: the same client works at its next call
+    for _ in range(100):  # the session watch brings the new session (bounded)
+        if ext.broker.session_ended is None:
+            break
+        await asyncio.sleep(0.1)
+    again = await run(jp_serverapp, kernel_id, "print(sts.get_caller_identity()['Arn'])")
+    assert again.strip().endswith("/alice") and ext.aws.exchanges == 2
+
 
 # ---------------------------------------------------------------- the deny's documents
 def test_the_deny_names_the_person_every_action_and_the_logout_time():
