@@ -63,7 +63,7 @@ async def aws_probe(k: ServerKernel) -> str:
 
 
 #: a boto3 client made before the logout and kept: called until it fails (100 s at most; it
-#: re-asks the server every AWSCredentialBroker.recheck_seconds, 60 s)
+#: re-asks the server every AWSCredentialBroker.recheck_seconds, 50 s)
 RUNNING_CLIENT = """
 import time
 error, deadline = "", time.monotonic() + 100

@@ -107,7 +107,7 @@ class AWSSettings(LoggingConfigurable):
         Default: 1200.""",
     )
     recheck_seconds = Float(
-        60.0,
+        50.0,
         config=True,
         help="""How often (s) a running process re-asks the endpoint whether the session still
         holds, so that AWS calls stop that long after logout. The endpoint tells kernels an expiry
@@ -116,7 +116,8 @@ class AWSSettings(LoggingConfigurable):
         endpoint answers from the credentials it holds (no request to AWS). About 3600 /
         recheck_seconds requests per hour per process that keeps calling AWS. 0: tell the real
         expiry (botocore then asks again only 15 minutes before it, and a kernel keeps using AWS
-        that long after logout). Default: 60.""",
+        that long after logout). Default: 50 (a process calling AWS at least every 10 s fails
+        within a minute of logout; about 72 requests an hour).""",
     )
     sts_endpoint_url = Unicode(
         config=True,
