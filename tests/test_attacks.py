@@ -62,10 +62,15 @@ async def aws_probe(k: ServerKernel) -> str:
     )
 
 
-#: a boto3 client made before the logout and kept: called until it fails (100 s at most; it
-#: re-asks the server every AWSCredentialBroker.recheck_seconds, 50 s)
+#: a boto3 client made before the logout and kept, called until it fails (100 s at most). It
+#: re-asks the server every AWSCredentialBroker.recheck_seconds (50 s): its clock is moved that
+#: far first (botocore's own expiry of the credentials it holds), so the test does not wait for
+#: it (benchmarks/bench_aws_end.py measures the real wait, tests/test_aws_session_end.py the
+#: re-asks)
 RUNNING_CLIENT = """
-import time
+import datetime, time
+held = running_sts._request_signer._credentials  # botocore's RefreshableCredentials
+held._expiry_time -= datetime.timedelta(seconds=50)
 error, deadline = "", time.monotonic() + 100
 while not error and time.monotonic() < deadline:
     try:
