@@ -288,16 +288,16 @@ async def test_session_end_stops_the_credentials_at_once(jp_serverapp, ext, fake
         jp_serverapp,
         kernel_id,
         """
-        import boto3, botocore.exceptions
+        import boto3
         try:
             boto3.Session().client("sts").get_caller_identity()  # a new session fetches again
-        except botocore.exceptions.BotoCoreError as e:
-            print(e)
+        except Exception as e:  # botocore's ParserError: the message is in Expiration
+            print(f"{type(e).__name__}: {e}")
         """,
     )
-    # (the default session's client still holds what it fetched before: STS credentials stay
-    # valid at AWS until they expire, which is why duration_seconds should be short)
-    assert "401" in out and "login_required" in out
+    # (a running client re-asks within AWSCredentialBroker.recheck_seconds and fails then:
+    # tests/test_aws_session_end.py)
+    assert "AWS access ended with your JupyterHub session" in out
     assert "Log in again at https://hub.example.org/hub/login" in out
     assert ext.aws.exchanges == 1
 

@@ -19,6 +19,10 @@ also counted in :mod:`.metrics`. Records (``event`` field) and their other field
                     exchange at Cognito (a cached token handed again writes none)
 ``exchange_failed`` ``user``, ``audience``, ``result`` (exchange_refused, idp_unavailable,
                     audience_refused), ``code`` (Cognito's error code, or empty)
+aws_session_denied  ``user``, ``role_arn``, ``result`` (denied, failed), ``not_before`` (the
+                    logout written: credentials issued earlier are denied), ``attempts``,
+                    ``dropped`` (entries dropped to fit IAM's size limit), ``code`` (AWS's
+                    error code on failure): :mod:`.aws_deny`, one line per role and session end
 ==================  ===========================================================================
 
 Every record has ``ts`` (seconds since the epoch) and ``event``. No field ever holds a token, a

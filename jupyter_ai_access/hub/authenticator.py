@@ -43,6 +43,7 @@ from ..errors import ConfigurationError
 from ..protocol import CognitoEnv, SessionEnd
 from . import _compat
 from .audit import HubAudit, RefusedLogin
+from .aws_deny import AWSSessionEndDeny
 from .cognito import (
     LOGIN_FAILURES,
     TokenResponse,
@@ -93,6 +94,9 @@ class CognitoOAuthenticator(
         self.exchanger = Exchanger(self)
         self.exchange_buckets = Buckets()
         self.sessions.on_session_end.append(self.exchanger.drop_user)
+        #: opt-in (AWSSessionEndDeny.enabled): the person's AWS credentials denied by IAM
+        self.aws_session_deny = AWSSessionEndDeny(parent=self, audit=self.sessions.audit)
+        self.sessions.on_session_end.append(self.aws_session_deny.session_ended)
 
     # ---------------------------------------------------------------- the parts it holds
     @property

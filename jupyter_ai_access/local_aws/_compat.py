@@ -21,8 +21,11 @@ green.
 
 from __future__ import annotations
 
+import contextvars
+import fnmatch
 import json
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
@@ -141,3 +144,84 @@ def trust_of(role_arn: str) -> dict[str, Any] | None:
     except Exception:  # unknown role or unreadable document: no trust
         return None
     return trust if isinstance(trust, dict) else None
+
+
+#: condition keys :func:`evaluate_session_conditions` knows; statements with others keep moto's way
+SESSION_KEYS = frozenset({"aws:userid", "aws:TokenIssueTime"})
+
+
+def _holds(operator: str, expected: Any, actual: str) -> bool:
+    options = expected if isinstance(expected, list) else [expected]
+    if operator == "StringEquals":
+        return actual in options
+    if operator == "StringLike":
+        return any(fnmatch.fnmatchcase(actual, str(o)) for o in options)
+    if operator in ("DateLessThan", "DateGreaterThan"):
+        moment = datetime.fromisoformat(actual.replace("Z", "+00:00"))
+        bounds = [datetime.fromisoformat(str(o).replace("Z", "+00:00")) for o in options]
+        if operator == "DateLessThan":
+            return any(moment < bound for bound in bounds)
+        return any(moment > bound for bound in bounds)
+    raise ValueError(operator)
+
+
+def evaluate_session_conditions() -> None:
+    """Evaluate identity policies' ``aws:userid`` / ``aws:TokenIssueTime`` conditions for role
+    sessions (``StringEquals``, ``StringLike``, ``DateLessThan``, ``DateGreaterThan``), as IAM
+    does: the statement applies only when every condition holds.
+
+    moto 5.2 passes no request context to identity policies, ignores every operator but
+    ``StringEquals`` and answers DENIED when a condition fails, so a Deny conditioned on one
+    person's sessions would deny everyone. Statements with other keys keep moto's behaviour.
+    """
+    from moto.iam import access_control as ac
+    from moto.sts.models import sts_backends
+
+    context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+        "jaia_session_context", default=None
+    )
+    checked = ac.IAMRequestBase.check_action_permitted
+    judged = ac.IAMPolicyStatement.is_action_permitted
+
+    def session_values(key: Any) -> dict[str, str] | None:
+        if not isinstance(key, ac.AssumedRoleAccessKey):
+            return None
+        for role in sts_backends[key.account_id][key.partition].assumed_roles:
+            if role.access_key_id == key._access_key_id:
+                issued = role.access_key.create_date.replace(tzinfo=timezone.utc)
+                return {
+                    "aws:userid": role.user_id,
+                    "aws:TokenIssueTime": issued.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+        return None
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        token = context.set(session_values(self._access_key))
+        try:
+            checked(self, resource)
+        finally:
+            context.reset(token)
+
+    def is_action_permitted(
+        self: Any, action: str, resource: str = "*", principal: Any = None, incoming: Any = None
+    ) -> Any:
+        values, condition = context.get(), self._statement.get("Condition")
+        keys = {key for block in (condition or {}).values() for key in block}
+        trust = principal is not None or incoming is not None  # a trust policy: moto's way
+        if values is None or trust or not condition or not keys <= SESSION_KEYS:
+            return judged(self, action, resource, principal, incoming)
+        try:
+            holds = all(
+                _holds(operator, expected, values[key])
+                for operator, block in condition.items()
+                for key, expected in block.items()
+            )
+        except ValueError:  # an operator this does not know: moto's way
+            return judged(self, action, resource, principal, incoming)
+        if not holds:
+            return ac.PermissionResult.NEUTRAL
+        plain = {k: v for k, v in self._statement.items() if k != "Condition"}
+        return judged(ac.IAMPolicyStatement(plain), action, resource)
+
+    ac.IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+    ac.IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign,assignment]

@@ -52,10 +52,12 @@ from ..pooldesc.access import (
     web_identity_person,
     web_identity_trust,
 )
+from ..pooldesc.session_end import hub_permission
 from ._compat import (
     ACCOUNT,
     authorize_s3_operations_as,
     enforce_iam,
+    evaluate_session_conditions,
     exempt_unsigned_operations,
     pause_iam,
     rename_identity_pool,
@@ -102,7 +104,11 @@ def dataset_csv(rows: int = 200) -> str:
 
 
 def seed(
-    endpoint: str, pool_file: str, client_id: str, exchange: str = "web_identity"
+    endpoint: str,
+    pool_file: str,
+    client_id: str,
+    exchange: str = "web_identity",
+    hub_credentials_file: str = "",
 ) -> dict[str, Any]:
     """Create the provider, roles, policies, bucket, data set and identity pool; return ids."""
     import boto3
@@ -147,6 +153,8 @@ def seed(
         CognitoIdentityProviders=[{"ProviderName": host, "ClientId": client_id}],
     )["IdentityPoolId"]
     rename_identity_pool(pool.region, created, identity_pool)
+    if hub_credentials_file:
+        _seed_hub_user(iam, sorted(roles.values()), hub_credentials_file)
     return {
         "exchange": exchange,
         "region": pool.region,
@@ -158,6 +166,20 @@ def seed(
         "oidc_provider": provider,
         "identity_pool_id": identity_pool,
     }
+
+
+def _seed_hub_user(iam: Any, role_arns: list[str], path: str) -> None:
+    """The Hub's own IAM user for the session-end deny, with infra/'s least privilege; its key
+    pair written to ``path`` (created 0600, never an existing file), never to /health."""
+    name = "jupyter-ai-access-hub"
+    iam.create_user(UserName=name)
+    policy = json.dumps(hub_permission(role_arns))
+    iam.put_user_policy(UserName=name, PolicyName="session-end-deny", PolicyDocument=policy)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    pair = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(pair, out)
 
 
 def _by_precedence(groups: list[Any]) -> list[str]:
@@ -181,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--issuer", default="", help="the user pool's issuer: verify ID tokens")
     parser.add_argument("--jwks-uri", default="", help="its keys (default <issuer>/.well-known/…)")
     parser.add_argument(
+        "--hub-credentials-file",
+        default="",
+        help="create the Hub's IAM user for the session-end deny; write its keys here (new file)",
+    )
+    parser.add_argument(
         "--no-enforce", action="store_true", help="leave IAM enforcement off (tests)"
     )
     args = parser.parse_args(argv)
@@ -197,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)  # request lines carry signed URLs
     exempt_unsigned_operations(_UNSIGNED, _UNSIGNED_TARGETS)
     authorize_s3_operations_as(S3_IAM_ACTIONS)
+    evaluate_session_conditions()
     pause_iam()
     moto_app = server_app()
     host = f"cognito-idp.{pool.region}.amazonaws.com/{pool.user_pool_id}"
@@ -231,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     endpoint = f"http://127.0.0.1:{server.server_port}"
-    ids = seed(endpoint, str(Path(args.pool)), args.client_id, args.exchange)
+    ids = seed(
+        endpoint, str(Path(args.pool)), args.client_id, args.exchange,
+        args.hub_credentials_file,
+    )  # fmt: skip
     if not args.no_enforce:
         enforce_iam()
     ready.update(ids, endpoint=endpoint, enforced=not args.no_enforce)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ from urllib.parse import urlencode
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ...errors import AWSRefusedError, AWSUnavailableError
+from ...pooldesc.session_end import role_session_name
 from ...protocol import AWSContainerCredentials
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
 MAX_ANSWER = 256 * 1024  # bytes: an STS or Cognito answer is a few kilobytes
 _RETRYABLE = {"Throttling", "ThrottlingException", "TooManyRequestsException", "ServiceUnavailable",
               "InternalFailure", "InternalErrorException", "IDPCommunicationError"}  # fmt: skip
-_SESSION_CHAR = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,16 @@ class IssuedCredentials:
     #: the assumed role's ARN (web identity) or the identity id (identity pool), for status pages
     principal: str = ""
 
-    def container_answer(self) -> AWSContainerCredentials:
-        """The JSON botocore's container-credentials provider reads."""
-        when = datetime.fromtimestamp(self.expires_at, tz=timezone.utc)
+    def container_answer(self, advertise_until: float | None = None) -> AWSContainerCredentials:
+        """The JSON botocore's container-credentials provider reads.
+
+        ``advertise_until`` (seconds since the epoch) is the expiry told to the kernel when it is
+        earlier than the real one: botocore then asks again sooner (:mod:`.endpoint`).
+        """
+        until = self.expires_at
+        if advertise_until is not None:
+            until = min(advertise_until, until)
+        when = datetime.fromtimestamp(until, tz=timezone.utc)
         return {
             "AccessKeyId": self.access_key_id,
             "SecretAccessKey": self.secret_access_key,
@@ -72,12 +78,6 @@ def unverified_claims(token: str) -> dict[str, Any]:
     except (IndexError, ValueError):
         return {}
     return claims if isinstance(claims, dict) else {}
-
-
-def role_session_name(username: str) -> str:
-    """``username`` as an STS RoleSessionName: ``[\\w+=,.@-]{2,64}`` (others become ``-``)."""
-    name = _SESSION_CHAR.sub("-", username)[:64]
-    return name if len(name) >= 2 else (name + "--")[:2]
 
 
 def _epoch(value: Any) -> float:

@@ -106,6 +106,19 @@ class AWSSettings(LoggingConfigurable):
         expiry (advisory) and blocks at 600 s: above 900 each kernel refetches once per renewal.
         Default: 1200.""",
     )
+    recheck_seconds = Float(
+        50.0,
+        config=True,
+        help="""How often (s) a running process re-asks the endpoint whether the session still
+        holds, so that AWS calls stop that long after logout. The endpoint tells kernels an expiry
+        of 900 s (botocore's advisory refresh window) plus this many seconds ahead, never later
+        than the real one: botocore then fetches again after this many seconds, and the
+        endpoint answers from the credentials it holds (no request to AWS). About 3600 /
+        recheck_seconds requests per hour per process that keeps calling AWS. 0: tell the real
+        expiry (botocore then asks again only 15 minutes before it, and a kernel keeps using AWS
+        that long after logout). Default: 50 (a process calling AWS at least every 10 s fails
+        within a minute of logout; about 72 requests an hour).""",
+    )
     sts_endpoint_url = Unicode(
         config=True,
         help="""web_identity: the STS endpoint. Default: $AWS_ENDPOINT_URL_STS, else
@@ -223,6 +236,13 @@ class AWSSettings(LoggingConfigurable):
         value = int(proposal["value"])
         if not 60 <= value <= 43200:
             raise self._fail("duration_seconds", value, "STS accepts 900 to 43200 seconds")
+        return value
+
+    @validate("recheck_seconds")
+    def _check_recheck(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if not 0 <= value <= 3600:
+            raise self._fail("recheck_seconds", value, "must be between 0 and 3600 seconds")
         return value
 
     @validate("sts_endpoint_url", "cognito_identity_endpoint_url")

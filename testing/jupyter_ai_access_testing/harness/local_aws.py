@@ -52,6 +52,8 @@ class LocalAWS:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.info: dict[str, Any] = {}
         self._proc: subprocess.Popen[bytes] | None = None
+        #: the Hub's IAM user for the session-end deny (infra/'s permission): its key pair
+        self.hub_credentials_file = log_file.with_name(f"hub-{secrets.token_hex(4)}.json")
 
     def start(self, timeout: float = 60.0) -> LocalAWS:
         """Start and wait until seeded (raises with the log's tail when it does not come up)."""
@@ -64,6 +66,7 @@ class LocalAWS:
             f"--client-id={self.client_id}",
         ]
         command.append(f"--exchange={self.exchange}")
+        command.append(f"--hub-credentials-file={self.hub_credentials_file}")
         if self.issuer:
             command.append(f"--issuer={self.issuer}")
         if self.jwks_uri:
@@ -90,6 +93,10 @@ class LocalAWS:
     def role(self, group: str) -> str:
         """The ARN of a group's role."""
         return str(self.info["roles"][group])
+
+    def hub_credentials(self) -> dict[str, str]:
+        """The Hub's key pair (``AccessKeyId``, ``SecretAccessKey``) for the session-end deny."""
+        return dict(json.loads(self.hub_credentials_file.read_text()))
 
     def operator_get(self, path: str, secret: str | None = None) -> tuple[int, bytes]:
         """GET ``path`` (e.g. ``/moto-api/data.json``) with the operator's secret header."""
