@@ -173,21 +173,10 @@ def attempt(engine, kind):
         return got if kind == "read" else "ok"
     except Exception as e:
         text = f"{{type(e).__name__}}: {{e}}"
-        for word in ("AccessDenied", "ExpiredToken", "Forbidden", "403", "401", "login_required"):
+        words = ("AccessDenied", "ACCESS_DENIED", "Access Denied", "ExpiredToken", "Forbidden",
+                 "403", "401", "login_required")
+        for word in words:
             if word in text:
                 return "refused:" + word
         return "error:" + text[:300]
-"""
-
-PATIENT = """
-import concurrent.futures as _cf
-def attempt_within(engine, kind, seconds):
-    pool = _cf.ThreadPoolExecutor(1)
-    future, start = pool.submit(attempt, engine, kind), time.time()
-    try:
-        return future.result(timeout=seconds), round(time.time() - start, 1)
-    except _cf.TimeoutError:
-        return "hung", seconds
-    finally:
-        pool.shutdown(wait=False)
 """

@@ -55,6 +55,7 @@ class AWSFront:
         self.target = target.rstrip("/")
         self.lifetime = lifetime
         self.expiry: dict[str, float] = {}  # access key id -> expiry (epoch seconds)
+        self.issued: dict[str, float] = {}  # access key id -> when STS issued it
         self.requests: list[Signed] = []
         self.lock = threading.Lock()
         self._client = httpx.Client(timeout=30, trust_env=False)
@@ -85,10 +86,10 @@ class AWSFront:
             seen = [r.key for r in self.requests if r.at >= since and path_part in r.path]
         return list(dict.fromkeys(k for k in seen if k))
 
-    def latest_expiry(self) -> float:
-        """When the last key STS issued through the front expires (0: none issued)."""
+    def latest_expiry(self, since: float = 0.0) -> float:
+        """When the last key STS issued through the front (after ``since``) expires (0: none)."""
         with self.lock:
-            return max(self.expiry.values(), default=0.0)
+            return max((e for k, e in self.expiry.items() if self.issued[k] >= since), default=0.0)
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
@@ -118,6 +119,7 @@ class AWSFront:
                 stamp = datetime.fromisoformat(expiration.decode().replace("Z", "+00:00"))
                 with self.lock:
                     self.expiry[issued.decode()] = stamp.timestamp()
+                    self.issued[issued.decode()] = time.time()
         self._record(key, h, answer.status_code)
         out = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
         if h.command != "HEAD":  # a HEAD answer's length is the object's
