@@ -249,9 +249,9 @@ async def test_session_end_stops_every_engines_reads(
             await asyncio.gather(
                 *(read_within(jp_serverapp, k, engine, 60) for engine, k in kernels.items())
             ),
+            strict=True,
         )
     )
-    print(after)
     assert all(r != ROWS for r in after.values()), after
     assert len(front.expiry) == issued  # no credentials were issued after the end
     with front.lock:  # and S3 served nothing after it

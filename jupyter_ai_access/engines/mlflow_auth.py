@@ -13,6 +13,7 @@ where to log in again. Duck-typed (no import of MLflow here): MLflow calls ``in_
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from ..client import _token_for
@@ -26,8 +27,7 @@ MIN_VALID = 120.0
 
 def _tracking_uri() -> str:
     try:
-        import mlflow
-
+        mlflow = importlib.import_module("mlflow")
         return str(mlflow.get_tracking_uri())
     except ImportError:  # pragma: no cover - MLflow loads this plugin itself
         return os.environ.get("MLFLOW_TRACKING_URI", "")

@@ -4,9 +4,10 @@ For SDKs whose default chain gets no credentials from the container provider her
 AWS profiles (s3torchconnector's CRT client; docs/how-to/data-engines.md has the table): the
 provisioner writes, in the kernel's token folder, a config file holding one profile,
 :data:`PROFILE`, with ``credential_process`` naming ``jupyter-ai-access aws-credentials`` (run by
-this Python, whatever the PATH) and the region. No secret is in it. It is handed to the kernel as ``$AWS_CONFIG_FILE``; botocore's default chain is unchanged (the
-profile is not ``default``: botocore keeps the container provider), and an engine chooses the
-profile by name (``profile=`` / ``AWS_PROFILE`` for that engine only).
+this Python, whatever the PATH) and the region. No secret is in it. It is handed to the kernel
+as ``$AWS_CONFIG_FILE``; botocore's default chain is unchanged (the profile is not ``default``:
+botocore keeps the container provider), and an engine chooses the profile by name (``profile=``
+/ ``AWS_PROFILE`` for that engine only).
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def _signing_key(path: str, authorization: str) -> str:
 
 def _read_body(h: BaseHTTPRequestHandler) -> bytes:
     if "chunked" in h.headers.get("Transfer-Encoding", "").lower():
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(h.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
