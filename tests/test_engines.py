@@ -176,6 +176,7 @@ async def test_each_engine_reads_as_the_person_and_iam_refuses_bobs_writes(
         assert front.keys_used(since, paths(engine)) == [held.access_key_id], engine
     writes = await attempts(jp_serverapp, kernel_id, "write")
     if person == "alice":
+        await check_the_kernels_profile_and_mlflow_header(jp_serverapp, kernel_id, held)
         assert writes == dict.fromkeys(ENGINES, "ok")
         return
     # refused by IAM (S3 answered 403 AccessDenied), not by a client-side failure
@@ -256,3 +257,67 @@ async def test_session_end_stops_every_engines_reads(
     assert len(front.expiry) == issued  # no credentials were issued after the end
     with front.lock:  # and S3 served nothing after it
         assert not [r for r in front.requests if r.at >= since and r.status < 300]
+
+
+# ---------------------------------------------------------------- the profile, the command, MLflow
+PROFILE_AND_HEADER = """
+import configparser, json, os, subprocess, sys
+from jupyter_ai_access.client import get_token
+from jupyter_ai_access.engines.mlflow_auth import BearerTokenHeaderProvider
+done = subprocess.run([sys.executable, "-m", "jupyter_ai_access.cli", "aws-credentials"],
+                      capture_output=True, text=True, timeout=60)
+printed = json.loads(done.stdout)
+config = open(os.environ["AWS_CONFIG_FILE"]).read()
+parsed = configparser.ConfigParser()
+parsed.read_string(config)
+os.environ["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:9/"  # never contacted here
+provider = BearerTokenHeaderProvider()
+print(json.dumps({
+    "fields": sorted(printed), "version": printed["Version"], "key": printed["AccessKeyId"],
+    "profile": dict(parsed["profile jupyter-ai-access"]), "config": config,
+    "mlflow_in_context": provider.in_context(),
+    "mlflow_header_is_the_token": provider.request_headers()
+        == {"Authorization": "Bearer " + get_token(120)},
+}))
+"""
+
+
+async def check_the_kernels_profile_and_mlflow_header(
+    jp_serverapp: Any, kernel_id: str, held: Any
+) -> None:
+    got = json.loads(await run(jp_serverapp, kernel_id, PROFILE_AND_HEADER))
+    assert got["fields"] == [
+        "AccessKeyId",
+        "Expiration",
+        "SecretAccessKey",
+        "SessionToken",
+        "Version",
+    ]
+    assert got["version"] == 1 and got["key"] == held.access_key_id
+    assert got["profile"]["credential_process"].endswith(
+        " -m jupyter_ai_access.cli aws-credentials"
+    )
+    assert got["profile"]["region"] == "us-east-1"
+    assert held.secret_access_key not in got["config"]  # no secret on disk
+    assert held.session_token not in got["config"]
+    assert got["mlflow_in_context"] is True
+    assert got["mlflow_header_is_the_token"] is True
+
+
+def test_the_credentials_command_outside_a_kernel_says_what_is_missing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_ai_access.cli", "aws-credentials"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert "$AWS_CONTAINER_CREDENTIALS_FULL_URI" in done.stderr
+    assert "AWSCredentialBroker.exchange" in done.stderr
