@@ -22,9 +22,9 @@ import boto3
 import botocore
 import botocore.config
 import pytest
-from engine_probes import ENGINES, PRELUDE
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.harness.aws_front import AWSFront
+from jupyter_ai_access_testing.harness.engine_probes import ENGINES, PRELUDE
 from jupyter_ai_access_testing.harness.inprocess import run, start_kernel
 
 from jupyter_ai_access.local_aws.emulator import dataset_csv
