@@ -273,6 +273,10 @@ class JupyterAIAccessApp(Application):
         "local-cognito": (LocalCognitoApp, LocalCognitoApp.description),
         "token": (TokenApp, TokenApp.description),
         "check-pool": (CheckPoolApp, CheckPoolApp.description),
+        "aws-credentials": (
+            "jupyter_ai_access.engines.process.AWSCredentialsApp",
+            "Print the kernel's AWS credentials for an AWS profile's credential_process.",
+        ),
     }
 
     @catch_config_error

@@ -37,9 +37,9 @@ def local_hub(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, An
 
 
 async def run_example_notebook(
-    context: Any, hub: dict[str, Any], username: str
+    context: Any, hub: dict[str, Any], username: str, name: str = "train.ipynb"
 ) -> tuple[ServerKernel, list[dict[str, Any]]]:
-    notebook = json.loads((ROOT / "examples/train.ipynb").read_text())
+    notebook = json.loads((ROOT / "examples" / name).read_text())
     kernel = await ServerKernel(
         f"{hub['url']}/user/{username}/", await server_cookies(context, f"/user/{username}/")
     ).start()
@@ -181,6 +181,29 @@ async def test_a_user_outside_ml_publishers_is_refused_a_registry_token_by_the_h
             assert "S3 refused the upload (AccessDenied): your role" in text
         except Exception:
             await screenshot(page, "failure-bob")
+            raise
+        finally:
+            await kernel.shutdown()
+
+
+async def test_the_engines_notebook_trains_from_parquet_on_s3_as_alice(local_hub):
+    async with chromium() as browser:
+        page = await open_lab(browser, local_hub, "alice")
+        kernel, results = await run_example_notebook(
+            browser, local_hub, "alice", "train_engines.ipynb"
+        )
+        try:
+            text = "\n".join(r["stdout"] for r in results)
+            assert all(r["error"] is None for r in results), results
+            parquet = "s3://jupyter-ai-access-demo/models/alice/train.parquet"
+            assert f"wrote 200 rows to {parquet}" in text  # Arrow, as alice (a publisher)
+            assert f"Polars read 200 rows from {parquet}" in text
+            fit = re.search(r"trained: y = (-?[\d.]+) \* x \+ (-?[\d.]+)", text)
+            assert fit, text
+            assert abs(float(fit.group(1)) - 3) < 0.1
+            assert await aws_secrets_on_disk(kernel) == []
+        except Exception:
+            await screenshot(page, "failure-engines-notebook")
             raise
         finally:
             await kernel.shutdown()

@@ -1,0 +1,140 @@
+"""The first read of a data engine in a kernel: through our credentials vs static keys, one run.
+
+For Arrow (``pyarrow.fs.S3FileSystem``) and DuckDB (``read_csv`` with a ``credential_chain``
+secret, extensions from PyPI), each measured call makes a NEW filesystem / connection and reads
+the demo's data set from the local AWS (moto): credential resolution is part of the first read.
+"ours" gets the credentials from the kernel's endpoint (the container provider, as in the README's
+deployment); the baseline gets the same credentials as static keys passed to the engine. Both
+alternate in one kernel; the figure is the ratio of the medians. The engine's import and DuckDB's
+extension load are done before measuring (the same for both).
+
+Run: .venv/bin/python benchmarks/bench_engines.py [--reads N]  (writes results/engines.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from bench_delivery import run_code, start_ready
+from jupyter_ai_access_testing.fake_hub import FakeHubTokens
+from jupyter_ai_access_testing.harness.local_aws import LocalAWS
+from jupyter_ai_access_testing.tokens import TokenFactory
+
+from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
+from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH
+from jupyter_ai_access.server.aws.broker import AWSCredentialBroker
+from jupyter_ai_access.server.aws.endpoint import AWSCredentialsHandler
+from jupyter_ai_access.server.broker import TokenBroker
+from jupyter_ai_access.server.endpoint import KernelTokenEndpoint
+from jupyter_ai_access.server.provisioner import AIAccessProvisioner, Delivery
+from jupyter_ai_access.server.store import KernelTokenStore
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRST_READS = r"""
+import io, os, statistics, time
+import duckdb, duckdb_ext, pyarrow.csv as pacsv
+from pyarrow import fs
+key, secret, token = {static!r}
+path, endpoint, region = {path!r}, os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_REGION"]
+hostport = endpoint.split("://", 1)[1]
+def arrow(static):
+    extra = dict(access_key=key, secret_key=secret, session_token=token) if static else {{}}
+    t0 = time.perf_counter()
+    s3 = fs.S3FileSystem(region=region, endpoint_override=endpoint, **extra)
+    with s3.open_input_stream(path) as f:
+        rows = pacsv.read_csv(f).num_rows
+    return time.perf_counter() - t0, rows
+def duck(static):
+    t0 = time.perf_counter()
+    con = duckdb_ext.init(duckdb.connect())
+    con.execute("LOAD httpfs; LOAD aws;")
+    how = (f"KEY_ID '{{key}}', SECRET '{{secret}}', SESSION_TOKEN '{{token}}'" if static
+           else "PROVIDER credential_chain, REFRESH auto")
+    con.execute(f"CREATE SECRET s (TYPE s3, {{how}}, REGION '{{region}}', ENDPOINT '{{hostport}}', "
+                "URL_STYLE 'path', USE_SSL false)")
+    rows = con.execute(f"SELECT count(*) FROM read_csv('s3://{{path}}')").fetchone()[0]
+    con.close()
+    return time.perf_counter() - t0, rows
+arrow(True); duck(True)  # warm the imports and the extension files' page cache
+took = {{"arrow_ours": [], "arrow_static": [], "duckdb_ours": [], "duckdb_static": []}}
+for _ in range({reads}):
+    for engine, read in (("arrow", arrow), ("duckdb", duck)):
+        for static in (False, True):
+            seconds, rows = read(static)
+            assert rows == 200, rows
+            took[f"{{engine}}_{{'static' if static else 'ours'}}"].append(seconds)
+print(json.dumps({{k: statistics.median(v) for k, v in took.items()}}))
+"""
+
+
+async def main(reads: int) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    aws = LocalAWS(DEMO_POOL_FILE, "bench", tmp / "aws.log")
+    aws.start()
+    os.environ["AWS_ENDPOINT_URL"] = aws.endpoint  # kernels' engines go to the emulator
+    factory = TokenFactory(issuer="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_LocalDemo")
+    hub = FakeHubTokens(factory, user="alice", api_token="bench-api-token")
+    broker = TokenBroker(hub_api_url=hub.url, api_token=hub.api_token, user="alice")
+    store = KernelTokenStore(token_dir=str(tmp / "tokens"))
+    credentials = AWSCredentialBroker(
+        broker,
+        kernel_alive=lambda k: k in store.kernels,
+        exchange="web_identity",
+        region="us-east-1",
+        group_roles={"ml-training": aws.role("ml-training")},
+        sts_endpoint_url=aws.endpoint,
+    )
+    endpoint = KernelTokenEndpoint(broker, store, credentials)
+    endpoint.add_handler(AWS_CREDENTIALS_PATH, AWSCredentialsHandler)
+    endpoint.start()
+    store.endpoint_url = endpoint.url
+    broker.listeners.extend([store.update, credentials.on_tokens])
+    AIAccessProvisioner.delivery = Delivery(broker, store, credentials, endpoint.aws_url)
+
+    _, km = await start_ready("ai-access-provisioner")
+    held = await credentials.get()
+    static = (held.access_key_id, held.secret_access_key, held.session_token)
+    path = f"{aws.info['bucket']}/{aws.info['dataset_key']}"
+    out = await run_code(
+        km, "import json\n" + FIRST_READS.format(static=static, path=path, reads=reads)
+    )
+    medians = json.loads(out)
+    await km.shutdown_kernel(now=True)
+    result = {
+        "benchmark": "first read, new engine object, in a kernel: our credentials vs static keys",
+        "reads": reads,
+        "python": platform.python_version(),
+        "versions": _versions(),
+        "median_ms": {k: round(v * 1e3, 2) for k, v in medians.items()},
+        "ratio": {
+            "arrow": round(medians["arrow_ours"] / medians["arrow_static"], 2),
+            "duckdb": round(medians["duckdb_ours"] / medians["duckdb_static"], 2),
+        },
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    print(json.dumps(result, indent=1))
+    (ROOT / "benchmarks/results/engines.json").write_text(json.dumps(result, indent=1) + "\n")
+    await credentials.stop()
+    endpoint.stop()
+    store.remove_all()
+    hub.stop()
+    aws.stop()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("pyarrow", "duckdb", "duckdb-ext-aws")}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reads", type=int, default=15)
+    asyncio.run(main(parser.parse_args().reads))
