@@ -340,3 +340,28 @@ def test_sts_refuses_the_publishers_role_however_the_request_is_spelled(
     )
     assert "SecretAccessKey" not in answer.text, variant
     assert answer.status_code in (400, 403)
+
+
+def test_an_upload_sent_chunked_arrives_whole(pool_aws, issuer_server):
+    """Arrow's S3 client (the AWS C++ SDK) uploads with ``Transfer-Encoding: chunked``: the
+    local AWS in front of moto must pass such a body on whole (it once passed on nothing)."""
+    import pyarrow.fs
+
+    token = issuer_server.factory.mint("id", cognito__groups=["ml-training", "ml-publishers"])
+    alice = identity_credentials(pool_aws, token)
+    credentials = alice.get_credentials()
+    s3 = pyarrow.fs.S3FileSystem(
+        access_key=credentials.access_key,
+        secret_key=credentials.secret_key,
+        session_token=credentials.token,
+        endpoint_override=pool_aws.endpoint.split("://", 1)[1],
+        scheme="http",
+        region="us-east-1",
+    )
+    data = bytes(range(256)) * 400  # 100 KiB
+    bucket = pool_aws.info["bucket"]
+    with s3.open_output_stream(f"{bucket}/models/alice/chunked.bin") as out:
+        out.write(data)
+    client = alice.client("s3", endpoint_url=pool_aws.endpoint)
+    got = client.get_object(Bucket=bucket, Key="models/alice/chunked.bin")["Body"].read()
+    assert got == data

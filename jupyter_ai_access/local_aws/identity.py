@@ -206,8 +206,11 @@ class IdentityFront:
     def _check_web_identity(self, environ: dict[str, Any], operation: str) -> None:
         """Refuse ``AssumeRoleWithWebIdentity`` (query, form or JSON) that the trust refuses."""
         form = parse_qs(str(environ.get("QUERY_STRING", "")))
-        body = _body(environ)
-        if "form-urlencoded" in str(environ.get("CONTENT_TYPE", "")):
+        form_body = "form-urlencoded" in str(environ.get("CONTENT_TYPE", ""))
+        # STS comes as a form (query protocol) or as JSON with X-Amz-Target: other requests
+        # (S3 uploads, possibly large and chunked) go to moto untouched
+        body = _body(environ) if form_body or operation else b""
+        if form_body:
             for key, values in parse_qs(body.decode("utf-8", "replace")).items():
                 form.setdefault(key, []).extend(values)
         asked = {operation} | {_norm(a) for a in form.get("Action", [])}
@@ -271,12 +274,21 @@ def _list(value: Any) -> list[Any]:
 
 
 def _body(environ: dict[str, Any]) -> bytes:
-    """The request body, read once and put back for moto."""
-    try:
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        size = 0
-    body = environ["wsgi.input"].read(size) if size > 0 else b""
+    """The request body, read once and put back for moto.
+
+    A chunked request (``Transfer-Encoding: chunked``, as the AWS C++ SDK sends uploads) has no
+    ``Content-Length``: the server then marks the input as ending by itself
+    (``wsgi.input_terminated``) and it is read to its end.
+    """
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        try:
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            size = 0
+        body = stream.read(size) if size > 0 else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return bytes(body)
 
