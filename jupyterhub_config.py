@@ -6,16 +6,16 @@
 #   - JupyterHub with the Cognito authenticator, configurable-http-proxy from node_modules, and
 #     JupyterLab single-user servers whose kernels receive the logged-in user's tokens.
 #
-# To use a real Cognito user pool instead of the emulator, set (see README, "The app client on a
-# real user pool"):
+# To use a real Cognito user pool instead of the emulator, set (see docs/how-to/real-user-pool.md,
+# "The app client on a real user pool"):
 #   COGNITO_REGION, COGNITO_USER_POOL_ID   (or COGNITO_ISSUER)
 #   COGNITO_DOMAIN                         the user-pool domain, https://<prefix>.auth.<region>...
 #   COGNITO_CLIENT_ID, COGNITO_CLIENT_SECRET (or COGNITO_CLIENT_SECRET_FILE)
 #   COGNITO_ACTOR_CLIENT_ID, COGNITO_ACTOR_CLIENT_SECRET (or _FILE): the actor of token exchanges
 #
 # Every setting below can be changed here; environment variables named JAIA_* move ports and
-# folders without editing this file (README, "What runs", lists them; ./run-demo warns about a
-# JAIA_* name that nothing reads, such as a misspelling).
+# folders without editing this file (docs/tutorial/local-demo.md, "What runs", lists them;
+# ./run-demo warns about a JAIA_* name that nothing reads, such as a misspelling).
 import json
 import os
 import shutil
@@ -78,9 +78,10 @@ c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 c.ConfigurableHTTPProxy.command = [NODE, str(HERE / "node_modules/.bin/configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "jupyterhub-proxy.pid")
 # A Hub restart (SIGTERM, SIGKILL, an upgrade) leaves users' servers and kernels running: the
-# next Hub takes them back from its database, and their kernels keep getting tokens (README,
-# "Restarting the Hub"). Stopping ./run-demo (Ctrl-C) stops them first through the API (see
-# "./run-demo's supervisor" below); JAIA_STOP_SERVERS_WITH_HUB=1 makes every Hub stop do so.
+# next Hub takes them back from its database, and their kernels keep getting tokens
+# (docs/how-to/operations.md, "Restarting the Hub"). Stopping ./run-demo (Ctrl-C) stops them
+# first through the API (see "./run-demo's supervisor" below); JAIA_STOP_SERVERS_WITH_HUB=1 makes
+# every Hub stop do so.
 c.JupyterHub.cleanup_servers = os.environ.get("JAIA_STOP_SERVERS_WITH_HUB", "") == "1"
 
 # auth_state (the users' tokens) is encrypted with JUPYTERHUB_CRYPT_KEY. When none is given, one
@@ -102,7 +103,7 @@ c.CognitoOAuthenticator.scope = [
     "model-registry/models.read", "model-registry/models.write", "data-service/datasets.read",
     "tracker/runs.read", "tracker/runs.write",
 ]
-# Per-resource tokens (README, "Per-resource tokens"): which audiences and scopes each group's
+# Per-resource tokens (docs/how-to/per-resource-tokens.md): which audiences and scopes each group's
 # kernels may get a token for, exchanged at the Hub (RFC 8693) with the Hub's actor client named
 # in the token's act claim. Anything else is refused (403 audience_refused).
 c.CognitoOAuthenticator.exchange_policy = {
@@ -186,7 +187,7 @@ services.append({
 # token against the user pool's keys) grants a role only to members of its group: a trainer's
 # kernel cannot get the publishers' role with its own token. Its management API (/moto-api/,
 # every credential it issued) answers only $JAIA_LOCAL_AWS_OPERATOR_SECRET (default: random).
-# With a real Cognito pool, point these at real AWS instead (README, "AWS credentials in kernels").
+# With a real Cognito pool, point these at real AWS instead (docs/how-to/aws-credentials.md).
 aws_environment = {}
 if not USE_REAL_COGNITO and os.environ.get("JAIA_LOCAL_AWS", "on") != "off":
     import secrets
@@ -251,7 +252,7 @@ if SUPERVISOR_TOKEN:
 # can read each other's tokens (fine for trying it alone on a laptop).
 ISOLATED = isolate_users(os.environ, root=os.getuid() == 0, paths=[Path(sys.executable), HERE])
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
-# Per-resource tokens with no code change (README, "Per-resource tokens"): the kernels'
+# Per-resource tokens with no code change (docs/how-to/per-resource-tokens.md): the kernels'
 # RequestsAuth()/HttpxAuth() send requests under the registry's URL a token bound to its
 # audience (model-registry, exchanged at the Hub with the actor named in act), with the scopes
 # the user's groups may have for it (exchange_policy: ml-publishers read and write); a user whose
@@ -265,13 +266,16 @@ c.Spawner.environment = {
     # this environment's commands first (the AWS CLI, jupyter) in notebooks and terminals
     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
 }
+# the example notebooks every user finds in their home: the per-person tokens and AWS
+# credentials (train.ipynb), and training from Parquet on S3 with Arrow and Polars
+EXAMPLES = ("train.ipynb", "train_engines.ipynb")
 if ISOLATED:
     c.JupyterHub.spawner_class = "jupyter_ai_access.hub.spawner.AccountPerUserSpawner"
     c.AccountPerUserSpawner.account_prefix = os.environ.get("JAIA_ACCOUNT_PREFIX", ACCOUNT_PREFIX)
     # Two demos with the same prefix would share the accounts (one's alice is the other's):
     # the second refuses to start, naming JAIA_ACCOUNT_PREFIX. Held while the Hub runs.
     ACCOUNTS_CLAIM = claim_accounts(c.AccountPerUserSpawner.account_prefix, STATE)
-    c.AccountPerUserSpawner.skeleton_files = [str(HERE / "examples/train.ipynb")]
+    c.AccountPerUserSpawner.skeleton_files = [str(HERE / "examples" / name) for name in EXAMPLES]
     # which Hub user and Cognito identity each account was made for (a mismatch is refused)
     c.AccountPerUserSpawner.bindings_dir = str(STATE / "accounts")
 else:
@@ -281,7 +285,7 @@ else:
         c.Spawner.args.append("--allow-root")  # JAIA_ISOLATION=off as root, said explicitly
         why = "JAIA_ISOLATION=off: every user's notebook runs as root on this machine"
     else:
-        why = "run the Hub as root for one account per user (README, Security)"
+        why = "run the Hub as root for one account per user (docs/explanation/security.md)"
     print(
         "WARNING: users are NOT isolated: every user's server runs as this OS account "
         f"({os.environ.get('USER') or os.getuid()}), so any user's notebook can read every "
@@ -290,15 +294,16 @@ else:
     )
 
     def copy_example_notebook(spawner):  # noqa: ANN001, ANN201 - JupyterHub's hook signature
-        """Give every user the example notebook when their home has no train.ipynb (nor a link)."""
+        """Give every user the example notebooks their home does not have (nor a link of)."""
         from jupyter_ai_access.hub.rootfiles import open_dir, place_file
 
         home = Path(spawner.home_dir_template.format(username=spawner.user.name))
         with open_dir(home, "SimpleLocalProcessSpawner.home_dir_template", mode=0o755) as folder:
-            place_file(folder, "train.ipynb", HERE / "examples/train.ipynb", os.getuid(), os.getgid())
+            for name in EXAMPLES:
+                place_file(folder, name, HERE / "examples" / name, os.getuid(), os.getgid())
 
     c.Spawner.pre_spawn_hook = copy_example_notebook
-# c.Spawner.environment["JUPYTER_AI_ACCESS_..."]: see README, "Tokens in kernels"
+# c.Spawner.environment["JUPYTER_AI_ACCESS_..."]: see docs/explanation/token-delivery.md
 
 # ------------------------------------------------------------------ logging
 # c.JupyterHub.log_level = "DEBUG"  # tokens are never logged, at any level

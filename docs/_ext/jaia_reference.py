@@ -135,11 +135,16 @@ class CliDirective(ConfigurablesDirective):
     """``jupyter-ai-access --help`` and each subcommand's ``--help``, as printed."""
 
     def run(self) -> list[nodes.Node]:
+        from traitlets.utils.importstring import import_item
+
         from jupyter_ai_access.cli import JupyterAIAccessApp
+
+        def subapp(spec: Any) -> Any:  # a class, or its import string (traitlets allows both)
+            return (import_item(spec) if isinstance(spec, str) else spec)()
 
         lines: list[str] = []
         for title, app in [("jupyter-ai-access", JupyterAIAccessApp())] + [
-            (f"jupyter-ai-access {name}", sub[0]())  # type: ignore[operator]
+            (f"jupyter-ai-access {name}", subapp(sub[0]))
             for name, sub in sorted(JupyterAIAccessApp.subcommands.items())
         ]:
             out = io.StringIO()
