@@ -15,9 +15,11 @@ moment; measured:
 "Session end" is the moment the Hub's answer changes (the stand-in Hub,
 ``jupyter_ai_access_testing.fake_hub``): the server's session watch brings it to the server, the
 kernel's botocore finds out at its next re-ask; both are inside the figure.
-Results: ``benchmarks/results/aws_end.json``.
+With ``--write`` the figures go to ``benchmarks/results/aws_end.json`` (the standard frame of
+``benchmarks/results_file.py``), which docs/explanation/aws-session-end.md and
+docs/explanation/security.md render (``scripts/figures``: ``render_aws_end`` and its phrases).
 Run: .venv/bin/python benchmarks/bench_aws_end.py [--trials N] [--rate R] [--hour-window S]
-[--rechecks 50,5]
+[--rechecks 50,5] [--write]
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import statistics
 import tempfile
@@ -38,6 +39,7 @@ from bench_delivery import run_code, start_ready
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import TokenFactory
+from results_file import Run
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH
@@ -48,7 +50,6 @@ from jupyter_ai_access.server.endpoint import KernelTokenEndpoint
 from jupyter_ai_access.server.provisioner import AIAccessProvisioner, Delivery
 from jupyter_ai_access.server.store import KernelTokenStore
 
-RESULTS = Path(__file__).resolve().parent / "results" / "aws_end.json"
 SETUP = """
 import json, time, boto3, botocore.utils
 asked = []
@@ -88,7 +89,13 @@ def sts_sessions(aws: LocalAWS) -> int:
     return sum(len(v) for k, v in sts.items() if k == "assumed_roles" or "assumed" in k.lower())
 
 
-async def main(trials: int, rate: float, hour_window: float, rechecks: list[float]) -> None:
+async def main(
+    trials: int, rate: float, hour_window: float, rechecks: list[float], write: bool
+) -> None:
+    run = Run(
+        "aws_end",
+        {"trials": trials, "rate": rate, "hour_window": hour_window, "rechecks": rechecks},
+    )
     tmp = Path(tempfile.mkdtemp())
     aws = LocalAWS(DEMO_POOL_FILE, "bench", tmp / "aws.log").start()
     os.environ["AWS_ENDPOINT_URL"] = aws.endpoint
@@ -115,13 +122,7 @@ async def main(trials: int, rate: float, hour_window: float, rechecks: list[floa
     AIAccessProvisioner.delivery = Delivery(broker, store, credentials, endpoint.aws_url)
     _, km = await start_ready("ai-access-provisioner")
     await run_code(km, SETUP)
-    out: dict[str, Any] = {
-        "benchmark": "benchmarks/bench_aws_end.py",
-        "measured": time.strftime("%Y-%m-%d", time.gmtime()),
-        "cpus": os.cpu_count(),
-        "versions": {"python": platform.python_version(), "botocore": _botocore_version()},
-        "call_rate_per_s": rate,
-    }
+    out: dict[str, Any] = {"botocore": _botocore_version(), "call_rate_per_s": rate}
 
     async def until(done: Any) -> None:
         for _ in range(1000):  # at most 10 s
@@ -142,7 +143,7 @@ async def main(trials: int, rate: float, hour_window: float, rechecks: list[floa
             ended = time.time()
             hub.status = 401  # the logout at the Hub: the session watch brings it to the server
             await until(lambda: broker.session_ended is not None)
-        got = json.loads((await task).strip().splitlines()[-1])
+        got: dict[str, Any] = json.loads((await task).strip().splitlines()[-1])
         got.update(
             ended=ended,
             exchanges=credentials.exchanges - exchanges,
@@ -226,15 +227,21 @@ async def main(trials: int, rate: float, hour_window: float, rechecks: list[floa
             f"{got['exchanges']}, moto {got['moto_sessions']}"
         )
     out["cost"] = cost
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"written {RESULTS}")
     await km.shutdown_kernel(now=True)
     await credentials.stop()
     endpoint.stop()
     store.remove_all()
     hub.stop()
     aws.stop()
+    if write:
+        run.write(
+            f"a real kernel makes one STS GetCallerIdentity call every {1 / rate:g} s with one "
+            "boto3 client against loopback moto; the Hub's answer changes at a random moment of "
+            f"the recheck period, {trials} times per `recheck_seconds`; endpoint requests counted "
+            f"in the kernel over up to {hour_window:.0f} s of calls; the baseline (the real "
+            "expiry advertised) in the same run",
+            out,
+        )
 
 
 def _botocore_version() -> str:
@@ -249,6 +256,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1.0, help="AWS calls per second")
     parser.add_argument("--hour-window", type=float, default=300.0, help="seconds measured")
     parser.add_argument("--rechecks", default="50,5", help="recheck_seconds values to measure")
+    parser.add_argument("--write", action="store_true", help="write results/aws_end.json")
     args = parser.parse_args()
     rechecks = [float(v) for v in args.rechecks.split(",")]
-    asyncio.run(main(args.trials, args.rate, args.hour_window, rechecks))
+    asyncio.run(main(args.trials, args.rate, args.hour_window, rechecks, args.write))

@@ -135,6 +135,17 @@ def test_the_performance_page_shows_the_measured_figures(site):
     assert results["measured"] in page
 
 
+def test_the_aws_session_end_figures_are_the_benchmarks(site):
+    """The session-end page's table and the threat table's row are bench_aws_end.py's output."""
+    results = json.loads((ROOT / "benchmarks/results/aws_end.json").read_text(encoding="utf-8"))
+    first = results["end_to_first_failure"][0]
+    shown = f"median {first['end_to_first_failure_s']['median']:.1f} s"
+    page = text(site / "explanation" / "aws-session-end.html")
+    assert f"{first['end_to_first_failure_s']['max']:.1f} s" in page
+    assert results["measured"] in page
+    assert shown in text(site / "explanation" / "security.html")
+
+
 def test_every_page_is_in_a_toctree_and_the_readme_is_a_front_page(site):
     pages = {
         p.relative_to(DOCS).with_suffix("").as_posix()
