@@ -8,7 +8,10 @@ deployment); the baseline gets the same credentials as static keys passed to the
 alternate in one kernel; the figure is the ratio of the medians. The engine's import and DuckDB's
 extension load are done before measuring (the same for both).
 
-Run: .venv/bin/python benchmarks/bench_engines.py [--reads N]  (writes results/engines.json)
+With ``--write`` the figures go to ``benchmarks/results/engines.json`` (the standard frame of
+``benchmarks/results_file.py``), which docs/how-to/data-engines.md renders (``scripts/figures``:
+``render_engines``).
+Run: .venv/bin/python benchmarks/bench_engines.py [--reads N] [--write]
 """
 
 from __future__ import annotations
@@ -17,15 +20,14 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
 from bench_delivery import run_code, start_ready
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.harness.local_aws import LocalAWS
 from jupyter_ai_access_testing.tokens import TokenFactory
+from results_file import Run
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH
@@ -36,7 +38,6 @@ from jupyter_ai_access.server.endpoint import KernelTokenEndpoint
 from jupyter_ai_access.server.provisioner import AIAccessProvisioner, Delivery
 from jupyter_ai_access.server.store import KernelTokenStore
 
-ROOT = Path(__file__).resolve().parent.parent
 FIRST_READS = r"""
 import io, os, statistics, time
 import duckdb, duckdb_ext, pyarrow.csv as pacsv
@@ -74,7 +75,8 @@ print(json.dumps({{k: statistics.median(v) for k, v in took.items()}}))
 """
 
 
-async def main(reads: int) -> None:
+async def main(reads: int, write: bool) -> None:
+    run = Run("engines", {"reads": reads})
     tmp = Path(tempfile.mkdtemp())
     aws = LocalAWS(DEMO_POOL_FILE, "bench", tmp / "aws.log")
     aws.start()
@@ -108,24 +110,27 @@ async def main(reads: int) -> None:
     medians = json.loads(out)
     await km.shutdown_kernel(now=True)
     result = {
-        "benchmark": "first read, new engine object, in a kernel: our credentials vs static keys",
-        "reads": reads,
-        "python": platform.python_version(),
-        "versions": _versions(),
+        "engine_versions": _versions(),
         "median_ms": {k: round(v * 1e3, 2) for k, v in medians.items()},
         "ratio": {
             "arrow": round(medians["arrow_ours"] / medians["arrow_static"], 2),
             "duckdb": round(medians["duckdb_ours"] / medians["duckdb_static"], 2),
         },
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     print(json.dumps(result, indent=1))
-    (ROOT / "benchmarks/results/engines.json").write_text(json.dumps(result, indent=1) + "\n")
     await credentials.stop()
     endpoint.stop()
     store.remove_all()
     hub.stop()
     aws.stop()
+    if write:
+        run.write(
+            f"one real kernel against loopback moto, median of {reads} first reads per engine "
+            "and credential source, each through a NEW filesystem or connection (credential "
+            "resolution included), ours (the kernel's endpoint) and the same credentials as "
+            "static keys alternating; imports and DuckDB's extension files warmed first",
+            result,
+        )
 
 
 def _versions() -> dict[str, str]:
@@ -136,5 +141,7 @@ def _versions() -> dict[str, str]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reads", type=int, default=15)
-    asyncio.run(main(parser.parse_args().reads))
+    parser.add_argument("--reads", type=int, default=15, help="first reads per engine and source")
+    parser.add_argument("--write", action="store_true", help="write results/engines.json")
+    args = parser.parse_args()
+    asyncio.run(main(args.reads, args.write))
