@@ -146,6 +146,17 @@ def test_the_aws_session_end_figures_are_the_benchmarks(site):
     assert shown in text(site / "explanation" / "security.html")
 
 
+def test_the_data_engines_figures_are_the_benchmarks(site):
+    """The data-engines page's first-read table and its phrases are bench_engines.py's output."""
+    results = json.loads((ROOT / "benchmarks/results/engines.json").read_text(encoding="utf-8"))
+    page = text(site / "how-to" / "data-engines.html")
+    assert f"{results['ratio']['arrow']:.2f}\N{MULTIPLICATION SIGN}" in page
+    assert f"{results['ratio']['duckdb']:.2f}\N{MULTIPLICATION SIGN}" in page
+    median = results["median_ms"]
+    assert f"{median['arrow_ours'] - median['arrow_static']:.3g} ms" in page
+    assert results["measured"] in page
+
+
 def test_every_page_is_in_a_toctree_and_the_readme_is_a_front_page(site):
     pages = {
         p.relative_to(DOCS).with_suffix("").as_posix()

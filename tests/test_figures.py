@@ -152,9 +152,9 @@ def test_the_page_block_follows_the_results():
 # -- every page's figures come from a results file ---------------------------------------------
 
 DOCS = ROOT / "docs"
-#: Pages whose figures other work owns (docs/scaling.md: the scaling benchmark's page; the new
-#: page of issue 25); they are checked once they render from a results file.
-OTHERS = {"scaling.md", "how-to/data-engines.md"}
+#: Pages whose figures other work owns (docs/scaling.md: the scaling benchmark's page); they are
+#: checked once they render from a results file.
+OTHERS = {"scaling.md"}
 #: ``<!-- figures:pending NAME -->`` regions allowed, by NAME: a section whose benchmark writes
 #: no results file yet (the session-watch storm: benchmarks/bench_watch_storm.py, being reworked
 #: with the watch). A new pending region fails until it is named here.
