@@ -17,27 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import aws_delivery
 from bench_delivery import run_code, start_ready
-from jupyter_ai_access_testing.fake_hub import FakeHubTokens
-from jupyter_ai_access_testing.harness.local_aws import LocalAWS
-from jupyter_ai_access_testing.tokens import TokenFactory
 from results_file import Run
 from tornado.httpclient import AsyncHTTPClient
 
-from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
-from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH, KernelEnv
-from jupyter_ai_access.server.aws.broker import AWSCredentialBroker
-from jupyter_ai_access.server.aws.endpoint import AWSCredentialsHandler
-from jupyter_ai_access.server.broker import TokenBroker
-from jupyter_ai_access.server.endpoint import KernelTokenEndpoint
-from jupyter_ai_access.server.provisioner import AIAccessProvisioner, Delivery
-from jupyter_ai_access.server.store import KernelTokenStore
+from jupyter_ai_access.protocol import KernelEnv
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_CALL = r"""
@@ -83,27 +73,11 @@ async def median_answer(client: AsyncHTTPClient, url: str, headers: dict, n: int
 async def main(calls: int, write: bool) -> None:
     run = Run("aws", {"calls": calls})
     tmp = Path(tempfile.mkdtemp())
-    aws = LocalAWS(DEMO_POOL_FILE, "bench", tmp / "aws.log")
-    aws.start()
-    os.environ["AWS_ENDPOINT_URL"] = aws.endpoint  # kernels' boto3 goes to the emulator
-    factory = TokenFactory(issuer="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_LocalDemo")
-    hub = FakeHubTokens(factory, user="alice", api_token="bench-api-token")
-    broker = TokenBroker(hub_api_url=hub.url, api_token=hub.api_token, user="alice")
-    store = KernelTokenStore(token_dir=str(tmp / "tokens"))
-    credentials = AWSCredentialBroker(
-        broker,
-        kernel_alive=lambda k: k in store.kernels,
-        exchange="web_identity",
-        region="us-east-1",
-        group_roles={"ml-training": aws.role("ml-training")},
-        sts_endpoint_url=aws.endpoint,
-    )
-    endpoint = KernelTokenEndpoint(broker, store, credentials)
-    endpoint.add_handler(AWS_CREDENTIALS_PATH, AWSCredentialsHandler)
-    endpoint.start()
-    store.endpoint_url = endpoint.url
-    broker.listeners.extend([store.update, credentials.on_tokens])
-    AIAccessProvisioner.delivery = Delivery(broker, store, credentials, endpoint.aws_url)
+    delivery = aws_delivery.start(tmp)
+    broker = delivery.broker
+    store = delivery.store
+    credentials = delivery.credentials
+    endpoint = delivery.endpoint
 
     # 1. the first boto3 call in a kernel: container credentials vs static ones in the environment
     _, km = await start_ready("ai-access-provisioner")
@@ -162,11 +136,7 @@ async def main(calls: int, write: bool) -> None:
         f"ratio {aws_path / token_path:.2f}x"
     )
     client.close()
-    await credentials.stop()
-    endpoint.stop()
-    store.remove_all()
-    hub.stop()
-    aws.stop()
+    await delivery.stop()
     if write:
         run.write(
             f"loopback moto; boto3 calls inside a real kernel, medians of {calls} new sessions; "

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -35,20 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aws_delivery
 from bench_delivery import run_code, start_ready
-from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.harness.local_aws import LocalAWS
-from jupyter_ai_access_testing.tokens import TokenFactory
 from results_file import Run
-
-from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
-from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH
-from jupyter_ai_access.server.aws.broker import AWSCredentialBroker
-from jupyter_ai_access.server.aws.endpoint import AWSCredentialsHandler
-from jupyter_ai_access.server.broker import TokenBroker
-from jupyter_ai_access.server.endpoint import KernelTokenEndpoint
-from jupyter_ai_access.server.provisioner import AIAccessProvisioner, Delivery
-from jupyter_ai_access.server.store import KernelTokenStore
 
 SETUP = """
 import json, time, boto3, botocore.utils
@@ -97,29 +86,11 @@ async def main(
         {"trials": trials, "rate": rate, "hour_window": hour_window, "rechecks": rechecks},
     )
     tmp = Path(tempfile.mkdtemp())
-    aws = LocalAWS(DEMO_POOL_FILE, "bench", tmp / "aws.log").start()
-    os.environ["AWS_ENDPOINT_URL"] = aws.endpoint
-    factory = TokenFactory(issuer="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_LocalDemo")
-    hub = FakeHubTokens(factory, user="alice", api_token="bench-api-token")
-    broker = TokenBroker(
-        hub_api_url=hub.url, api_token=hub.api_token, user="alice",
-        login_url="https://hub.example.org/hub/login",
-    )  # fmt: skip
-    store = KernelTokenStore(token_dir=str(tmp / "tokens"))
-    credentials = AWSCredentialBroker(
-        broker,
-        kernel_alive=lambda k: k in store.kernels,
-        exchange="web_identity",
-        region="us-east-1",
-        group_roles={"ml-training": aws.role("ml-training")},
-        sts_endpoint_url=aws.endpoint,
-    )
-    endpoint = KernelTokenEndpoint(broker, store, credentials)
-    endpoint.add_handler(AWS_CREDENTIALS_PATH, AWSCredentialsHandler)
-    endpoint.start()
-    store.endpoint_url = endpoint.url
-    broker.listeners.extend([store.update, credentials.on_tokens])
-    AIAccessProvisioner.delivery = Delivery(broker, store, credentials, endpoint.aws_url)
+    delivery = aws_delivery.start(tmp, login_url="https://hub.example.org/hub/login")
+    aws = delivery.aws
+    hub = delivery.hub
+    broker = delivery.broker
+    credentials = delivery.credentials
     _, km = await start_ready("ai-access-provisioner")
     await run_code(km, SETUP)
     out: dict[str, Any] = {"botocore": _botocore_version(), "call_rate_per_s": rate}
@@ -228,11 +199,7 @@ async def main(
         )
     out["cost"] = cost
     await km.shutdown_kernel(now=True)
-    await credentials.stop()
-    endpoint.stop()
-    store.remove_all()
-    hub.stop()
-    aws.stop()
+    await delivery.stop()
     if write:
         run.write(
             f"a real kernel makes one STS GetCallerIdentity call every {1 / rate:g} s with one "
