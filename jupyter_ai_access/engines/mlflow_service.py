@@ -8,7 +8,8 @@ when it exits. The verifier is read from the environment, as the example registr
 ``COGNITO_ISSUER`` (or ``COGNITO_REGION`` + ``COGNITO_USER_POOL_ID``), ``COGNITO_CLIENT_IDS``;
 ``TRACKER_AUDIENCE`` (default ``tracker``): the audience of the per-resource tokens it accepts;
 ``TRACKER_ACCEPT_BROAD_TOKENS=true`` also accepts the user's broad token (which then needs the
-``tracker/runs.*`` scopes too).
+``tracker/runs.*`` scopes too). Run as a JupyterHub service (``$JUPYTERHUB_API_URL``), it also
+refuses the tokens of ended sessions (the Hub's revocation feed).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from ..cognito.verify import CognitoTokenVerifier
 from ..protocol import CognitoEnv
+from ..resource.revocations import RevocationFeed
 from .mlflow_proxy import make_app
 
 __all__ = ["main", "make_verifier", "start_tracking_server"]
@@ -45,6 +47,10 @@ def make_verifier() -> CognitoTokenVerifier:
         client_ids=clients or [os.environ.get(CognitoEnv.CLIENT_ID, "")],
         audience=os.environ.get("TRACKER_AUDIENCE") or "tracker",
         accept_broad_tokens=broad,
+        # a Hub service (the local deployment): refuse the tokens of ended sessions at once
+        denied_origin_jtis=(
+            RevocationFeed.for_hub_service() if os.environ.get("JUPYTERHUB_API_URL") else None
+        ),
     )
 
 
