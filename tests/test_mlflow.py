@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -199,3 +200,25 @@ def test_no_token_or_a_token_for_another_audience_is_401(
     assert other.status_code == 401, other.text
     unknown = api(tracker, factory, "alice", "POST", "registered-models/create", {"name": "m"})
     assert unknown.status_code == 403
+
+
+def test_the_tracking_servers_venv_is_exactly_its_constraints() -> None:
+    """Every distribution in the server's venv is pinned in constraints-mlflow-server.txt, at
+    that version, and every pin is installed (pip and setuptools aside)."""
+    python = ensure_server_venv().parent / "python"
+    listed = subprocess.run(
+        [str(python), "-c", "from importlib import metadata; print('\\n'.join("
+         "f\"{d.metadata['Name']}=={d.version}\" for d in metadata.distributions()))"],
+        capture_output=True, text=True, check=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    ).stdout.split()
+
+    def norm(line: str) -> str:
+        name, _, version = line.partition("==")
+        return re.sub(r"[-_.]+", "-", name).lower() + "==" + version
+
+    installed = {norm(x) for x in listed} - {x for x in map(norm, listed)
+                                             if x.startswith(("pip==", "setuptools=="))}
+    text = (ROOT / "constraints-mlflow-server.txt").read_text().splitlines()
+    pinned = {norm(x) for x in text if x and not x.startswith("#")}
+    assert installed == pinned, (sorted(installed - pinned), sorted(pinned - installed))

@@ -3,7 +3,8 @@
 alice and bob log in through the emulator's page; their kernels use MLflow's client with nothing
 configured (``MLFLOW_TRACKING_URI`` from the deployment, the token from our header provider,
 bound to the ``tracker`` audience by the URL map): alice's run is recorded as alice although
-her code claims another user, and bob's kernel cannot delete it.
+her code claims another user, and bob's kernel cannot delete it; the example notebook
+(examples/train_engines.ipynb) logs its training run, recorded as alice.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jupyter_ai_access_testing.harness import ROOT
 from jupyter_ai_access_testing.harness.deployment import watched_deployment
 from jupyter_ai_access_testing.harness.users import kernel, login, run, spawn
 
@@ -79,6 +81,11 @@ async def test_alices_kernel_logs_as_alice_and_bobs_cannot_delete_her_run(deploy
             "print(r.info.user_id, r.data.tags['mlflow.user'], r.info.lifecycle_stage)",
         )
         assert shown == "alice alice active"
+        # the example notebook logs its training run (with an artifact) to MLflow, as alice
+        notebook = json.loads((ROOT / "examples" / "train_engines.ipynb").read_text())
+        outputs = await alice.run_notebook(notebook)
+        assert all(o["error"] is None for o in outputs), outputs[-1]
+        assert "recorded as alice" in outputs[-1]["stdout"], outputs[-1]
     finally:
         await alice.shutdown()
         await bob.shutdown()

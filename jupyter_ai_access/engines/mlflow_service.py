@@ -73,7 +73,11 @@ def start_tracking_server(mlflow: str, state: Path, timeout: float = 120.0) -> t
         "--default-artifact-root", "mlflow-artifacts:/",
     ]
     log = open(state / "mlflow-server.log", "ab")  # noqa: SIM115 - the child's, kept open
-    process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    # its own venv only: nothing of this environment's PYTHONPATH
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    process = subprocess.Popen(
+        command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env
+    )
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

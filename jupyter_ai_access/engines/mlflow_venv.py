@@ -10,6 +10,7 @@ extra, in the main environment).
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,11 +37,13 @@ def ensure_server_venv(venv: Path | None = None, constraints: Path = CONSTRAINTS
     mlflow = venv / "bin" / "mlflow"
     if mlflow.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return mlflow
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    # nothing of this environment's PYTHONPATH: pip would take its packages as installed
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, env=env)
     subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
          "-c", str(constraints), _pinned_mlflow(constraints)],
-        check=True,
+        check=True, env=env,
     )
     stamp.write_text(digest + "\n")
     return mlflow
