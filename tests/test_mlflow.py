@@ -176,6 +176,16 @@ def test_bob_cannot_change_or_delete_alices_run(
         content=b"poisoned", headers={"Authorization": f"Bearer {token(factory, 'bob')}"},
     )
     assert upload.status_code == 403, upload.text
+    # nor through his own run's folder, climbing out of it
+    mine = api(tracker, factory, "bob", "POST", "runs/create",
+               {"experiment_id": alices_run["experiment_id"]}).json()["run"]["info"]["run_id"]
+    for climb in ["/../", "/..%2F", "%2F..%2F"]:
+        sneaky = httpx.put(
+            f"{tracker}/api/2.0/mlflow-artifacts/artifacts/{alices_run['experiment_id']}/{mine}"
+            f"{climb}..{climb}{alices_run['experiment_id']}/{run_id}/artifacts/model.txt",
+            content=b"poisoned", headers={"Authorization": f"Bearer {token(factory, 'bob')}"},
+        )
+        assert sneaky.status_code == 403, (climb, sneaky.text)
     # alice may not re-own her run either, and she can delete it
     assert api(tracker, factory, "alice", "POST", "runs/set-tag",
                {"run_id": run_id, "key": "mlflow.user", "value": "bob"}).status_code == 403

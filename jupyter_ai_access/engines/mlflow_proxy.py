@@ -117,6 +117,11 @@ class TrackingProxyHandler(web.RequestHandler):
     async def _authorize_write(self, path: str, endpoint: str, user: str, body: bytes) -> bytes:
         artifact = _ARTIFACTS.match(path)
         if artifact:
+            # the owner is read from the path's run segment: a path that could climb out of it
+            # (.., encoded separators or dots, backslashes) is refused, not normalized
+            if re.search(r"(^|/)\.\.(/|$)|%2[ef]|\\|%5c", path, re.IGNORECASE):
+                raise _Refused(403, "MLflow tracking proxy: artifact paths may not contain "
+                                    "'..' or encoded separators")
             await self._own_run(artifact.group(2), user)
             return body
         if not endpoint:
@@ -128,6 +133,8 @@ class TrackingProxyHandler(web.RequestHandler):
             payload["user_id"] = user
             return json.dumps(payload).encode()
         if endpoint == "experiments/create":
+            # artifacts go where the server says (served through here), never a client's choice
+            payload.pop("artifact_location", None)
             tags = [t for t in payload.get("tags") or [] if t.get("key") != OWNER_TAG]
             payload["tags"] = [*tags, {"key": OWNER_TAG, "value": user}]
             return json.dumps(payload).encode()
