@@ -4,7 +4,8 @@ alice and bob log in through the emulator's page; their kernels use MLflow's cli
 configured (``MLFLOW_TRACKING_URI`` from the deployment, the token from our header provider,
 bound to the ``tracker`` audience by the URL map): alice's run is recorded as alice although
 her code claims another user, and bob's kernel cannot delete it; the example notebook
-(examples/train_engines.ipynb) logs its training run, recorded as alice.
+(examples/train_engines.ipynb) logs its training run, recorded as alice; once she logs out, a
+tracker token held in her kernel is refused.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import httpx
 import pytest
 from jupyter_ai_access_testing.harness import ROOT
 from jupyter_ai_access_testing.harness.deployment import watched_deployment
-from jupyter_ai_access_testing.harness.users import kernel, login, run, spawn
+from jupyter_ai_access_testing.harness.users import BOUND, kernel, login, run, spawn
 
 from jupyter_ai_access.engines.mlflow_venv import ensure_server_venv
 from jupyter_ai_access.local_cognito.process import find_free_port
@@ -44,6 +45,17 @@ except Exception as e:
     print(type(e).__name__, str(e)[:300])
 """
 
+HOLD = """
+import httpx, os
+from jupyter_ai_access.client import get_token
+held = get_token(audience="tracker")
+"""
+
+HELD_STATUS = """
+print(httpx.post(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/experiments/search",
+                 json={"max_results": 1}, headers={"Authorization": "Bearer " + held}).status_code)
+"""
+
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
@@ -65,8 +77,8 @@ async def test_alices_kernel_logs_as_alice_and_bobs_cannot_delete_her_run(deploy
         except httpx.TransportError:
             assert time.monotonic() < deadline, deployment["hub"].log_tail()
             await asyncio.sleep(0.5)
-    for name in ("alice", "bob"):
-        login(deployment, name)
+    browsers = {name: login(deployment, name) for name in ("alice", "bob")}
+    for name in browsers:
         spawn(deployment, name)
     alice, bob = await kernel(deployment, "alice"), await kernel(deployment, "bob")
     try:
@@ -86,6 +98,16 @@ async def test_alices_kernel_logs_as_alice_and_bobs_cannot_delete_her_run(deploy
         outputs = await alice.run_notebook(notebook)
         assert all(o["error"] is None for o in outputs), outputs[-1]
         assert "recorded as alice" in outputs[-1]["stdout"], outputs[-1]
+
+        # her session ends: a tracker token held in her kernel is refused from then on (the
+        # proxy follows the Hub's revocation feed), well before the token's own expiry
+        await run(alice, HOLD)
+        assert await run(alice, HELD_STATUS) == "200"
+        browsers["alice"].go("/hub/logout")
+        deadline = time.monotonic() + BOUND
+        while await run(alice, HELD_STATUS) != "401":
+            assert time.monotonic() < deadline, "the tracker still accepts her ended session"
+            await asyncio.sleep(0.25)
     finally:
         await alice.shutdown()
         await bob.shutdown()
