@@ -104,9 +104,12 @@ class TrackingProxyHandler(web.RequestHandler):
             )
             self.finish({"error_code": "UNAUTHENTICATED", "message": message})
             return
+        # a person's username; a job's machine token (client_credentials) has its client id as sub
         user = str(claims.get("username") or claims.get("sub") or "")
         body = self.request.body
         try:
+            if not user:
+                raise _Refused(403, "MLflow tracking proxy: the token names no user")
             if write:
                 body = await self._authorize_write(path, endpoint, user, body)
         except _Refused as e:
@@ -190,6 +193,7 @@ class TrackingProxyHandler(web.RequestHandler):
             body=body if self.request.method in ("POST", "PUT", "PATCH") else None,
             allow_nonstandard_methods=True,
             follow_redirects=False,
+            decompress_response=False,  # passed through as encoded, with its Content-Encoding
             request_timeout=600,
         )
         response = await self.client.fetch(request, raise_error=False)
@@ -201,7 +205,7 @@ class TrackingProxyHandler(web.RequestHandler):
         for name, value in response.headers.get_all():
             if name.lower() not in _HOP and name.lower() != "server":
                 self.add_header(name, value)
-        self.finish(response.body or b"")
+        self.finish(None if self.request.method == "HEAD" else response.body or b"")
 
     get = head = post = put = patch = delete = _serve
 
