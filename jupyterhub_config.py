@@ -177,6 +177,36 @@ services.append({
                     "REGISTRY_DIR": str(STATE / "registry")},
 })
 
+# ------------------------------------------------------------------ experiment tracking (optional)
+# JAIA_MLFLOW=on: an MLflow tracking server behind jupyter_ai_access's verifier (on
+# $JAIA_MLFLOW_PORT, default 5000; docs/how-to/data-engines.md, "MLflow"). Runs are recorded as
+# the token's user, writes to another user's run are refused; artifacts are served by the
+# tracking server, in the state folder. Its venv (full MLflow, constraints-mlflow-server.txt) is
+# made on the first start (a few minutes); kernels use MLflow's client (the mlflow extra).
+MLFLOW_URL = ""
+if os.environ.get("JAIA_MLFLOW", "off") == "on":
+    import importlib.util
+
+    from jupyter_ai_access.engines.mlflow_venv import ensure_server_venv
+
+    if importlib.util.find_spec("mlflow") is None:
+        sys.exit("jupyter_ai_access: JAIA_MLFLOW=on: kernels need MLflow's client; install it "
+                 "with .venv/bin/pip install -c constraints.txt -e '.[mlflow]'")
+    MLFLOW_PORT = int(os.environ.get("JAIA_MLFLOW_PORT", "5000"))
+    check_ports({"the MLflow tracking server": (MLFLOW_PORT, "JAIA_MLFLOW_PORT")},
+                wait=45 if KILLED else 0)
+    MLFLOW_URL = local_url(MLFLOW_PORT)
+    services.append({
+        "name": "mlflow",
+        "command": exit_with_hub([
+            sys.executable, "-m", "jupyter_ai_access.engines.mlflow_service",
+            f"--port={MLFLOW_PORT}", f"--mlflow={ensure_server_venv()}",
+            f"--state-dir={STATE / 'mlflow'}",
+        ]),
+        # per-resource tokens of the tracker audience only (the URL map below), as the registry
+        "environment": {**registry_env, "TRACKER_AUDIENCE": "tracker"},
+    })
+
 # ------------------------------------------------------------------ AWS credentials in kernels
 # A local AWS (moto's server on loopback, IAM enforcement on) holding the demo bucket, one role per
 # group and its S3 policy, all made from the pool description's "aws" section, and a Cognito
@@ -229,7 +259,10 @@ c.JupyterHub.services = services
 # Defines the scope custom:ai-access:tokens and grants it, filtered to the server's own user, to
 # the `server` role: single-user servers can fetch their user's short-lived tokens (never the
 # refresh token) from /hub/api/ai-access/users/<name>/tokens.
-configure_token_delivery(c, revocation_readers=["model-registry"])
+# The MLflow proxy (JAIA_MLFLOW=on) follows ended sessions too.
+configure_token_delivery(
+    c, revocation_readers=["model-registry"] + (["mlflow"] if MLFLOW_URL else [])
+)
 
 # ------------------------------------------------------------------ ./run-demo's supervisor
 # Stopping ./run-demo (Ctrl-C) stops users' servers through the API first, with a token made for
@@ -259,6 +292,8 @@ c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 # groups may not (bob) gets AudienceRefusedError in the kernel, naming exchange_policy.
 REGISTRY_URL = local_url(REGISTRY_PORT)
 KERNEL_AUDIENCES = {REGISTRY_URL + "/": "model-registry"}
+if MLFLOW_URL:  # MLflow's client sends tracker-bound tokens (engines/mlflow_auth.py)
+    KERNEL_AUDIENCES[MLFLOW_URL + "/"] = "tracker"
 c.Spawner.args = [f"--KernelTokenStore.audiences={json.dumps(KERNEL_AUDIENCES)}"]
 c.Spawner.default_url = "/lab/tree/train.ipynb"  # JupyterLab, with the example open
 c.Spawner.environment = {
@@ -266,8 +301,11 @@ c.Spawner.environment = {
     # this environment's commands first (the AWS CLI, jupyter) in notebooks and terminals
     "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
 }
+if MLFLOW_URL:
+    c.Spawner.environment["MLFLOW_TRACKING_URI"] = MLFLOW_URL
 # the example notebooks every user finds in their home: the per-person tokens and AWS
-# credentials (train.ipynb), and training from Parquet on S3 with Arrow and Polars
+# credentials (train.ipynb), and training from Parquet on S3 with Arrow and Polars, logged to
+# MLflow when JAIA_MLFLOW=on (train_engines.ipynb)
 EXAMPLES = ("train.ipynb", "train_engines.ipynb")
 if ISOLATED:
     c.JupyterHub.spawner_class = "jupyter_ai_access.hub.spawner.AccountPerUserSpawner"

@@ -40,8 +40,11 @@ def local_deployment(
     watch_log: Any = None,
     *,
     crypt_key_in_env: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Run ``root/jupyterhub_config.py`` with its state in ``folder``; yield its URLs and secrets.
+
+    ``env``: more settings for the configuration (e.g. ``{"JAIA_MLFLOW": "on", ...}``).
 
     ``watch_log(path)`` is called with the Hub's log file (the leak check watches it).
     ``crypt_key_in_env=False`` starts it as ``./run-demo`` does, without
@@ -88,6 +91,7 @@ c.JupyterHub.load_roles.append({{"name": "test-admin", "services": ["test-admin"
             "JAIA_ACCOUNT_PREFIX": prefix,
             # opens the local AWS's management API (/moto-api/) to the tests, as to an operator
             "JAIA_LOCAL_AWS_OPERATOR_SECRET": secret("local-aws-operator"),
+            **(env or {}),
         },
     )
     if not crypt_key_in_env:
