@@ -1,4 +1,5 @@
-"""Kernel code for tests/test_engines.py: each data engine reads and writes S3 as training code does.
+"""Kernel code for tests/test_engines.py: each data engine reads and writes S3 as training code
+does.
 
 :data:`PRELUDE` (formatted with the bucket) defines, in the kernel, one reader and one writer per
 engine (:data:`ENGINES`), each built once and reused (a training loop keeps its filesystem,
@@ -106,7 +107,8 @@ def duckdb_read():
     return _duckdb().execute(sql).fetchone()[0]
 
 def duckdb_write():
-    _duckdb().execute(f"COPY (SELECT 1 AS x) TO 's3://{{OUT}}/duckdb/probe.parquet' (FORMAT parquet)")
+    target = f"s3://{{OUT}}/duckdb/probe.parquet"
+    _duckdb().execute(f"COPY (SELECT 1 AS x) TO '{{target}}' (FORMAT parquet)")
 
 # ---- Polars (Rust object_store; Polars' own AWS credential provider)
 POLARS = {{"aws_endpoint_url": ENDPOINT, "allow_http": "true", "aws_region": REGION}}
@@ -127,7 +129,8 @@ DELTA = {{"AWS_ENDPOINT_URL": ENDPOINT, "AWS_ALLOW_HTTP": "true", "AWS_REGION": 
 
 def deltalake_read():
     from deltalake import DeltaTable
-    table = once("delta", lambda: DeltaTable(f"s3://{{DATA}}/deltalake/table", storage_options=DELTA))
+    where = f"s3://{{DATA}}/deltalake/table"
+    table = once("delta", lambda: DeltaTable(where, storage_options=DELTA))
     return table.to_pyarrow_table().num_rows
 
 def deltalake_write():
