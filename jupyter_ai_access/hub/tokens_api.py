@@ -49,8 +49,14 @@ from ..protocol import (
     fingerprint,
 )
 from .callers import Caller, token_caller
-from .endpoint_limits import SharedAnswer, Watch
-from .watch_streams import StreamWriter, start_stream, token_expiry, token_still_valid
+from .endpoint_limits import SharedAnswer, Watch, WatchBoard
+from .watch_streams import (
+    StreamWriter,
+    recheck_due,
+    start_stream,
+    stream_deadline,
+    token_still_valid,
+)
 
 __all__ = [
     "HANDLER_ROUTE",
@@ -119,12 +125,7 @@ class TokensAPIHandler(APIHandler):
         """The session watch: one shared answer per session change, at most N watches held."""
         auth = self.authenticator
         have = self.get_argument("have", "")
-        watch = self._watch = auth.watch_board.open(
-            user_name,
-            caller.key,
-            per_user=auth.session_watches_per_user,
-            per_token=auth.session_watches_per_token,
-        )
+        watch = self._watch = self._open_watch(user_name, caller)
         try:
             deadline = time.monotonic() + wait
             first = True
@@ -159,25 +160,22 @@ class TokensAPIHandler(APIHandler):
         finally:
             auth.watch_board.close(watch)
 
-    async def _streamed(
-        self, user_name: str, wait: float, caller: Caller, keepalive: float
-    ) -> None:
+    def _open_watch(self, user_name: str, caller: Caller) -> Watch:
+        auth = self.authenticator
+        per_user, per_token = auth.session_watches_per_user, auth.session_watches_per_token
+        board: WatchBoard = auth.watch_board
+        return board.open(user_name, caller.key, per_user=per_user, per_token=per_token)
+
+    async def _streamed(self, user_name: str, wait: float, caller: Caller, alive: float) -> None:
         """The session watch as a stream (:mod:`.watch_streams`): every change is one line."""
         auth = self.authenticator
         have = self.get_argument("have", "")
-        watch = self._watch = auth.watch_board.open(
-            user_name,
-            caller.key,
-            per_user=auth.session_watches_per_user,
-            per_token=auth.session_watches_per_token,
-        )
+        watch = self._watch = self._open_watch(user_name, caller)
         stream = StreamWriter(self)
         try:
-            deadline = time.monotonic() + wait
-            token_expires = token_expiry(self)
-            if token_expires is not None:
-                deadline = min(deadline, time.monotonic() + token_expires - time.time())
+            deadline = stream_deadline(self, wait)
             first = True
+            checked = -math.inf  # when this stream last re-checked the session
             while not watch.ended.is_set() and stream.open:
                 generation = auth.session_events.generation(user_name)
                 answer: SharedAnswer = await auth.shared_answers.get(
@@ -192,7 +190,7 @@ class TokensAPIHandler(APIHandler):
                         stream.line(403, {"error": "token_revoked", "message": _REVOKED})
                         return
                     if not stream.started:
-                        start_stream(self, stream, keepalive)
+                        start_stream(self, stream, alive)
                     stream.line(answer.status, answer.body)
                     if answer.status == 200 and answer.first_handout(caller.key):
                         auth.audit.tokens_handed(
@@ -201,12 +199,15 @@ class TokensAPIHandler(APIHandler):
                     have = answer.fingerprint
                 first = False
                 if not stream.started:
-                    start_stream(self, stream, keepalive)
-                left = deadline - time.monotonic()
-                if left <= 0:
+                    start_stream(self, stream, alive)
+                now = time.monotonic()
+                if deadline - now <= 0:
                     stream.line(204, {})
                     return
-                woken = asyncio.ensure_future(auth.session_events.wait(user_name, left))
+                recheck = recheck_due(auth, answer, checked)
+                woken = asyncio.ensure_future(
+                    auth.session_events.wait(user_name, min(deadline, recheck) - now)
+                )
                 ended = asyncio.ensure_future(watch.ended.wait())
                 try:
                     await asyncio.wait({woken, ended}, return_when=asyncio.FIRST_COMPLETED)
@@ -215,6 +216,11 @@ class TokensAPIHandler(APIHandler):
                 finally:
                     for pending in (woken, ended):
                         pending.cancel()
+                if time.monotonic() >= recheck and not watch.ended.is_set():
+                    # recheck_interval: the session is checked at Cognito (a refresh) as the
+                    # long-poll's reconnection used to make JupyterHub do
+                    checked = time.monotonic()
+                    await self._answer(user_name, refresh=True)
             if watch.ended.is_set():
                 superseded = self._superseded(user_name)
                 if stream.started:

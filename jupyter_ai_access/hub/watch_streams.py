@@ -11,6 +11,8 @@ authenticated (JupyterHub's own check, the only SQL of an idle watch), a ``200``
 - an empty line every ``wait`` seconds (at most ``session_watch_keepalive``) while nothing
   changes: the idle cycle of the watch, written from memory by one ticker for all streams
   (:class:`KeepAlives`): no database, no authentication;
+- every ``recheck_interval`` the session is checked at Cognito (a refresh; a changed answer is
+  written as any change), as the long-poll's reconnections made JupyterHub do;
 - a last line ``{"status": 204}`` when the hold ends (reconnect at once), 409
   ``watch_superseded`` when a newer watch ended this one, 403 when the token that opened the
   stream was deleted or expired meanwhile (checked before any change is written).
@@ -28,6 +30,7 @@ import asyncio
 import heapq
 import itertools
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import timezone
@@ -41,8 +44,9 @@ __all__ = [
     "STREAM_TYPE",
     "KeepAlives",
     "StreamWriter",
+    "recheck_due",
     "start_stream",
-    "token_expiry",
+    "stream_deadline",
     "token_still_valid",
 ]
 
@@ -131,10 +135,15 @@ def start_stream(handler: Any, stream: StreamWriter, keepalive: float) -> None:
     auth.keepalives.add(stream, keepalive)
 
 
-def token_expiry(handler: Any) -> float | None:
-    """When the API token that opened the watch expires (epoch s), if it does (no SQL)."""
+def stream_deadline(handler: Any, wait: float) -> float:
+    """When (monotonic s) the stream ends: after ``wait``, or when the API token that opened it
+    expires, if it does (read at the request's authentication: no SQL)."""
+    deadline = time.monotonic() + wait
     expires = getattr(handler.get_token(), "expires_at", None)
-    return expires.replace(tzinfo=timezone.utc).timestamp() if expires else None
+    if expires:
+        left = expires.replace(tzinfo=timezone.utc).timestamp() - time.time()
+        deadline = min(deadline, time.monotonic() + left)
+    return deadline
 
 
 def token_still_valid(handler: Any) -> bool:
@@ -144,3 +153,18 @@ def token_still_valid(handler: Any) -> bool:
         return False
     expires = orm_token.expires_at
     return expires is None or expires.replace(tzinfo=timezone.utc).timestamp() > time.time()
+
+
+def recheck_due(auth: Any, answer: Any, checked: float) -> float:
+    """When (monotonic s) a stream re-checks its user's session at Cognito (inf: never).
+
+    ``CognitoOAuthenticator.recheck_interval`` after the last refresh (the answer's
+    ``refreshed_at``), and not again within that interval of this stream's last re-check
+    (Cognito down: the refresh's own back-off decides, not a loop here).
+    """
+    interval = float(auth.recheck_interval or 0)
+    body = answer.body if answer.status == 200 else None
+    if not interval or not isinstance(body, dict) or not body.get("refreshed_at"):
+        return math.inf
+    due = time.monotonic() + float(body["refreshed_at"]) + interval - auth.clock()
+    return float(max(due, checked + interval))

@@ -292,6 +292,8 @@ class HubSource(LoggingConfigurable):
             if not stream:
                 raise
             return  # the stream stays open: the next login comes through it
+        except WatchSupersededError:
+            raise  # not a failure: the tokens held stay valid
         except TokensUnavailableError as e:
             sink.failed(e, via="watch")
             if not stream or code != 503:
