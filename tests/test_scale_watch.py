@@ -28,6 +28,7 @@ from jupyter_ai_access_testing.harness.hubs import (
     server_token,
 )
 
+from jupyter_ai_access.protocol import TOKENS_SCOPE
 from jupyter_ai_access.server.hub_source import HubSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,7 @@ class Recorder:
     def __init__(self) -> None:
         self.tokens: Any = None
         self.withdrawn = 0
+        self.failures: list[Any] = []
 
     def install(self, tokens: Any, via: str = "fetch") -> None:
         self.tokens = tokens
@@ -70,7 +72,7 @@ class Recorder:
         self.tokens, self.withdrawn = None, self.withdrawn + 1
 
     def failed(self, error: Any, via: str = "fetch") -> None:
-        pass
+        self.failures.append(error)
 
 
 @pytest.fixture
@@ -157,6 +159,50 @@ async def test_an_idle_watch_cycle_issues_no_sql(counted_hub, idp, canaries):
     finally:
         await source.close()
         browser.close()
+
+
+async def test_a_held_watch_whose_token_was_deleted_gets_no_new_tokens(counted_hub, idp, canaries):
+    """The stream outlives its authentication: before writing a change it checks the token again."""
+    idp.login_ok("alice")
+    with HubBrowser(counted_hub.url) as browser:
+        assert browser.login("x", "y").status_code == 200
+    made = counted_hub.api(
+        "POST", "/users/alice/tokens", json={"scopes": [f"{TOKENS_SCOPE}!user=alice"]}
+    )
+    assert made.status_code == 201, made.text
+    canaries.register(made.json()["token"], "alice's server token")
+    source = HubSource(
+        hub_api_url=f"{counted_hub.url}/hub/api",
+        api_token=made.json()["token"],
+        user="alice",
+        watch_wait=30,  # held for longer than this test: no reconnection re-authenticates it
+    )
+    sink = Recorder()
+    source.attach(sink)  # type: ignore[arg-type]
+    source.start()
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(300):
+            if sink.tokens is not None:
+                break
+            await asyncio.sleep(0.1)
+        held = sink.tokens
+        assert held is not None
+        await asyncio.sleep(1)
+        deleted = counted_hub.api("DELETE", f"/users/alice/tokens/{made.json()['id']}")
+        assert deleted.status_code == 204, deleted.text
+        idp.login_ok("alice")  # a new login: new tokens for alice's watches
+        with HubBrowser(counted_hub.url) as browser:
+            ok = await loop.run_in_executor(None, browser.login, "x", "y")
+            assert ok.status_code == 200
+        for _ in range(200):
+            if sink.failures or sink.tokens is not held:
+                break
+            await asyncio.sleep(0.05)
+        assert sink.tokens is held, "the deleted token's watch received the new tokens"
+        assert sink.failures and sink.failures[0].failure == "refused"
+    finally:
+        await source.close()
 
 
 def test_the_scale_benchmark_runs_at_small_n(tmp_path: Path):

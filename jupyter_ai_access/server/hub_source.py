@@ -297,6 +297,7 @@ class HubSource(LoggingConfigurable):
         except TokensUnavailableError as e:
             sink.failed(e, via="watch")
             if not stream or code != 503:
+                self._lost_spread = 0.0  # refused, not lost: back off
                 raise
             return  # Cognito is down; the Hub writes the next change when it comes
         sink.install(tokens, via="watch")
