@@ -5,16 +5,22 @@ default). It is the Hub API client of the server extension:
 
 - :meth:`HubSource.fetch` asks the Hub's endpoint (``hub/tokens_api.py``; the contract is
   :mod:`jupyter_ai_access.protocol`) with the server's API token;
-- the **session watch**: one long-poll on the same endpoint with ``?wait=&have=<fingerprint of the
-  held access token>``; the Hub answers as soon as the answer changes (new tokens, or the session
-  ended) or after the wait. A session end withdraws every kernel's tokens at once; a new login
-  brings them back. One channel per user server, however many kernels it runs. The Hub holds a
-  few watches per user and token (``CognitoOAuthenticator.session_watches_per_user``); when a
-  newer one ends this one (409 ``watch_superseded``), the watch reconnects after a back-off.
+- the **session watch**: one stream on the same endpoint (``?wait=&have=<fingerprint of the held
+  access token>&stream=1``, :mod:`.hub_stream`) that the Hub holds for
+  ``CognitoOAuthenticator.session_wait_max`` (1 h): each session change (new tokens, the session
+  ended, a new login) arrives as one line at once, and a keep-alive line every ``watch_wait``
+  seconds otherwise, written from the Hub's memory (an idle watch costs the Hub no SQL). A Hub
+  without streams answers it as a long-poll, renewed every ``watch_wait``. A session end
+  withdraws every kernel's tokens at once. One channel per user server, however many kernels it
+  runs. The Hub holds a few watches per user and token
+  (``CognitoOAuthenticator.session_watches_per_user``); when a newer one ends this one (409
+  ``watch_superseded``), the watch reconnects after a back-off.
 
-When the Hub goes away (a restart drops every watch at the same instant) the watch reconnects
-after a backoff of 1 s doubling up to ``TokenBroker.max_backoff``, each wait drawn at random down
-to a tenth of it (full jitter): the servers come back spread out instead of all at once.
+When the Hub goes away (a restart drops every watch at the same instant) the watch reconnects at
+a random moment of the window the Hub announced with the stream (its number of watches divided by
+``CognitoOAuthenticator.session_watch_reconnect_rate``), then after a backoff of 1 s doubling up
+to ``TokenBroker.max_backoff``, each wait drawn at random down to a tenth of it (full jitter): the
+servers come back spread out instead of all at once. Three keep-alives missed count as a Hub gone.
 
 Settings are ``c.HubSource.*``; the names they had before the Hub source existed,
 ``c.TokenBroker.hub_api_url`` (``api_token``, ``user``, ``login_url``, ``http_timeout``,
