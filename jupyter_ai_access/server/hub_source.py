@@ -154,6 +154,7 @@ class HubSource(LoggingConfigurable):
         self._watch_task: asyncio.Task[None] | None = None
         self._http: AsyncHTTPClient | None = None
         self._lost_spread = 0.0  # reconnection window the Hub asked for, once a stream held
+        self._closing = False
 
     # ---------------------------------------------------------------- TokenSource
     @property
@@ -190,9 +191,11 @@ class HubSource(LoggingConfigurable):
         """Stop the session watch and close the Hub client."""
         task, self._watch_task = self._watch_task, None
         if task is not None:
+            self._closing = True  # asyncio.wait_for may swallow a cancellation (Python < 3.12)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            self._closing = False
         if self._http is not None:
             self._http.close()
             self._http = None
@@ -228,7 +231,7 @@ class HubSource(LoggingConfigurable):
         backoff = Backoff(1.0, max(1.0, self.max_backoff), jitter=WATCH_JITTER)
         self.watching = True
         try:
-            while True:
+            while not self._closing:
                 self._lost_spread = 0.0
                 try:
                     if self.watch_stream:
@@ -266,7 +269,7 @@ class HubSource(LoggingConfigurable):
         ssl_options = self.client().defaults.get("ssl_options")
         try:
             opened = await open_watch(
-                url, self.api_token, timeout=self.http_timeout, ssl_options=ssl_options
+                url, self.api_token, timeout=self.http_timeout, wait=wait, ssl_options=ssl_options
             )
             if isinstance(opened, tuple):
                 self._deliver(*opened, wait, stream=False)

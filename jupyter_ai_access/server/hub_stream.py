@@ -90,9 +90,12 @@ class WatchStream:
 
 
 async def open_watch(
-    url: str, token: str, *, timeout: float, ssl_options: Any = None
+    url: str, token: str, *, timeout: float, wait: float, ssl_options: Any = None
 ) -> tuple[int, dict[str, Any]] | WatchStream:
-    """GET ``url``: a plain ``(status, body)`` answer, or the :class:`WatchStream` (200 ndjson)."""
+    """GET ``url``: a plain ``(status, body)`` answer, or the :class:`WatchStream` (200 ndjson).
+
+    A Hub without streams holds the request as a long-poll: its answer may take ``wait`` s.
+    """
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     port = parts.port or (443 if secure else 80)
@@ -115,7 +118,7 @@ async def open_watch(
                 "Connection: close\r\n\r\n"
             ).encode()
         )
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout + wait)
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers: dict[str, str] = {}
