@@ -32,6 +32,7 @@ import resource
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +46,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_hub_scale import COUNTERS, cpu_seconds
 from hub_configs import cognito_config
-from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
+from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess, find_chp
 
 from jupyter_ai_access.local_cognito import LocalCognito
 from jupyter_ai_access.local_cognito.process import find_free_port
@@ -77,6 +78,9 @@ c.JupyterHub.concurrent_spawn_limit = 0
 # the watch alone: no re-check at Cognito every recheck_interval (each one is a refresh, whose
 # cost the expiry storm measures; docs/scaling.md adds it per recheck_interval)
 c.CognitoOAuthenticator.recheck_interval = 0
+# JupyterHub's own poll of every server's activity (every 300 s by default) blocks the Hub for
+# seconds at thousands of servers: kept out of the windows, reported apart (see docs/scaling.md)
+c.JupyterHub.last_activity_interval = 3600
 """
 
 
@@ -90,6 +94,16 @@ class Responder(BaseHTTPRequestHandler):
         self.wfile.write(b"{}")
 
     def log_message(self, *args: Any) -> None:
+        pass
+
+
+class QuietServer(ThreadingHTTPServer):
+    """The responder: a client gone before the answer (the Hub restarting) is not an error."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
         pass
 
 
@@ -151,7 +165,7 @@ class Bench:
     def start(self) -> None:
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        self.responder = ThreadingHTTPServer(("127.0.0.1", 0), Responder)
+        self.responder = QuietServer(("127.0.0.1", 0), Responder)
         threading.Thread(target=self.responder.serve_forever, daemon=True).start()
         port = find_free_port()  # the public (proxy) port: the callback URL names it
         secret = secrets.token_urlsafe(32)
@@ -187,10 +201,13 @@ class Bench:
             pool_file=str(self.tmp / "pool.json"), state_dir=str(self.tmp / "state")
         )
         running = self.emulator.start()
+        proxy_token = secrets.token_hex(32)
         config = (
             cognito_config(running.issuer, running.domain, CLIENT, token_delivery=True)
             + COUNTERS
             + SPAWNER
+            + "c.ConfigurableHTTPProxy.should_start = False\n"
+            + f"c.ConfigurableHTTPProxy.auth_token = {proxy_token!r}\n"
         )
         self.hub = HubProcess(
             self.tmp / "hub",
@@ -204,13 +221,34 @@ class Bench:
                 "JAIA_BENCH_SERVER_PORT": str(self.responder.server_address[1]),
             },
         )
-        self.hub.start(timeout=120)
+        # the proxy runs on its own, as in Zero to JupyterHub (its own pod): it and its routes
+        # outlive a Hub restart, which then only checks them
+        self.proxy = subprocess.Popen(
+            [
+                os.environ.get("JUPYTER_AI_ACCESS_NODE") or "node",
+                find_chp(),
+                "--ip=127.0.0.1",
+                f"--port={self.hub.port}",
+                "--api-ip=127.0.0.1",
+                f"--api-port={self.hub.proxy_api_port}",
+                f"--default-target=http://127.0.0.1:{self.hub.hub_port}",
+                f"--error-target=http://127.0.0.1:{self.hub.hub_port}/hub/error",
+                "--log-level=warn",
+            ],
+            env={**os.environ, "CONFIGPROXY_AUTH_TOKEN": proxy_token},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.hub.start(timeout=300)
         self.api = f"http://127.0.0.1:{self.hub.hub_port}/hub/api"
 
     def stop(self) -> None:
         for browser in self.browsers.values():
             browser.close()
         self.hub.stop()
+        self.proxy.terminate()
+        self.proxy.wait(20)
         self.emulator.stop()
         self.responder.shutdown()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -289,7 +327,7 @@ class Bench:
             except (OSError, ValueError):
                 time.sleep(0.02)
         status = Path(f"/proc/{pid}/status").read_text()
-        rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+        rss = sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
         return {
             "cpu": cpu_seconds(pid),
             "sql": counts["statements"],
@@ -388,6 +426,12 @@ class Bench:
             renewals=refreshed,
         )
 
+    def save(self) -> None:
+        """The results so far (a run cut short keeps what it measured)."""
+        out = Path(self.args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".partial.json").write_text(json.dumps(self.results, indent=1) + "\n")
+
     # ------------------------------------------------------------------ phases
     async def per_n(self, n: int) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -395,9 +439,12 @@ class Bench:
         w = self.args.window
         row: dict[str, Any] = {"n": n}
         row["no_watch"] = await self.window(w)
-        started = time.monotonic()
+        before = await loop.run_in_executor(None, self.snapshot)
         await self.watch(self.users[:n])
-        row["connect_s"] = round(time.monotonic() - started, 1)
+        after = await loop.run_in_executor(None, self.snapshot)
+        row["connect_s"] = round(after["at"] - before["at"], 1)
+        row["connect_cpu_ms_per_watch"] = (after["cpu"] - before["cpu"]) / n * 1000
+        row["connect_sql_per_watch"] = (after["sql"] - before["sql"]) / n
         await asyncio.sleep(3)
         row["idle"] = await self.window(w)
         row["trickle"] = await self.window(w, lambda s, e: self.trickle(s, e, n))
@@ -462,7 +509,7 @@ class Bench:
         loop = asyncio.get_running_loop()
         lat: list[tuple[float, float]] = []
         stopped = time.monotonic()
-        await loop.run_in_executor(None, self.hub.restart)
+        await loop.run_in_executor(None, lambda: self.hub.restart(timeout=300))
         up = time.monotonic()
         before = await loop.run_in_executor(None, self.snapshot)
         horizon = self.args.restart_window
@@ -510,11 +557,14 @@ class Bench:
             if n != self.args.ns[0]:
                 await self.unwatch()
             self.results["per_n"].append(await self.per_n(n))
+            self.save()
         n = self.args.ns[-1]
         idle_p99 = self.results["per_n"][-1]["idle"]["api_p99_ms"] / 1000
         storms = self.results["storms"]
         storms["mass_logout"] = await self.mass_logout(n)
+        self.save()
         storms["expiry_storm"] = await self.expiry_storm(n)
+        self.save()
         storms["restart"] = await self.restart(n, idle_p99)
         self.results["machine"] = {
             "cpus": os.cpu_count(),
@@ -523,6 +573,7 @@ class Bench:
             "duration_s": round(time.time() - started),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         }
+        self.results["benchmark"] = "benchmarks/bench_scale.py"
         self.results["settings"] = {
             "session_watch_keepalive_s": 60,
             "session_wait_max_s": 3600,
@@ -549,6 +600,18 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {a['sql_per_s']:.1f} → {b['sql_per_s']:.1f} → {c['sql_per_s']:.1f} "
             f"| {b['rss_mb']:.0f} | {b['fds']:,} | {b['api_p50_ms']:.1f} / {b['api_p99_ms']:.1f} "
             f"| {c['woken_p50_ms']:.0f} / {c['woken_p99_ms']:.0f} ({c['logouts']} logouts) |"
+        )
+    out += [
+        "",
+        "| N watches | connecting all N: Hub CPU per watch | SQL statements per watch "
+        "| idle: Hub RSS per watch |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in results["per_n"]:
+        rss = (r["idle"]["rss_mb"] - r["no_watch"]["rss_mb"]) * 1024 / r["n"]
+        out.append(
+            f"| {r['n']:,} | {r['connect_cpu_ms_per_watch']:.1f} ms "
+            f"| {r['connect_sql_per_watch']:.1f} | {rss:.0f} KB |"
         )
     s = results["storms"]
     n = results["per_n"][-1]["n"]
