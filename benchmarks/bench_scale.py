@@ -677,6 +677,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown(results))
+    out.with_suffix(".partial.json").unlink(missing_ok=True)
     print(markdown(results))
     return results
 
