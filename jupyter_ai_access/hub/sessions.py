@@ -2,15 +2,17 @@
 
 - :class:`SessionEvents` wakes the user's server when that user's session changes (login, refresh,
   logout, ``invalid_grant``, removal from the allowed groups, deletion). Each user server holds one
-  long-poll on the Hub's token endpoint (``?wait=``); nothing polls per kernel.
+  watch on the Hub's token endpoint (``?wait=``: a stream, :mod:`.watch_streams`, or a
+  long-poll); nothing polls per kernel, and an idle stream costs no SQL.
 - :class:`EndedSessions` remembers the ``origin_jti`` of sessions that ended until their access
   tokens expire, for the revocation feed (``GET /hub/api/ai-access/revocations``) that resources
   follow with ``CognitoTokenVerifier(denied_origin_jtis=RevocationFeed(...))``.
 
-The waiters live in the Hub's memory: a Hub restart drops every long-poll (servers reconnect
-after a jittered backoff and get the current state). The ended sessions are also written to
-:class:`~.revocation_store.RevocationFile` (``CognitoOAuthenticator.revocations_file``) before a
-logout answers, and read back at start: a restart, even by SIGKILL, forgets none of them.
+The waiters live in the Hub's memory: a Hub restart drops every watch (servers reconnect spread
+over the window the Hub announced, then with a jittered backoff, and get the current state).
+The ended sessions are also written to :class:`~.revocation_store.RevocationFile`
+(``CognitoOAuthenticator.revocations_file``) before a logout answers, and read back at start: a
+restart, even by SIGKILL, forgets none of them.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ Answers (JSON, ``Cache-Control: no-store``):
 
 The same request with ``?wait=<s>&have=<fingerprint>`` is the server's session watch (see
 :mod:`jupyter_ai_access.protocol`); 409 ``watch_superseded`` ends it when the user (or the token)
-opened more than the Hub holds (:mod:`.endpoint_limits`).
+opened more than the Hub holds (:mod:`.endpoint_limits`). With ``&stream=1`` the watch is one
+stream of answer lines and keep-alives (:mod:`.watch_streams`): an idle watch costs no SQL.
 """
 
 from __future__ import annotations
@@ -48,7 +49,14 @@ from ..protocol import (
     fingerprint,
 )
 from .callers import Caller, token_caller
-from .endpoint_limits import SharedAnswer, Watch
+from .endpoint_limits import SharedAnswer, Watch, WatchBoard
+from .watch_streams import (
+    StreamWriter,
+    recheck_due,
+    start_stream,
+    stream_deadline,
+    token_still_valid,
+)
 
 __all__ = [
     "HANDLER_ROUTE",
@@ -97,6 +105,11 @@ class TokensAPIHandler(APIHandler):
         if not 0 <= wait < float("inf"):
             raise web.HTTPError(400, "wait must be a number of seconds.")
         self.set_header("Cache-Control", "no-store")
+        if wait and self.get_argument("stream", "") == "1":
+            # the stream lasts session_wait_max; ``wait`` is its longest silence (keep-alives)
+            keepalive = min(wait, auth.session_watch_keepalive)
+            await self._streamed(user_name, auth.session_wait_max, caller, keepalive)
+            return
         if wait:
             answer = await self._held(user_name, min(wait, auth.session_wait_max), caller)
         else:
@@ -112,12 +125,7 @@ class TokensAPIHandler(APIHandler):
         """The session watch: one shared answer per session change, at most N watches held."""
         auth = self.authenticator
         have = self.get_argument("have", "")
-        watch = self._watch = auth.watch_board.open(
-            user_name,
-            caller.key,
-            per_user=auth.session_watches_per_user,
-            per_token=auth.session_watches_per_token,
-        )
+        watch = self._watch = self._open_watch(user_name, caller)
         try:
             deadline = time.monotonic() + wait
             first = True
@@ -151,6 +159,80 @@ class TokensAPIHandler(APIHandler):
                     return self._superseded(user_name)
         finally:
             auth.watch_board.close(watch)
+
+    def _open_watch(self, user_name: str, caller: Caller) -> Watch:
+        auth = self.authenticator
+        per_user, per_token = auth.session_watches_per_user, auth.session_watches_per_token
+        board: WatchBoard = auth.watch_board
+        return board.open(user_name, caller.key, per_user=per_user, per_token=per_token)
+
+    async def _streamed(self, user_name: str, wait: float, caller: Caller, alive: float) -> None:
+        """The session watch as a stream (:mod:`.watch_streams`): every change is one line."""
+        auth = self.authenticator
+        have = self.get_argument("have", "")
+        watch = self._watch = self._open_watch(user_name, caller)
+        stream = StreamWriter(self)
+        try:
+            deadline = stream_deadline(self, wait)
+            first = True
+            checked = -math.inf  # when this stream last re-checked the session
+            while not watch.ended.is_set() and stream.open:
+                generation = auth.session_events.generation(user_name)
+                answer: SharedAnswer = await auth.shared_answers.get(
+                    user_name, generation, lambda: self._answer(user_name, refresh=False)
+                )
+                if watch.ended.is_set():
+                    break
+                if answer.fingerprint != have:
+                    if first:
+                        self._limit(user_name)  # answered at once: bounded like a fetch
+                    elif not token_still_valid(self):
+                        stream.line(403, {"error": "token_revoked", "message": _REVOKED})
+                        return
+                    if not stream.started:
+                        start_stream(self, stream, alive)
+                    stream.line(answer.status, answer.body)
+                    if answer.status == 200 and answer.first_handout(caller.key):
+                        auth.audit.tokens_handed(
+                            user_name, caller.audit_fields(), "watch", answer.audit
+                        )
+                    have = answer.fingerprint
+                first = False
+                if not stream.started:
+                    start_stream(self, stream, alive)
+                now = time.monotonic()
+                if deadline - now <= 0:
+                    stream.line(204, {})
+                    return
+                recheck = recheck_due(auth, answer, checked)
+                woken = asyncio.ensure_future(
+                    auth.session_events.wait(user_name, min(deadline, recheck) - now)
+                )
+                ended = asyncio.ensure_future(watch.ended.wait())
+                try:
+                    await asyncio.wait({woken, ended}, return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    return  # the Hub is stopping: the server reconnects to the next one
+                finally:
+                    for pending in (woken, ended):
+                        pending.cancel()
+                if time.monotonic() >= recheck and not watch.ended.is_set():
+                    # recheck_interval: the session is checked at Cognito (a refresh) as the
+                    # long-poll's reconnection used to make JupyterHub do
+                    checked = time.monotonic()
+                    await self._answer(user_name, refresh=True)
+            if watch.ended.is_set():
+                superseded = self._superseded(user_name)
+                if stream.started:
+                    stream.line(superseded.status, superseded.body)
+                else:
+                    self.set_status(superseded.status)
+                    self.finish(superseded.body)
+        finally:
+            stream.open = False
+            auth.watch_board.close(watch)
+            if stream.started and not self._finished:
+                self.finish()
 
     def on_connection_close(self) -> None:
         """The client went away: end its watch so that it holds nothing at the Hub."""
@@ -264,6 +346,7 @@ class _Refused(web.HTTPError):
 
 
 _ENDED = "Your JupyterHub session has ended"
+_REVOKED = "The API token that opened this session watch was deleted or has expired."
 
 
 def hub_config_snippet() -> dict[str, Any]:

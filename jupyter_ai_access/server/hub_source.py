@@ -5,16 +5,22 @@ default). It is the Hub API client of the server extension:
 
 - :meth:`HubSource.fetch` asks the Hub's endpoint (``hub/tokens_api.py``; the contract is
   :mod:`jupyter_ai_access.protocol`) with the server's API token;
-- the **session watch**: one long-poll on the same endpoint with ``?wait=&have=<fingerprint of the
-  held access token>``; the Hub answers as soon as the answer changes (new tokens, or the session
-  ended) or after the wait. A session end withdraws every kernel's tokens at once; a new login
-  brings them back. One channel per user server, however many kernels it runs. The Hub holds a
-  few watches per user and token (``CognitoOAuthenticator.session_watches_per_user``); when a
-  newer one ends this one (409 ``watch_superseded``), the watch reconnects after a back-off.
+- the **session watch**: one stream on the same endpoint (``?wait=&have=<fingerprint of the held
+  access token>&stream=1``, :mod:`.hub_stream`) that the Hub holds for
+  ``CognitoOAuthenticator.session_wait_max`` (1 h): each session change (new tokens, the session
+  ended, a new login) arrives as one line at once, and a keep-alive line every ``watch_wait``
+  seconds otherwise, written from the Hub's memory (an idle watch costs the Hub no SQL). A Hub
+  without streams answers it as a long-poll, renewed every ``watch_wait``. A session end
+  withdraws every kernel's tokens at once. One channel per user server, however many kernels it
+  runs. The Hub holds a few watches per user and token
+  (``CognitoOAuthenticator.session_watches_per_user``); when a newer one ends this one (409
+  ``watch_superseded``), the watch reconnects after a back-off.
 
-When the Hub goes away (a restart drops every watch at the same instant) the watch reconnects
-after a backoff of 1 s doubling up to ``TokenBroker.max_backoff``, each wait drawn at random down
-to a tenth of it (full jitter): the servers come back spread out instead of all at once.
+When the Hub goes away (a restart drops every watch at the same instant) the watch reconnects at
+a random moment of the window the Hub announced with the stream (its number of watches divided by
+``CognitoOAuthenticator.session_watch_reconnect_rate``), then after a backoff of 1 s doubling up
+to ``TokenBroker.max_backoff``, each wait drawn at random down to a tenth of it (full jitter): the
+servers come back spread out instead of all at once. Three keep-alives missed count as a Hub gone.
 
 Settings are ``c.HubSource.*``; the names they had before the Hub source existed,
 ``c.TokenBroker.hub_api_url`` (``api_token``, ``user``, ``login_url``, ``http_timeout``,
@@ -27,11 +33,12 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 from typing import Any, cast
 from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Float, Unicode, default
+from traitlets import Bool, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import SessionEndedError, TokensUnavailableError, WatchSupersededError
@@ -46,6 +53,7 @@ from ..protocol import (
 )
 from ..retry import Backoff
 from .exchanged import hub_exchange
+from .hub_stream import HubGone, open_watch
 from .tokenset import ExchangedSet, TokenSet, TokenSink
 
 __all__ = ["HUB_SETTINGS", "WATCH_JITTER", "HubSource"]
@@ -82,10 +90,22 @@ class HubSource(LoggingConfigurable):
     http_timeout = Float(config=True, help="Timeout of a request to the Hub (s). Default: 10.")
     watch_wait = Float(
         config=True,
-        help="""How long (s) each session-watch request may wait at the Hub for a change. The
-        watch is one open request per server through which a logout reaches every kernel within
-        a second; the Hub caps it at CognitoOAuthenticator.session_wait_max. 0 turns the watch
-        off (kernels then learn of a logout at the next renewal). Default: 240.""",
+        help="""The session watch's idle cycle (s): how long the Hub may stay silent when nothing
+        changes. With watch_stream, the Hub writes a keep-alive line from memory this often (at
+        most CognitoOAuthenticator.session_watch_keepalive) on one stream it holds for
+        CognitoOAuthenticator.session_wait_max; without, each long-poll request waits this long
+        (capped by session_wait_max) and is renewed. A logout reaches every kernel within a
+        second either way. 0 turns the watch off (kernels then learn of a logout at the next
+        renewal). Default: 60 with watch_stream, else 240.""",
+    )
+
+    watch_stream = Bool(
+        True,
+        config=True,
+        help="""Hold the session watch as one stream (the Hub writes each session change as a
+        line, and keep-alives from memory in between: an idle watch costs the Hub no database
+        query) instead of a long-poll renewed every watch_wait seconds. A Hub without streams
+        answers as a long-poll; both work. Default: True.""",
     )
 
     def _old_name(self, name: str) -> Any:
@@ -123,7 +143,7 @@ class HubSource(LoggingConfigurable):
     @default("watch_wait")
     def _watch_wait_default(self) -> float:
         old = self._old_name("watch_wait")
-        return float(old) if old is not None else 240.0
+        return float(old) if old is not None else (60.0 if self.watch_stream else 240.0)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -133,6 +153,8 @@ class HubSource(LoggingConfigurable):
         self._sink: TokenSink | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._http: AsyncHTTPClient | None = None
+        self._lost_spread = 0.0  # reconnection window the Hub asked for, once a stream held
+        self._closing = False
 
     # ---------------------------------------------------------------- TokenSource
     @property
@@ -169,9 +191,11 @@ class HubSource(LoggingConfigurable):
         """Stop the session watch and close the Hub client."""
         task, self._watch_task = self._watch_task, None
         if task is not None:
+            self._closing = True  # asyncio.wait_for may swallow a cancellation (Python < 3.12)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            self._closing = False
         if self._http is not None:
             self._http.close()
             self._http = None
@@ -203,13 +227,17 @@ class HubSource(LoggingConfigurable):
         return tokens
 
     async def watch_forever(self) -> None:
-        """Hold one long-poll on the Hub; a session change (logout, re-login) arrives at once."""
+        """Hold one watch on the Hub; a session change (logout, re-login) arrives at once."""
         backoff = Backoff(1.0, max(1.0, self.max_backoff), jitter=WATCH_JITTER)
         self.watching = True
         try:
-            while True:
+            while not self._closing:
+                self._lost_spread = 0.0
                 try:
-                    await self.watch_once(self.watch_wait)
+                    if self.watch_stream:
+                        await self.watch_stream_once(self.watch_wait)
+                    else:
+                        await self.watch_once(self.watch_wait)
                     backoff.reset()
                 except SessionEndedError:
                     backoff.reset()  # withdrawn; keep watching for the next login
@@ -219,9 +247,69 @@ class HubSource(LoggingConfigurable):
                     self.log.info("The Hub ended this server's session watch: %s", e)
                     await asyncio.sleep(backoff.failed())
                 except TokensUnavailableError:
-                    await asyncio.sleep(backoff.failed())
+                    if self._lost_spread:
+                        # a stream that was held is gone (a Hub restart drops them all at once):
+                        # come back at a random moment of the window the Hub asked for
+                        backoff.reset()
+                        await asyncio.sleep(random.uniform(0.0, self._lost_spread))  # noqa: S311
+                    else:
+                        await asyncio.sleep(backoff.failed())
         finally:
             self.watching = False
+
+    async def watch_stream_once(self, wait: float) -> None:
+        """One streamed watch (:mod:`.hub_stream`): every answer line is pushed into the sink
+        as it comes, until the Hub ends the hold (or answers at once, as a plain watch)."""
+        sink = self._sink
+        assert sink is not None, "attach() first"
+        self.watches += 1
+        held = sink.tokens.access_token if sink.tokens is not None else None
+        query = {"wait": f"{wait:g}", "have": fingerprint(held), "stream": "1"}
+        url = hub_tokens_url(self.hub_api_url, self.user) + "?" + urlencode(query)
+        ssl_options = self.client().defaults.get("ssl_options")
+        try:
+            opened = await open_watch(
+                url, self.api_token, timeout=self.http_timeout, wait=wait, ssl_options=ssl_options
+            )
+            if isinstance(opened, tuple):
+                self._deliver(*opened, wait, stream=False)
+                return
+            self._lost_spread = opened.spread
+            try:
+                async for code, body in opened.answers():
+                    if code == 204:  # the hold is over: reconnect at once
+                        return
+                    self._deliver(code, body, wait, stream=True)
+            finally:
+                opened.close()
+        except HubGone as e:
+            error = TokensUnavailableError(
+                "JupyterHub cannot be reached to renew your tokens; retrying.",
+                failure="hub_unreachable",
+                reason=f"JupyterHub cannot be reached ({e})",
+            )
+            sink.failed(error, via="watch")
+            raise error from None
+
+    def _deliver(self, code: int, body: dict[str, Any], wait: float, *, stream: bool) -> None:
+        sink = self._sink
+        assert sink is not None
+        try:
+            tokens = self._interpret(code, body, wait)
+        except SessionEndedError as e:
+            sink.withdraw(e, via="watch")
+            if not stream:
+                raise
+            return  # the stream stays open: the next login comes through it
+        except WatchSupersededError:
+            raise  # not a failure: the tokens held stay valid
+        except TokensUnavailableError as e:
+            sink.failed(e, via="watch")
+            if not stream or code != 503:
+                self._lost_spread = 0.0  # refused, not lost: back off
+                raise
+            return  # Cognito is down; the Hub writes the next change when it comes
+        sink.install(tokens, via="watch")
 
     # ---------------------------------------------------------------- the Hub's endpoint
     def client(self) -> AsyncHTTPClient:
@@ -268,6 +356,10 @@ class HubSource(LoggingConfigurable):
         if wait:
             url += "?" + urlencode({"wait": f"{wait:g}", "have": have})
         code, body = await self.get_json(url, "renew your tokens", wait)
+        return self._interpret(code, body, wait)
+
+    def _interpret(self, code: int, body: dict[str, Any], wait: float = 0.0) -> TokenSet:
+        """The tokens of a 200 answer of the Hub's endpoint, else the error it means."""
         if code == 200:
             return self._tokens(cast(HubTokens, body))
         message = str(body.get("message") or f"JupyterHub answered HTTP {code}")
