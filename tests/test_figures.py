@@ -152,13 +152,11 @@ def test_the_page_block_follows_the_results():
 # -- every page's figures come from a results file ---------------------------------------------
 
 DOCS = ROOT / "docs"
-#: Pages whose figures other work owns (docs/scaling.md: the scaling benchmark's page); they are
-#: checked once they render from a results file.
-OTHERS = {"scaling.md"}
+#: Pages whose figures other work owns; they are checked once they render from a results file.
+OTHERS: set[str] = set()
 #: ``<!-- figures:pending NAME -->`` regions allowed, by NAME: a section whose benchmark writes
-#: no results file yet (the session-watch storm: benchmarks/bench_watch_storm.py, being reworked
-#: with the watch). A new pending region fails until it is named here.
-PENDING = {"scale"}
+#: no results file yet. None is left; a new pending region fails until it is named here.
+PENDING: set[str] = set()
 #: A measured figure: a time (ms, µs, a decimal number of seconds), a ratio or a size (MB).
 TIMES = "\N{MULTIPLICATION SIGN}"
 FIGURE = re.compile(
@@ -228,7 +226,6 @@ def test_the_check_finds_each_kind_of_hand_copy():
         "`recheck_interval` (300 s), backs off 2 s doubling to 60 s; a 5-15 minute lifetime",
         "```{jaia-figures} login\n```\n",
         "| 900 s | 11.1 | 9 % |",
-        "<!-- figures:pending scale -->\n| idle | 8.4 ms |\n<!-- figures:pending end -->",
     ]:
         assert figures_outside_blocks(prose) == [], prose
     with pytest.raises(AssertionError, match="not allowed"):
