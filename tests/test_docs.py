@@ -157,6 +157,17 @@ def test_the_data_engines_figures_are_the_benchmarks(site):
     assert results["measured"] in page
 
 
+def test_the_scale_figures_are_the_benchmarks(site):
+    """The scaling page's tables and phrases are bench_scale.py's output (scale.json, scale.md)."""
+    results = json.loads((ROOT / "benchmarks/results/scale.json").read_text(encoding="utf-8"))
+    page = text(site / "scaling.html")
+    largest = max(results["per_n"], key=lambda row: row["n"])
+    assert f"{largest['connect_cpu_ms_per_watch']:.3g} ms and " in page
+    storm = results["storms"]["restart"]
+    assert f"the Hub was down {storm['hub_down_s']:.1f} s" in page
+    assert results["machine"]["date"] in page  # the included scale.md's footnote
+
+
 def test_every_page_is_in_a_toctree_and_the_readme_is_a_front_page(site):
     pages = {
         p.relative_to(DOCS).with_suffix("").as_posix()
