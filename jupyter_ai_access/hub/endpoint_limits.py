@@ -90,7 +90,7 @@ class TokenEndpointLimits(LoggingConfigurable):
         help="""Reconnections per second the Hub asks its servers to spread themselves to after
         losing their watch streams (a Hub restart): each server waits a random time up to
         (open watches / this rate) seconds before reconnecting. Each reconnection costs the Hub
-        one token authentication (about 10 ms of CPU and 20 SQL statements). Default: 50.""",
+        one token authentication (its measured CPU and SQL: docs/scaling.md). Default: 50.""",
     )
 
     @validate("session_watch_keepalive", "session_watch_reconnect_rate")

@@ -118,10 +118,10 @@ class HubSettings(CognitoSettings):
         config=True,
         help="""Longest time (s) the Hub holds a user server's session watch open (the
         stream, or long-poll, through which a logout reaches the kernels within seconds). Each
-        user server reconnects after this long, which costs one token authentication (about
-        20 SQL statements): 10,000 servers make 10,000 / session_wait_max reconnections per
-        second. An idle streamed watch costs no SQL in between (keep-alives come from memory;
-        session_watch_keepalive). Default: 3600.""",
+        user server reconnects after this long, which costs one token authentication (its
+        measured cost: docs/scaling.md): 10,000 servers make 10,000 / session_wait_max
+        reconnections per second. An idle streamed watch costs no SQL in between (keep-alives
+        come from memory; session_watch_keepalive). Default: 3600.""",
     )
     audit_to_hub_log = Bool(
         True,
