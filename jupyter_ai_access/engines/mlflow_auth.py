@@ -17,7 +17,7 @@ import importlib
 import os
 
 from ..client import _token_for
-from ..protocol import KernelEnv
+from ..protocol import CognitoEnv, KernelEnv
 
 __all__ = ["BearerTokenHeaderProvider"]
 
@@ -41,7 +41,7 @@ class BearerTokenHeaderProvider:
         uri = _tracking_uri()
         if not uri.startswith(("http://", "https://")):
             return False
-        return bool(os.environ.get(KernelEnv.URL) or os.environ.get("COGNITO_CLIENT_ID"))
+        return bool(os.environ.get(KernelEnv.URL) or os.environ.get(CognitoEnv.CLIENT_ID))
 
     def request_headers(self) -> dict[str, str]:
         """The header, with a token valid for at least :data:`MIN_VALID` seconds."""
