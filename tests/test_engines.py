@@ -321,3 +321,15 @@ def test_the_credentials_command_outside_a_kernel_says_what_is_missing(tmp_path)
     assert done.returncode == 1 and done.stdout == ""
     assert "$AWS_CONTAINER_CREDENTIALS_FULL_URI" in done.stderr
     assert "AWSCredentialBroker.exchange" in done.stderr
+
+
+async def test_a_persons_own_aws_config_is_not_hidden(jp_serverapp, ext, tmp_path, monkeypatch):
+    """botocore reads one config file: with ``~/.aws/config`` in the home, the kernel gets no
+    ``AWS_CONFIG_FILE`` of ours (which would hide the person's own profiles)."""
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "config").write_text("[profile mine]\nregion = eu-west-1\n", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    kernel_id = await start_kernel(jp_serverapp)
+    code = "import os; print(os.environ.get('AWS_CONFIG_FILE', 'unset'))"
+    assert (await run(jp_serverapp, kernel_id, code)).strip() == "unset"

@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-__all__ = ["CONFIG_ENV", "PROFILE", "config_text", "write_config"]
+__all__ = ["CONFIG_ENV", "PROFILE", "config_text", "has_own_config", "write_config"]
 
 PROFILE = "jupyter-ai-access"
 CONFIG_ENV = "AWS_CONFIG_FILE"
@@ -30,6 +30,17 @@ def config_text(region: str = "", python: str = sys.executable) -> str:
     if region:
         lines.append(f"region = {region}")
     return "\n".join(lines) + "\n"
+
+
+def has_own_config(env: dict[str, str]) -> bool:
+    """Whether the kernel would read an AWS config of the person's own: ``$AWS_CONFIG_FILE`` set,
+    or ``~/.aws/config`` in its home. Ours would hide it (botocore reads one config file), so
+    then none is written: the person adds the profile to theirs (docs/how-to/data-engines.md).
+    Runs in the user's server, as the user."""
+    if env.get(CONFIG_ENV):
+        return True
+    home = env.get("HOME") or str(Path.home())
+    return (Path(home) / ".aws" / "config").exists()
 
 
 def write_config(folder: Path, region: str = "") -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
-from ..engines.profile import CONFIG_ENV, write_config
+from ..engines.profile import has_own_config, write_config
 from ..errors import TokenDeliveryError
 from ..protocol import AWSEnv, KernelEnv
 from .aws.broker import AWSCredentialBroker
@@ -80,7 +80,7 @@ class AIAccessProvisioner(LocalProvisioner):
             env.pop(name, None)
         if delivery.aws is not None and delivery.aws.enabled:
             env.update(delivery.aws.kernel_env(delivery.aws_url, env[KernelEnv.SECRET_FILE]))
-            if CONFIG_ENV not in env:  # a profile for SDKs without the container provider
+            if not has_own_config(env):  # a profile for SDKs without the container provider
                 env.update(write_config(store.kernels[self.kernel_id], delivery.aws.region))
         if tokens is not None and delivery.events is not None:
             delivery.events.delivered(self.kernel_id, tokens, via="launch")
