@@ -130,10 +130,7 @@ class TokensAPIHandler(APIHandler):
             deadline = time.monotonic() + wait
             first = True
             while True:
-                generation = auth.session_events.generation(user_name)
-                answer: SharedAnswer = await auth.shared_answers.get(
-                    user_name, generation, lambda: self._answer(user_name, refresh=False)
-                )
+                answer = await self._current(user_name)
                 if watch.ended.is_set():
                     return self._superseded(user_name)
                 changed = answer.fingerprint != have
@@ -142,23 +139,35 @@ class TokensAPIHandler(APIHandler):
                         self._limit(user_name)  # answered at once: bounded like a fetch
                     return answer
                 first = False
-                woken = asyncio.ensure_future(
-                    auth.session_events.wait(user_name, deadline - time.monotonic())
-                )
-                ended = asyncio.ensure_future(watch.ended.wait())
                 try:
-                    await asyncio.wait({woken, ended}, return_when=asyncio.FIRST_COMPLETED)
+                    await self._until_change(user_name, watch, deadline - time.monotonic())
                 except asyncio.CancelledError:
                     # The Hub is stopping (it cancels every task): end the watch as its wait
                     # running out would, not with tornado's 500 for a cancelled handler.
                     return answer
-                finally:
-                    for pending in (woken, ended):
-                        pending.cancel()
                 if watch.ended.is_set():
                     return self._superseded(user_name)
         finally:
             auth.watch_board.close(watch)
+
+    async def _current(self, user_name: str) -> SharedAnswer:
+        """The answer for the user's session as it is now (one per session change, shared)."""
+        auth = self.authenticator
+        generation = auth.session_events.generation(user_name)
+        answer: SharedAnswer = await auth.shared_answers.get(
+            user_name, generation, lambda: self._answer(user_name, refresh=False)
+        )
+        return answer
+
+    async def _until_change(self, user_name: str, watch: Watch, timeout: float) -> None:
+        """Wait until the user's session changes, ``watch`` is ended, or ``timeout`` passes."""
+        woken = asyncio.ensure_future(self.authenticator.session_events.wait(user_name, timeout))
+        ended = asyncio.ensure_future(watch.ended.wait())
+        try:
+            await asyncio.wait({woken, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (woken, ended):
+                pending.cancel()
 
     def _open_watch(self, user_name: str, caller: Caller) -> Watch:
         auth = self.authenticator
@@ -177,20 +186,18 @@ class TokensAPIHandler(APIHandler):
             first = True
             checked = -math.inf  # when this stream last re-checked the session
             while not watch.ended.is_set() and stream.open:
-                generation = auth.session_events.generation(user_name)
-                answer: SharedAnswer = await auth.shared_answers.get(
-                    user_name, generation, lambda: self._answer(user_name, refresh=False)
-                )
+                answer = await self._current(user_name)
                 if watch.ended.is_set():
                     break
-                if answer.fingerprint != have:
-                    if first:
-                        self._limit(user_name)  # answered at once: bounded like a fetch
-                    elif not token_still_valid(self):
+                changed = answer.fingerprint != have
+                if changed and first:
+                    self._limit(user_name)  # answered at once: bounded like a fetch
+                if not stream.started:
+                    start_stream(self, stream, alive)
+                if changed:
+                    if not first and not token_still_valid(self):
                         stream.line(403, {"error": "token_revoked", "message": _REVOKED})
                         return
-                    if not stream.started:
-                        start_stream(self, stream, alive)
                     stream.line(answer.status, answer.body)
                     if answer.status == 200 and answer.first_handout(caller.key):
                         auth.audit.tokens_handed(
@@ -198,24 +205,15 @@ class TokensAPIHandler(APIHandler):
                         )
                     have = answer.fingerprint
                 first = False
-                if not stream.started:
-                    start_stream(self, stream, alive)
                 now = time.monotonic()
                 if deadline - now <= 0:
                     stream.line(204, {})
                     return
                 recheck = recheck_due(auth, answer, checked)
-                woken = asyncio.ensure_future(
-                    auth.session_events.wait(user_name, min(deadline, recheck) - now)
-                )
-                ended = asyncio.ensure_future(watch.ended.wait())
                 try:
-                    await asyncio.wait({woken, ended}, return_when=asyncio.FIRST_COMPLETED)
+                    await self._until_change(user_name, watch, min(deadline, recheck) - now)
                 except asyncio.CancelledError:
                     return  # the Hub is stopping: the server reconnects to the next one
-                finally:
-                    for pending in (woken, ended):
-                        pending.cancel()
                 if time.monotonic() >= recheck and not watch.ended.is_set():
                     # recheck_interval: the session is checked at Cognito (a refresh) as the
                     # long-poll's reconnection used to make JupyterHub do
