@@ -297,19 +297,20 @@ def test_infra_grants_the_hub_the_two_calls_on_the_group_roles_only_when_asked()
 def deny_hub(tmp_path, _issuer_server_session, scripted_factory, leak_watcher, canaries, local_aws):
     """A real Hub (crafted IdP) with the deny on, its own AWS keys those of infra/'s user."""
     from jupyter_ai_access_testing.harness.hub import HubProcess
-    from jupyter_ai_access_testing.harness.hubs import SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG
+    from jupyter_ai_access_testing.harness.hubs import (
+        SCOPED_CALLERS,
+        TOKEN_DELIVERY_CONFIG,
+        scripted_issuer_config,
+    )
 
-    server = _issuer_server_session
-    config = f"""
-c.JupyterHub.authenticator_class = "cognito"
-c.CognitoOAuthenticator.issuer = {server.issuer!r}
-c.CognitoOAuthenticator.domain = "http://127.0.0.1:{server.port}"
-c.CognitoOAuthenticator.client_id = {scripted_factory.client_id!r}
-c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
+    config = (
+        scripted_issuer_config(_issuer_server_session, scripted_factory.client_id)
+        + f"""
 c.AWSSessionEndDeny.enabled = True
 c.AWSSessionEndDeny.role_arns = [{local_aws.role("ml-training")!r}]
 c.AWSSessionEndDeny.iam_endpoint_url = {local_aws.endpoint!r}
 """
+    )
     keys = local_aws.hub_credentials()
     env = {
         "COGNITO_CLIENT_SECRET": canaries.secret("deny-hub-secret"),

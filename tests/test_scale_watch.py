@@ -25,6 +25,7 @@ from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.harness.hubs import (
     SCOPED_CALLERS,
     TOKEN_DELIVERY_CONFIG,
+    scripted_issuer_config,
     server_token,
 )
 
@@ -81,13 +82,7 @@ def counted_hub(
 ) -> Any:
     server = _issuer_server_session
     config = (
-        f"""
-c.JupyterHub.authenticator_class = "cognito"
-c.CognitoOAuthenticator.issuer = {server.issuer!r}
-c.CognitoOAuthenticator.domain = "http://127.0.0.1:{server.port}"
-c.CognitoOAuthenticator.client_id = {scripted_factory.client_id!r}
-c.CognitoOAuthenticator.allowed_groups = {{"ml-training"}}
-"""
+        scripted_issuer_config(server, scripted_factory.client_id)
         + TOKEN_DELIVERY_CONFIG
         + SCOPED_CALLERS
         + COUNTER

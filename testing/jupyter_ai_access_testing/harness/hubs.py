@@ -21,7 +21,14 @@ from ..jwks_server import IssuerServer
 from ..tokens import SigningKey, TokenFactory
 from .hub import HubProcess
 
-__all__ = ["HUB_CLIENT", "SCOPED_CALLERS", "TOKEN_DELIVERY_CONFIG", "Idp", "server_token"]
+__all__ = [
+    "HUB_CLIENT",
+    "SCOPED_CALLERS",
+    "TOKEN_DELIVERY_CONFIG",
+    "Idp",
+    "scripted_issuer_config",
+    "server_token",
+]
 
 HUB_CLIENT = "hubclient00000000000000000"
 TOKEN_DELIVERY_CONFIG = """
@@ -32,6 +39,20 @@ configure_token_delivery(c, revocation_readers=["test-admin"])
 SCOPED_CALLERS = """
 c.CognitoOAuthenticator.token_endpoint_callers = "scoped"
 """
+
+
+def scripted_issuer_config(
+    server: IssuerServer, client_id: str, allowed_groups: str = '{"ml-training"}'
+) -> str:
+    """jupyterhub_config.py lines: the Cognito authenticator against the crafted issuer."""
+    return f"""
+c.JupyterHub.authenticator_class = "cognito"
+c.CognitoOAuthenticator.issuer = {server.issuer!r}
+c.CognitoOAuthenticator.domain = "http://127.0.0.1:{server.port}"
+c.CognitoOAuthenticator.client_id = {client_id!r}
+c.CognitoOAuthenticator.allowed_groups = {allowed_groups}
+"""
+
 
 Handler = Callable[[dict[str, str], dict[str, str]], tuple[int, Any]]
 

@@ -43,7 +43,7 @@ from ..leaks import LeakWatcher
 from ..tokens import SigningKey, TokenFactory
 from .browser import require_chromium
 from .hub import HubProcess
-from .hubs import HUB_CLIENT, SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG, Idp
+from .hubs import HUB_CLIENT, SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG, Idp, scripted_issuer_config
 from .local_aws import LocalAWS
 from .whatwg import close_shared
 
@@ -148,13 +148,8 @@ def scripted_hub(
     """A real Hub logging in against the crafted-answers issuer (answers scripted by ``idp``)."""
     server = _issuer_server_session
     config = (
-        f"""
-c.JupyterHub.authenticator_class = "cognito"
-c.CognitoOAuthenticator.issuer = {server.issuer!r}
-c.CognitoOAuthenticator.domain = "http://127.0.0.1:{server.port}"
-c.CognitoOAuthenticator.client_id = {scripted_factory.client_id!r}
-c.CognitoOAuthenticator.allowed_groups = {{"ml-training", "ml-admins"}}
-c.CognitoOAuthenticator.admin_groups = {{"ml-admins"}}
+        scripted_issuer_config(server, scripted_factory.client_id, '{"ml-training", "ml-admins"}')
+        + """c.CognitoOAuthenticator.admin_groups = {"ml-admins"}
 c.CognitoOAuthenticator.refresh_margin = 300
 c.CognitoOAuthenticator.leeway = 0
 c.Authenticator.auth_refresh_age = 1
