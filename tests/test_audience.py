@@ -17,6 +17,7 @@ import httpx
 import pytest
 from jupyter_ai_access_testing.flows import HostedUIClient
 from jupyter_ai_access_testing.harness.lab import start_registry
+from jupyter_ai_access_testing.ports import free_port
 from jupyter_ai_access_testing.tokens import TokenFactory
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
@@ -360,6 +361,7 @@ ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 @pytest.fixture(scope="module")
 def demo_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPool]:
     emulator = LocalCognito(
+        port=free_port(),
         pool_file=str(DEMO_POOL_FILE), state_dir=str(tmp_path_factory.mktemp("demo") / "state")
     )
     running = emulator.start()

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from jupyter_ai_access_testing.harness.inprocess import run, start_kernel
 from jupyter_ai_access_testing.harness.local_aws import LocalAWS
+from jupyter_ai_access_testing.ports import free_port
 from tornado.httpclient import AsyncHTTPClient
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
-from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import AWS_CREDENTIALS_PATH, KernelEnv
 from jupyter_ai_access.server.app import AIAccessApp
 
@@ -240,7 +240,7 @@ async def test_credentials_renew_across_two_lifetimes(jp_serverapp, ext):
 
 # ---------------------------------------------------------------- failures
 async def test_aws_down_gives_the_kernel_a_clear_error_naming_the_cause(jp_serverapp, ext):
-    down = f"http://127.0.0.1:{find_free_port()}"  # nothing listens there
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     ext.aws.sts_endpoint_url = down
     kernel_id = await start_kernel(jp_serverapp)
     out = await run(

@@ -25,9 +25,9 @@ import botocore.config
 import botocore.exceptions
 import pytest
 from jupyter_ai_access_testing.harness.inprocess import run, start_kernel
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.hub.aws_deny import AWSSessionEndDeny
-from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.pooldesc.session_end import (
     ROLE_INLINE_LIMIT,
     DenyEntries,
@@ -265,7 +265,7 @@ async def test_the_ended_persons_credentials_are_denied_the_others_kept(local_aw
 
 
 async def test_a_failing_iam_is_retried_audited_and_never_blocks_the_logout(hub_deny):
-    hub_deny.iam_endpoint_url = f"http://127.0.0.1:{find_free_port()}"  # nobody listens
+    hub_deny.iam_endpoint_url = f"http://127.0.0.1:{free_port()}"  # nobody listens
     hub_deny.attempts = 2
     hub_deny.session_ended("carol")  # the on_session_end hook returns before IAM answers
     [task] = hub_deny.tasks

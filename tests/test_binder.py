@@ -38,8 +38,7 @@ import httpx
 import pytest
 from jupyter_ai_access_testing.harness.browser import chromium, screenshot
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
-
-from jupyter_ai_access.local_cognito.process import find_free_port
+from jupyter_ai_access_testing.ports import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
@@ -178,7 +177,7 @@ def readme_run(tmp_path_factory, leak_watcher) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("binder")
     repository_copy(folder / "repo")
     env = person_env(folder)
-    port = find_free_port()
+    port = free_port()
     lines = readme_binder_lines()
     start = next(i for i, line in enumerate(lines) if line.startswith("binder/start "))
     assert "--port=8888" in lines[start], lines
@@ -353,7 +352,7 @@ async def test_readme_commands_fresh_environment_moved_port_run_all_then_ctrl_c(
 @pytest.mark.timeout(INSTALL_TIMEOUT + 600)
 async def test_behind_binders_prefix_signs_in_and_runs_the_notebook(readme_run, canaries):
     folder = readme_run["folder"]
-    port = find_free_port()
+    port = free_port()
     env = {
         **readme_run["env"],
         "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
@@ -432,7 +431,7 @@ def test_a_taken_port_stops_everything_instead_of_moving_the_server(readme_run):
 def test_sigterm_to_binder_start_stops_the_server_and_its_helpers(readme_run):
     folder = readme_run["folder"]
     state = folder / "sigterm-state"
-    port = find_free_port()
+    port = free_port()
     run = Run(
         folder,
         f". ~/jaia-binder/bin/activate\nbinder/start jupyter lab --no-browser --port={port}",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.errors import (
     ConfigurationError,
@@ -19,7 +20,7 @@ from jupyter_ai_access.errors import (
     NodeNotFoundError,
     NodePackagesMissingError,
 )
-from jupyter_ai_access.local_cognito.process import LocalCognito, find_free_port
+from jupyter_ai_access.local_cognito.process import LocalCognito
 from jupyter_ai_access.net import is_loopback
 
 CLI = [sys.executable, "-c", "from jupyter_ai_access.cli import main; main()"]
@@ -56,7 +57,7 @@ def test_is_loopback(host, expected):
 
 
 def test_local_cognito_starts_prints_issuer_users_and_serves_discovery(tmp_path):
-    port = find_free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             *CLI,
@@ -194,7 +195,7 @@ def test_generated_client_secrets_are_private_and_stable(tmp_path):
     }
     path = tmp_path / "pool.json"
     path.write_text(json.dumps(pool))
-    emulator = LocalCognito(pool_file=str(path), state_dir=str(tmp_path / "state"))
+    emulator = LocalCognito(port=free_port(), pool_file=str(path), state_dir=str(tmp_path / "state"))
     with emulator as running:
         secret = running.secret_for("jobs")
         response = httpx.post(
@@ -205,13 +206,13 @@ def test_generated_client_secrets_are_private_and_stable(tmp_path):
         assert response.status_code == 200
     secrets_file = tmp_path / "state" / "client_secrets.json"
     assert secrets_file.stat().st_mode & 0o777 == 0o600
-    with LocalCognito(pool_file=str(path), state_dir=str(tmp_path / "state")) as running:
+    with LocalCognito(port=free_port(), pool_file=str(path), state_dir=str(tmp_path / "state")) as running:
         assert running.secret_for("jobs") == secret
     assert secret not in repr(running)
 
 
 def test_passwords_are_not_printed_when_the_output_is_not_a_terminal(tmp_path):
-    port = find_free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*CLI, "local-cognito", f"--port={port}", f"--state-dir={tmp_path / 'state'}"],
         stdout=subprocess.PIPE,

@@ -24,13 +24,13 @@ from jupyter_ai_access_testing.harness.forwarder import CountingForwarder
 from jupyter_ai_access_testing.harness.hub import HubBrowser, HubProcess
 from jupyter_ai_access_testing.harness.hubs import SCOPED_CALLERS, TOKEN_DELIVERY_CONFIG
 from jupyter_ai_access_testing.leaks import LeakWatcher
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.cognito.exchange import GRANT_TYPE
 from jupyter_ai_access.errors import ConfigurationError
 from jupyter_ai_access.hub.authenticator import CognitoOAuthenticator
 from jupyter_ai_access.hub.exchange import Exchanged
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
-from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.protocol import TOKENS_SCOPE, hub_exchange_url
 
 HUB = "xchghubclient0000000000000"
@@ -120,10 +120,10 @@ def description(canaries: CanaryRegistry, hub_port: int) -> dict[str, Any]:
 def pool(
     tmp_path_factory: pytest.TempPathFactory, canaries: CanaryRegistry, leak_watcher: LeakWatcher
 ) -> Iterator[tuple[RunningPool, int]]:
-    port = find_free_port()
+    port = free_port()
     folder: Path = tmp_path_factory.mktemp("hubx-pool")
     (folder / "pool.json").write_text(json.dumps(description(canaries, port)), encoding="utf-8")
-    emulator = LocalCognito(pool_file=str(folder / "pool.json"), state_dir=str(folder / "state"))
+    emulator = LocalCognito(port=free_port(), pool_file=str(folder / "pool.json"), state_dir=str(folder / "state"))
     running = emulator.start()
     leak_watcher.watch_file(running.log_file)
     try:

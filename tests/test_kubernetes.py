@@ -50,9 +50,10 @@ from jupyter_ai_access_testing.harness.z2jh import (
     load_hub_config,
     schema_errors,
 )
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.local_cognito import LocalCognito
-from jupyter_ai_access.local_cognito.process import find_free_port, stop_process
+from jupyter_ai_access.local_cognito.process import stop_process
 from jupyter_ai_access.protocol import REVOCATIONS_SCOPE, TOKENS_SCOPE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,12 +298,12 @@ def chart_hub(
 ) -> Iterator[dict[str, Any]]:
     """Emulator, proxy and Hub from the chart's configuration; Alice logged in, her server up."""
     tmp = tmp_path_factory.mktemp("chart-hub")
-    public_port = find_free_port()
+    public_port = free_port()
     public_url = f"http://127.0.0.1:{public_port}"
     pool = emulator_pool(canaries, public_url)
     pool["app_clients"][0]["client_secret"] = k8s_secrets[SECRET_NAME]["cognito-client-secret"]
     (tmp / "pool.json").write_text(json.dumps(pool), encoding="utf-8")
-    emulator = LocalCognito(pool_file=str(tmp / "pool.json"), state_dir=str(tmp / "cognito"))
+    emulator = LocalCognito(port=free_port(), pool_file=str(tmp / "pool.json"), state_dir=str(tmp / "cognito"))
     proxy: subprocess.Popen[bytes] | None = None
     hub: ChartHub | None = None
     manifests: Path | None = None

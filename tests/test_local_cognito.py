@@ -12,6 +12,7 @@ import jwt
 import pytest
 from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.flows import HostedUIClient, LoginError
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.local_cognito import LocalCognito, RunningPool
 
@@ -493,7 +494,7 @@ def test_keys_sessions_and_refresh_tokens_survive_a_restart(
 ):
     pool_file = tmp_path / "pool.json"
     pool_file.write_text(json.dumps(cognito_pool_description))
-    emulator = LocalCognito(pool_file=str(pool_file), state_dir=str(tmp_path / "state"))
+    emulator = LocalCognito(port=free_port(), pool_file=str(pool_file), state_dir=str(tmp_path / "state"))
     cid = "hubclient00000000000000000"
     with emulator as running:
         keys_before = httpx.get(running.jwks_url).json()

@@ -23,10 +23,10 @@ import pytest
 from jupyter_ai_access_testing.harness.ci import skip_or_fail
 from jupyter_ai_access_testing.harness.deployment import _remove_accounts
 from jupyter_ai_access_testing.harness.hub import HubBrowser
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.demo.deployment import claim_accounts, isolate_users
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE, DEMO_PORTS, DEMO_SETTINGS
-from jupyter_ai_access.local_cognito.process import find_free_port
 
 pytestmark = pytest.mark.hub
 
@@ -38,7 +38,7 @@ def demo_env(tmp_path) -> Iterator[dict[str, str]]:
     prefix = f"jt{secrets.token_hex(3)}-"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COGNITO_", "JAIA_"))}
     env.pop("JUPYTERHUB_CRYPT_KEY", None)
-    env.update({variable: str(find_free_port()) for variable, _ in DEMO_PORTS.values()})
+    env.update({variable: str(free_port()) for variable, _ in DEMO_PORTS.values()})
     env.update({"JAIA_STATE_DIR": str(tmp_path / "state"), "JAIA_ACCOUNT_PREFIX": prefix})
     yield env
     _remove_accounts(prefix)

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from jupyter_ai_access_testing.harness.lab import start_registry
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.cognito.verify import CognitoTokenVerifier
 from jupyter_ai_access.local_cognito.process import LocalCognito, stop_process
@@ -241,7 +242,7 @@ def exchange_job_env(tmp_path, canaries, leak_watcher) -> Iterator[dict[str, str
         ],
     }
     (tmp_path / "pool.json").write_text(json.dumps(desc), encoding="utf-8")
-    emulator = LocalCognito(pool_file=str(tmp_path / "pool.json"), state_dir=str(tmp_path / "st"))
+    emulator = LocalCognito(port=free_port(), pool_file=str(tmp_path / "pool.json"), state_dir=str(tmp_path / "st"))
     running = emulator.start()
     leak_watcher.watch_file(running.log_file)
     secret_file = tmp_path / "job-secret"

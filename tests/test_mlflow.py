@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import httpx
 import pytest
 from jupyter_ai_access_testing.harness import ROOT
 from jupyter_ai_access_testing.jwks_server import IssuerServer
+from jupyter_ai_access_testing.ports import free_port
 from jupyter_ai_access_testing.tokens import TokenFactory
 
 from jupyter_ai_access.engines.mlflow_venv import ensure_server_venv
@@ -52,12 +52,6 @@ print(json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experimen
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[tuple[IssuerServer, TokenFactory]]:
     server = IssuerServer().start()
@@ -76,7 +70,7 @@ def tracker(
     """The proxy's URL, the tracking server behind it (its venv made on first use)."""
     server, factory = issuer
     mlflow = ensure_server_venv()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "COGNITO_ISSUER": server.issuer, "COGNITO_CLIENT_IDS": factory.client_id}
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter_ai_access.engines.mlflow_service", f"--port={port}",

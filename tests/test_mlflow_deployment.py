@@ -21,9 +21,9 @@ import pytest
 from jupyter_ai_access_testing.harness import ROOT
 from jupyter_ai_access_testing.harness.deployment import watched_deployment
 from jupyter_ai_access_testing.harness.users import BOUND, kernel, login, run, spawn
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.engines.mlflow_venv import ensure_server_venv
-from jupyter_ai_access.local_cognito.process import find_free_port
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -60,7 +60,7 @@ print(httpx.post(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/experiment
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, Any]]:
     ensure_server_venv()  # made once (the Hub's configuration would make it on its first start)
-    port = find_free_port()
+    port = free_port()
     env = {"JAIA_MLFLOW": "on", "JAIA_MLFLOW_PORT": str(port)}
     with watched_deployment(tmp_path_factory, canaries, leak_watcher, env=env) as hub:
         yield {**hub, "mlflow": f"http://127.0.0.1:{port}"}

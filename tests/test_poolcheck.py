@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from jupyter_ai_access_testing.flows import HostedUIClient
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.local_cognito import LocalCognito
@@ -135,7 +136,7 @@ def exchange_pools(tmp_path_factory, canaries) -> Iterator[Callable[[str], tuple
             folder = tmp_path_factory.mktemp(f"pool-{change}")
             pool_file = folder / "pool.json"
             pool_file.write_text(json.dumps(_demo_variant(canaries, change)), encoding="utf-8")
-            emulator = LocalCognito(pool_file=str(pool_file), state_dir=str(folder / "state"))
+            emulator = LocalCognito(port=free_port(), pool_file=str(pool_file), state_dir=str(folder / "state"))
             emulators.append(emulator)
             started[change] = (emulator.start(), pool_file)
         return started[change]

@@ -126,3 +126,57 @@ def test_tests_that_start_hubs_browsers_or_kernels_are_not_in_the_quick_loop():
         "mark these hub, browser or kernel (pytest.mark / the module's pytestmark), "
         "or they run in the quick loop: " + ", ".join(found)
     )
+
+
+# ---------------------------------------------------------------- parallel workers' ports
+
+HARNESS = TESTS.parent / "testing" / "jupyter_ai_access_testing"
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports Linux hands out for port 0 and outgoing connections."""
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return int(low), int(high)
+
+
+def test_each_worker_takes_ports_from_its_own_slice_outside_the_ephemeral_range():
+    from jupyter_ai_access_testing.ports import HIGH, LOW, worker_range
+
+    assert ephemeral_range()[0] >= HIGH
+    assert worker_range({}) == (LOW, HIGH)  # no xdist: the whole range
+    for count in (2, 3, 8):
+        slices = [
+            worker_range({"PYTEST_XDIST_WORKER": f"gw{i}", "PYTEST_XDIST_WORKER_COUNT": str(count)})
+            for i in range(count)
+        ]
+        assert all(LOW <= low < high <= HIGH for low, high in slices)
+        ports = [set(range(low, high)) for low, high in slices]
+        assert all(not (a & b) for i, a in enumerate(ports) for b in ports[i + 1 :]), slices
+
+
+def test_free_port_gives_bindable_ports_of_this_worker_and_not_the_same_one_twice():
+    import socket
+
+    from jupyter_ai_access_testing.ports import free_port, worker_range
+
+    low, high = worker_range()
+    given = [free_port() for _ in range(50)]
+    assert len(set(given)) == 50 and all(low <= p < high for p in given)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", given[-1] + 1 if given[-1] + 1 < high else low))
+        taken = held.getsockname()[1]
+        assert taken not in {free_port() for _ in range(high - low - 60)}
+
+
+def test_no_test_or_harness_module_takes_a_port_the_racy_way():
+    """Port 0 then close (``find_free_port``) lets another worker's server take the port before
+    ours binds it (seen in CI: a deployment's emulator lost its port to another worker's Hub).
+    Servers that keep the socket they bound (``("127.0.0.1", 0)`` held) are fine."""
+    racy = [
+        f"{path.relative_to(TESTS.parent)}:{line}"
+        for path in sorted([*TESTS.glob("*.py"), *HARNESS.rglob("*.py")])
+        if path.name != "test_suite_shape.py"
+        for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "find_free_port" in text or "def _free_port" in text
+    ]
+    assert racy == [], "use jupyter_ai_access_testing.ports.free_port: " + ", ".join(racy)

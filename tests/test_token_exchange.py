@@ -25,6 +25,7 @@ from jupyter_ai_access_testing.canary import CanaryRegistry
 from jupyter_ai_access_testing.flows import HostedUIClient
 from jupyter_ai_access_testing.harness.descriptions import with_entry
 from jupyter_ai_access_testing.leaks import LeakWatcher
+from jupyter_ai_access_testing.ports import free_port
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
 from jupyter_ai_access.errors import PoolDescriptionError
@@ -119,7 +120,7 @@ def start(
 ) -> tuple[LocalCognito, RunningPool]:
     pool_file = tmp / "pool.json"
     pool_file.write_text(json.dumps(desc), encoding="utf-8")
-    emulator = LocalCognito(pool_file=str(pool_file), state_dir=str(tmp / "state"))
+    emulator = LocalCognito(port=free_port(), pool_file=str(pool_file), state_dir=str(tmp / "state"))
     running = emulator.start()
     leak_watcher.watch_file(running.log_file)  # no secret or token in the emulator's log
     return emulator, running
@@ -608,7 +609,7 @@ def test_demo_pool_lets_the_hub_exchange_with_its_actor_client(tmp_path):
     servers = {rs.identifier for rs in described.resource_servers}
     assert {"model-registry", "data-service", "tracker"} <= servers
 
-    emulator = LocalCognito(pool_file=str(DEMO_POOL_FILE), state_dir=str(tmp_path / "state"))
+    emulator = LocalCognito(port=free_port(), pool_file=str(DEMO_POOL_FILE), state_dir=str(tmp_path / "state"))
     running = emulator.start()
     try:
         with HostedUIClient(running.domain) as ui:

@@ -40,6 +40,7 @@ from .canary import CanaryRegistry
 from .fake_hub import FakeHubTokens
 from .jwks_server import IssuerServer
 from .leaks import LeakWatcher
+from .ports import free_port
 from .tokens import TokenFactory
 
 __all__ = ["LeakWatcher"]
@@ -114,17 +115,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def hub_port() -> int:
     """The port of the test Hub that logs in against the local emulator (registered there)."""
-    from jupyter_ai_access.local_cognito.process import find_free_port
-
-    return find_free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="session")
 def lab_port() -> int:
     """The port of the standalone Jupyter server that signs in against the emulator."""
-    from jupyter_ai_access.local_cognito.process import find_free_port
-
-    return find_free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="session")
@@ -280,7 +277,9 @@ def local_cognito(
     folder = tmp_path_factory.mktemp("local-cognito")
     pool_file = folder / "pool.json"
     pool_file.write_text(json.dumps(cognito_pool_description), encoding="utf-8")
-    emulator = LocalCognito(pool_file=str(pool_file), state_dir=str(folder / "state"))
+    emulator = LocalCognito(
+        port=free_port(), pool_file=str(pool_file), state_dir=str(folder / "state")
+    )
     running = emulator.start()
     leak_watcher.watch_file(running.log_file)
     try:

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
-from jupyter_ai_access.local_cognito.process import find_free_port
 
 from ..canary import CanaryRegistry
 from ..leaks import LeakWatcher
+from ..ports import free_port
 from ..processes import register_account_prefix, remove_accounts
 from . import ROOT
 from .hub import HubProcess
@@ -54,8 +54,8 @@ def local_deployment(
     def secret(name: str) -> str:
         return canaries.secret(name) if canaries else f"{name}-{secrets.token_urlsafe(16)}"
 
-    port, cognito_port, registry_port = find_free_port(), find_free_port(), find_free_port()
-    aws_port = find_free_port()
+    port, cognito_port, registry_port = free_port(), free_port(), free_port()
+    aws_port = free_port()
     pool = json.loads(DEMO_POOL_FILE.read_text())
     passwords = {}
     for user in pool["users"]:

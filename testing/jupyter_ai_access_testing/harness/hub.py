@@ -26,10 +26,10 @@ from urllib.parse import urljoin
 
 import httpx
 
-from jupyter_ai_access.local_cognito.process import find_free_port
 from jupyter_ai_access.net import is_loopback
 
 from .. import leaks
+from ..ports import free_port
 from ..processes import stop_tree
 from . import whatwg
 
@@ -83,9 +83,9 @@ class HubProcess:
     ) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = port or find_free_port()
-        self.hub_port = find_free_port()
-        self.proxy_api_port = find_free_port()
+        self.port = port or free_port()
+        self.hub_port = free_port()
+        self.proxy_api_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = f"svc-{secrets.token_hex(20)}"
         self.log_file = folder / "hub.log"

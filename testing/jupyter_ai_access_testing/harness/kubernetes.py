@@ -26,7 +26,7 @@ from typing import Any
 from kubespawner import KubeSpawner
 from traitlets import Unicode
 
-from jupyter_ai_access.local_cognito.process import find_free_port
+from ..ports import free_port
 
 __all__ = ["LocalPod", "ManifestSpawner", "pod_env", "write_kubeconfig"]
 
@@ -116,7 +116,7 @@ class ManifestSpawner(KubeSpawner):  # type: ignore[misc]
 
     async def start(self) -> tuple[str, int]:
         """Build the manifest (KubeSpawner's own code), save it, run the container locally."""
-        self.port = find_free_port()
+        self.port = free_port()
         pod = await self.get_pod_manifest()
         manifest: dict[str, Any] = self.api.api_client.sanitize_for_serialization(pod)
         folder = Path(self.manifest_dir)

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from jupyter_ai_access.local_cognito.process import find_free_port
-
+from ..ports import free_port
 from ..processes import stop_tree
 
 __all__ = ["LabProcess", "start_registry", "wait_for"]
@@ -67,7 +66,7 @@ class LabProcess:
         own_group: bool = False,
     ) -> None:
         self.folder = folder
-        self.port = port or find_free_port()
+        self.port = port or free_port()
         self.base_url = base_url
         self.token = secrets.token_hex(24)
         self.url = f"http://127.0.0.1:{self.port}{base_url.rstrip('/')}"
@@ -154,7 +153,7 @@ def start_registry(
     script: Path, folder: Path, env: dict[str, str], python: str = sys.executable
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Run the example registry on a free port; return the process and its URL."""
-    port = find_free_port()
+    port = free_port()
     log = folder / "registry.log"
     proc = subprocess.Popen(
         [python, str(script)],

@@ -23,7 +23,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from jupyter_ai_access.local_cognito.process import find_free_port, stop_process
+from jupyter_ai_access.local_cognito.process import stop_process
+
+from ..ports import free_port
 
 __all__ = ["LocalAWS"]
 
@@ -48,7 +50,7 @@ class LocalAWS:
         self.enforce = enforce
         self.exchange, self.issuer, self.jwks_uri = exchange, issuer, jwks_uri
         self.operator_secret = secrets.token_urlsafe(24)
-        self.port = find_free_port()
+        self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.info: dict[str, Any] = {}
         self._proc: subprocess.Popen[bytes] | None = None

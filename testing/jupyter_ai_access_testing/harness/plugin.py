@@ -34,12 +34,13 @@ from typing import Any
 import pytest
 
 from jupyter_ai_access.demo.settings import DEMO_POOL_FILE
-from jupyter_ai_access.local_cognito.process import RunningPool, find_free_port
+from jupyter_ai_access.local_cognito.process import RunningPool
 from jupyter_ai_access.server.app import AIAccessApp
 
 from ..canary import CanaryRegistry
 from ..jwks_server import IssuerServer
 from ..leaks import LeakWatcher
+from ..ports import free_port
 from ..tokens import SigningKey, TokenFactory
 from .browser import require_chromium
 from .hub import HubProcess
@@ -79,7 +80,7 @@ def _whatwg_parser_closed() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def chain_hub_port() -> int:
     """The port of the Hub that spawns real single-user servers (tests/test_chain.py)."""
-    return find_free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="session")
