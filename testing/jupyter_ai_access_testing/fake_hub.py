@@ -74,11 +74,14 @@ class FakeHubTokens:
             def do_GET(self) -> None:
                 body, status = server._answer(self.path, self.headers.get("Authorization", ""))
                 payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client left a held watch before the answer (a server stopping)
 
             def log_message(self, *args: Any) -> None:
                 pass
