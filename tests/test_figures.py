@@ -208,6 +208,22 @@ def test_no_docs_page_holds_a_figure_outside_a_figures_block():
     )
 
 
+#: A template's placeholder left in a page (``{F('memory')}``, ``{results[...]}``): the page
+#: shows it verbatim.
+PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.]*(?:\(|\[)[^{}\n]*\}")
+
+
+def test_no_docs_page_shows_an_unrendered_placeholder():
+    found = {
+        page: PLACEHOLDER.findall(re.sub(r"`[^`\n]+`", "", FENCE.sub("", text)))
+        for page, text in docs_pages().items()
+    }
+    found = {page: hits for page, hits in found.items() if hits}
+    assert found == {}, f"write these with the {{jaia-figure}} role: {found}"
+    assert PLACEHOLDER.findall("the memory ({F('memory')}; 10,000 descriptors)")
+    assert not PLACEHOLDER.findall("a mapping {group: {audience: [scopes]}} and {jaia-figure}")
+
+
 def test_the_check_finds_each_kind_of_hand_copy():
     """Each renderer's output, pasted into a page, is caught; prose and settings are not."""
     figures = figures_module()
