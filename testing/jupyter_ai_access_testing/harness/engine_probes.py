@@ -16,6 +16,7 @@ ENGINES = (
     "awscli",
     "pyarrow_fs",
     "pyarrow_dataset",
+    "pandas",
     "duckdb",
     "polars",
     "deltalake",
@@ -89,6 +90,16 @@ def pyarrow_dataset_write():
     import pyarrow as pa, pyarrow.dataset as ds
     ds.write_dataset(pa.table({{"x": [1]}}), f"{{OUT}}/pyarrow_dataset/", format="parquet",
                      filesystem=_arrow_fs(), existing_data_behavior="overwrite_or_ignore")
+
+# ---- pandas: an s3:// URL and nothing else, as notebooks write it (pandas opens it with
+# Arrow's S3 filesystem, built from the URL and the environment at every call)
+def pandas_read():
+    import pandas as pd
+    return len(pd.read_parquet(f"s3://{{DATA}}/pandas/train.parquet"))
+
+def pandas_write():
+    import pandas as pd
+    pd.DataFrame({{"x": [1]}}).to_parquet(f"s3://{{OUT}}/pandas/probe.parquet")
 
 # ---- DuckDB (httpfs + aws extensions from PyPI; AWS C++ SDK's chain, refreshed)
 def _duckdb():
