@@ -21,7 +21,9 @@ Figures, each as a ratio to the idle baseline measured in the same run:
 - the Hub's open file descriptors (``/proc/<pid>/fd``).
 
 Run: .venv/bin/python benchmarks/bench_watch_storm.py [--watches 3000] [--probes 40] [--logouts 3]
-[--phases burst,flood,control]
+[--phases burst,flood,control] [--write]
+
+``--write`` stores the figures in ``benchmarks/results/watch_storm.json`` (the docs render them).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from bench_session_end import WATCH
 from jupyter_ai_access_testing.harness.deployment import local_deployment
 from jupyter_ai_access_testing.harness.hub import HubBrowser
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
+from results_file import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,7 +211,18 @@ async def storm_phase(
     return result
 
 
+HOW = (
+    "the README's deployment on free ports; bob's kernel opens the storm with the server token "
+    "it inherited while a service probes `GET /hub/api/user` and alice logs out with a kernel "
+    "running; each figure against the idle phase of the same run"
+)
+
+
 async def main(args: Any) -> None:
+    run = Run(
+        "watch_storm",
+        {"watches": args.watches, "probes": args.probes, "logouts": args.logouts},
+    )
     with local_deployment(ROOT, Path(tempfile.mkdtemp())) as hub:
         for name in ("alice", "bob"):
             login(hub, name)[0].close()
@@ -241,6 +255,8 @@ async def main(args: Any) -> None:
             f"({r['relogin'] / base['relogin']:.2f}x); tokens_handed lines for bob's re-login: "
             f"{r['audit']}; Hub fds {r['fds']} (idle {base['fds']}); storm {r['storm']}"
         )
+    if args.write:
+        run.write(HOW, {"phases": results})
 
 
 if __name__ == "__main__":
@@ -249,4 +265,5 @@ if __name__ == "__main__":
     parser.add_argument("--probes", type=int, default=40)
     parser.add_argument("--logouts", type=int, default=3)
     parser.add_argument("--phases", default="burst,flood,control", help="comma-separated")
+    parser.add_argument("--write", action="store_true", help="write results/watch_storm.json")
     asyncio.run(main(parser.parse_args()))
