@@ -184,7 +184,12 @@ async def test_the_item_names_the_user_turns_ended_at_logout_and_fresh_after_log
             await login.wait_for_url(re.compile(r".*/user/alice/ai-access/status"), timeout=60_000)
             assert "fresh" in await login.inner_text("body")
 
-            item = await item_in_state(page, "fresh")  # the same Lab page, never reloaded
+            # The person goes back to the Lab tab: its focus wakes the poller at once. Without a
+            # focus event (headless) the poller's next try comes within its back-off, which grew
+            # to as much as MAX_BACKOFF_MS (60 s, labextension/src/poller.ts) while the session
+            # was over: either way the same page, never reloaded, turns fresh.
+            await page.bring_to_front()
+            item = await item_in_state(page, "fresh", timeout=60_000 + 30_000)
             assert (await item.inner_text()).startswith("alice · fresh · ")
             await page.locator("text=Logged in again: your tokens are fresh.").wait_for()
             assert canaries.find(await page.content()) == []
