@@ -3,8 +3,12 @@ const jestJupyterLab = require('@jupyterlab/testing/lib/jest-config');
 // Packages published as ES modules: babel-jest transforms them (as the extension template does).
 const esModules = [
   '@codemirror',
+  '@jupyter/react-components',
+  '@jupyter/web-components',
   '@jupyter/ydoc',
   '@jupyterlab/',
+  '@microsoft/',
+  'exenv-es6',
   'lib0',
   'nanoid',
   'vscode-ws-jsonrpc',

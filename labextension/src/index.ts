@@ -11,21 +11,17 @@ import {
 import {
   ICommandPalette,
   MainAreaWidget,
-  Notification,
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { IStatusBar } from '@jupyterlab/statusbar';
-import {
-  ITranslator,
-  nullTranslator,
-  TranslationBundle
-} from '@jupyterlab/translation';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
-import { isShown, needsLogin, stateLabel, TokenStatusItem } from './item';
+import { isShown, TokenStatusItem } from './item';
+import { Notifier } from './notifier';
 import { StatusPage } from './page';
-import { ITokenStatus, StatusPoller, TokenState } from './poller';
+import { ITokenStatus, StatusPoller } from './poller';
 
 namespace CommandIDs {
   export const openStatus = 'ai-access:open-status';
@@ -41,68 +37,6 @@ function loginUrl(status: ITokenStatus | null): string {
   }
   const hub = PageConfig.getOption('hubPrefix') || '/hub/';
   return URLExt.join(PageConfig.getOption('hubHost') || '', hub, 'login');
-}
-
-/** Notifies when the user has to act, and once more when all is well again. */
-class Notifier {
-  constructor(
-    private _trans: TranslationBundle,
-    private _login: () => void
-  ) {}
-
-  update(status: ITokenStatus): void {
-    const trans = this._trans;
-    if (needsLogin(status.state)) {
-      if (this._shownFor === status.state) {
-        return;
-      }
-      this._dismiss();
-      this._shownFor = status.state;
-      const message =
-        status.state === 'ended'
-          ? trans.__(
-              'Your JupyterHub session has ended: your kernels no longer get tokens. Log in again to continue.'
-            )
-          : trans.__(
-              'Your tokens cannot be renewed (%1). Kernels keep the current ones until they expire.',
-              stateLabel(trans, status.state)
-            );
-      this._id = Notification.emit(
-        message,
-        status.state === 'ended' ? 'warning' : 'error',
-        {
-          autoClose: false,
-          actions: [
-            {
-              label: trans.__('Log in again'),
-              caption: trans.__('Opens the login page in a new tab'),
-              displayType: 'accent',
-              callback: () => this._login()
-            }
-          ]
-        }
-      );
-    } else if (this._shownFor !== null && status.state === 'fresh') {
-      this._dismiss();
-      this._shownFor = null;
-      Notification.success(
-        trans.__('Logged in again: your tokens are fresh.'),
-        {
-          autoClose: 5000
-        }
-      );
-    }
-  }
-
-  private _dismiss(): void {
-    if (this._id) {
-      Notification.dismiss(this._id);
-      this._id = '';
-    }
-  }
-
-  private _id = '';
-  private _shownFor: TokenState | null = null;
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {

@@ -67,6 +67,7 @@ export class StatusPoller {
       try {
         const status = await this._fetch();
         backoff = 0;
+        this._resync = false;
         this._offset = status.now - Date.now() / 1000;
         this._status = status;
         this._changed.emit(status);
@@ -74,6 +75,9 @@ export class StatusPoller {
         if (!this._running) {
           return;
         }
+        // What the item shows may now differ from the server's state at the same version
+        // (a 403 shown as "ended" while a new login's tokens had arrived): ask without waiting.
+        this._resync = true;
         const code = (error as ServerConnection.ResponseError).response?.status;
         if ((code === 401 || code === 403) && this._status) {
           // The server no longer knows this browser: its Hub session is over.
@@ -89,12 +93,13 @@ export class StatusPoller {
   }
 
   private async _fetch(): Promise<ITokenStatus> {
-    const query = this._status
-      ? URLExt.objectToQueryString({
-          wait: String(WAIT_SECONDS),
-          since: String(this._status.version)
-        })
-      : '';
+    const query =
+      this._status && !this._resync
+        ? URLExt.objectToQueryString({
+            wait: String(WAIT_SECONDS),
+            since: String(this._status.version)
+          })
+        : '';
     const url =
       URLExt.join(this._settings.baseUrl, 'ai-access/api/status') + query;
     this._abort = new AbortController();
@@ -135,5 +140,6 @@ export class StatusPoller {
   private _running = false;
   private _abort: AbortController | null = null;
   private _wake: (() => void) | null = null;
+  private _resync = false;
   private _changed = new Signal<this, ITokenStatus>(this);
 }

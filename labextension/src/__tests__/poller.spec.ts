@@ -117,6 +117,27 @@ describe('StatusPoller', () => {
     }
   );
 
+  it('asks without waiting after a refusal: a new login at the same version shows at once', async () => {
+    // Seen in the README's deployment: the answer with the new login's tokens (version 3) came,
+    // then the old session's cookie was refused once (403: "ended" shown). Long-polling since
+    // version 3 again would wait for a change that had already happened (up to WAIT_SECONDS).
+    server.answer(statusIn('fresh', { version: 3 }));
+    await advance(MIN_INTERVAL_MS);
+    server.answer({ message: 'Forbidden' }, 403);
+    await advance();
+    expect(seen.map(s => s.state)).toEqual(['fresh', 'ended']);
+    await advance(2000); // the back-off's first step
+    const retry = server.requests[server.requests.length - 1];
+    expect(retry.searchParams.has('since')).toBe(false);
+    expect(retry.searchParams.has('wait')).toBe(false);
+    server.answer(statusIn('fresh', { version: 3 }));
+    await advance();
+    expect(seen.map(s => s.state)).toEqual(['fresh', 'ended', 'fresh']);
+    await advance(MIN_INTERVAL_MS); // then long-polls again
+    const next = server.requests[server.requests.length - 1];
+    expect(next.searchParams.get('since')).toBe('3');
+  });
+
   it('says nothing on 403 before any status is known', async () => {
     server.answer({ message: 'Forbidden' }, 403);
     await advance();
