@@ -100,6 +100,30 @@ def test_logout_answers_the_watch_with_login_required(scripted_hub, login, canar
     assert body["login_url"] == f"{scripted_hub.url}/hub/login"
 
 
+def test_a_slow_revocation_at_cognito_does_not_hold_up_the_servers_session_end(
+    scripted_hub, login, idp, canaries
+):
+    """The watch is answered while Cognito still holds the refresh token's revocation: a mass
+    logout (or a Cognito that hangs) must not delay what the kernels hold. Told apart by what
+    the IdP has answered when the watch returns, not by timing."""
+    browser = login("sly")
+    token = server_token(scripted_hub, "sly", canaries)
+    held = current(scripted_hub, "sly", token)
+    pending = watch(scripted_hub, "sly", token, fingerprint(held["access_token"]))
+    revocations = len(idp.server.revocations)
+    idp.server.delay = 8.0  # every IdP answer waits, the revocation's too
+    try:
+        logout = POOL.submit(browser.go, "/hub/logout")
+        status, body = woken(pending)
+        assert status == 401 and body["error"] == "login_required"
+        assert len(idp.server.revocations) == revocations, "the watch waited for Cognito's revocation"
+        assert logout.result(timeout=90).status_code == 200
+    finally:
+        idp.server.delay = 0.0
+    assert len(idp.server.revocations) == revocations + 1  # and the refresh token was revoked after
+    assert "refresh_token" not in scripted_hub.user("sly")["auth_state"]
+
+
 def test_logging_in_again_answers_the_watch_with_the_new_tokens(scripted_hub, login, canaries):
     login("rex").go("/hub/logout")
     token = server_token(scripted_hub, "rex", canaries)

@@ -147,10 +147,13 @@ class HubSessions:
     async def end_session(
         self, user: Any, auth_state: dict[str, Any], reason: SessionEnd, *, revoke: bool
     ) -> None:
-        """End the user's session everywhere: tokens dropped, servers woken, feed updated."""
-        revoked = None
-        if revoke:
-            revoked = await self.auth.revoke(self.seal.unseal(auth_state.get("refresh_token")))
+        """End the user's session everywhere: tokens dropped, servers woken, feed updated.
+
+        What kernels and resources hold ends first (the feed, auth_state without tokens, the
+        servers' watches woken); then the refresh token is revoked at Cognito, so a slow or
+        busy Cognito (a mass logout) does not delay the kernels' session end. The refresh token
+        lives only in this ``auth_state`` copy by then: a revocation that fails is logged and
+        audited, as before."""
         self.ended_sessions.add(
             auth_state.get("origin_jti"), auth_state.get("access_token_expires_at")
         )
@@ -159,6 +162,9 @@ class HubSessions:
         for hook in self.on_session_end:
             hook(user.name)
         self.session_events.changed(user.name)
+        revoked = None
+        if revoke:
+            revoked = await self.auth.revoke(self.seal.unseal(auth_state.get("refresh_token")))
         self.log.info(
             "Session of %s ended (%s): its servers' tokens are withdrawn", user.name, reason
         )
