@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
-__all__ = ["POOL_ID", "is_loopback", "safe_next_url"]
+__all__ = ["POOL_ID", "find_free_port", "is_loopback", "safe_next_url"]
 
 #: A user pool id, ``<region>_<1-55 alphanumerics>``: the one definition (verifier and emulator).
 POOL_ID = re.compile(r"^(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d)_[0-9A-Za-z]{1,55}$")
+
+
+def find_free_port(host: str = "127.0.0.1") -> int:
+    """Ask the OS for a free TCP port on ``host`` (bound once, then released for the caller)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def is_loopback(host: str | None) -> bool:

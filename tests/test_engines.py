@@ -24,7 +24,7 @@ import botocore.config
 import pytest
 from jupyter_ai_access_testing.fake_hub import FakeHubTokens
 from jupyter_ai_access_testing.harness.aws_front import AWSFront
-from jupyter_ai_access_testing.harness.engine_probes import ENGINES, PRELUDE
+from jupyter_ai_access_testing.harness.engine_probes import ENGINES, PRELUDE, attempts_code
 from jupyter_ai_access_testing.harness.inprocess import run, start_kernel
 
 from jupyter_ai_access.local_aws.emulator import dataset_csv
@@ -145,7 +145,7 @@ def ext(jp_serverapp) -> AIAccessApp:
 
 async def attempts(jp_serverapp: Any, kernel_id: str, kind: str) -> dict[str, Any]:
     """Each engine's read (rows) or write ("ok"), or the kind of its error."""
-    code = f"print(json.dumps({{e: attempt(e, {kind!r}) for e in {list(ENGINES)!r}}}))"
+    code = attempts_code(kind)
     return dict(json.loads(await run(jp_serverapp, kernel_id, code, timeout=240)))
 
 

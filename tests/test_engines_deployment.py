@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from jupyter_ai_access_testing.harness.deployment import watched_deployment
-from jupyter_ai_access_testing.harness.engine_probes import ENGINES, PRELUDE
+from jupyter_ai_access_testing.harness.engine_probes import ENGINES, PRELUDE, attempts_code
 from jupyter_ai_access_testing.harness.notebooks import ServerKernel
 from jupyter_ai_access_testing.harness.users import kernel, login, probe, run, spawn, until
 
@@ -51,7 +51,7 @@ def deployment(tmp_path_factory, canaries, leak_watcher) -> Iterator[dict[str, A
 
 async def each(k: ServerKernel, kind: str) -> dict[str, Any]:
     """Every engine's read (rows) or write ("ok"), or the kind of its error, in kernel ``k``."""
-    code = f"print(json.dumps({{e: attempt(e, {kind!r}) for e in {list(ENGINES)!r}}}))"
+    code = attempts_code(kind)
     out = await k.execute(code, timeout=300)
     assert out["error"] is None, out
     return dict(json.loads(str(out["stdout"]).strip().splitlines()[-1]))

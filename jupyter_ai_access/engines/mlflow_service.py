@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from ..cognito.verify import CognitoTokenVerifier
+from ..net import find_free_port
 from ..protocol import CognitoEnv
 from ..resource.revocations import RevocationFeed
 from .mlflow_proxy import make_app
@@ -54,18 +54,12 @@ def make_verifier() -> CognitoTokenVerifier:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def start_tracking_server(mlflow: str, state: Path, timeout: float = 120.0) -> tuple[
     subprocess.Popen[bytes], str
 ]:
     """``mlflow server`` on a free loopback port; (process, its URL) once it answers."""
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    port = _free_port()
+    port = find_free_port(HOST)
     command = [
         mlflow, "server", "--host", HOST, "--port", str(port), "--workers", "1",
         "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}",

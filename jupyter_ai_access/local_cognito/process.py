@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +33,7 @@ from ..errors import (
     NodePackagesMissingError,
 )
 from ..files import write_private_file
-from ..net import is_loopback
+from ..net import find_free_port, is_loopback
 from ..pooldesc import PoolDescription, load_pool
 from .generated import Generated, ensure_generated
 
@@ -54,14 +53,6 @@ NODE_HELP = (
     "`npm install --prefix DIR oidc-provider@9` and set "
     "JUPYTER_AI_ACCESS_NODE_MODULES=DIR/node_modules (or LocalCognito.node_modules)."
 )
-
-
-def find_free_port(host: str = "127.0.0.1") -> int:
-    """Ask the OS for a free TCP port on ``host``."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -194,3 +194,9 @@ def attempt(engine, kind):
                 return "refused:" + word
         return "error:" + text[:300]
 """
+
+
+def attempts_code(kind: str, engines: tuple[str, ...] = ENGINES) -> str:
+    """Kernel code (after :data:`PRELUDE`) that prints one JSON line: each engine's
+    :func:`attempt` of ``kind`` ("read": rows, "write": "ok"), or the kind of its error."""
+    return f"print(json.dumps({{e: attempt(e, {kind!r}) for e in {list(engines)!r}}}))"
