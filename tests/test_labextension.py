@@ -227,7 +227,7 @@ async def test_help_menu_and_palette_open_the_status_page_in_a_lab_tab(lab_hub, 
         page = await open_lab(browser, lab_hub, "bob")
         try:
             await item_in_state(page, "fresh", timeout=60_000)
-            await page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)  # Lab settled
+            await settled(page)  # the kernel idle, the news question closed: nothing takes focus
             await page.click('.lm-MenuBar-itemLabel:text-is("Help")')
             await page.click('.lm-Menu-itemLabel:text-is("AI Access: Token Status")')
             # JupyterHub forbids framing the server: the page is shown from srcdoc
