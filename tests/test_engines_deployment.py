@@ -13,7 +13,9 @@ given a key.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +28,8 @@ from jupyter_ai_access_testing.harness.users import kernel, login, probe, run, s
 pytestmark = pytest.mark.kernel
 
 ROWS = 200
+#: how long the kernel's Polars provider lets Polars keep credentials here (60 s by default)
+POLARS_SECONDS = 15
 
 #: alice publishes the data sets from her kernel, with her own credentials (boto3, delta-rs).
 SEED = f"""
@@ -66,10 +70,11 @@ async def test_every_engine_reads_as_the_person_iam_refuses_bob_and_logout_stops
     spawn(deployment, "bob")
     alice = await kernel(deployment, "alice")
     bob = await kernel(deployment, "bob")
+    minded = await kernel(deployment, "alice")  # alice's second kernel: Polars with our provider
     try:
         bucket = await run(alice, "import os; print(os.environ['AI_ACCESS_BUCKET'])")
         prelude = PRELUDE.format(bucket=bucket)
-        for k in (alice, bob):
+        for k in (alice, bob, minded):
             await run(k, prelude)
             keys = "print([v for v in ('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY') if v in os.environ])"
             assert await run(k, keys) == "[]"  # no key in the kernel: the endpoint's credentials
@@ -82,7 +87,13 @@ async def test_every_engine_reads_as_the_person_iam_refuses_bob_and_logout_stops
         refused = await each(bob, "write")
         assert all(str(w).startswith("refused:") for w in refused.values()), refused
 
+        use = "from jupyter_ai_access.engines.polars_credentials import use_for_polars"
+        await run(minded, f"{use}; provider = use_for_polars(seconds={POLARS_SECONDS})")
+        assert await run(minded, "print(attempt('polars', 'read'))") == str(ROWS)
+        assert await run(minded, "print(provider.fetches)") == "1"
+
         alice_browser.go("/hub/logout")
+        logged_out = time.monotonic()
         state, _ = await until(alice, lambda s: "ended" in s)
         assert "ended" in state, state
         # every engine object made anew, as a new kernel would make them (boto3's default
@@ -97,7 +108,19 @@ async def test_every_engine_reads_as_the_person_iam_refuses_bob_and_logout_stops
         assert after.pop("polars") == ROWS
         assert all(r != ROWS for r in after.values()), json.dumps(after, indent=1)
         assert "ended" in await probe(alice)
+        # ... unless the kernel gave Polars our provider: its next query after the minute it was
+        # given (here POLARS_SECONDS) is refused with the endpoint's "log in again" message
+        code = "_made.clear(); print(attempt('polars', 'read'))"
+        read = await run(minded, code)
+        while read == str(ROWS) and time.monotonic() - logged_out < POLARS_SECONDS + 30:
+            await asyncio.sleep(2)
+            read = await run(minded, code)
+        stopped = time.monotonic() - logged_out
+        # within the loop's bound: long before the 950 s Polars' own provider keeps them
+        assert "AWS access ended with your JupyterHub session" in read, read
+        print(f"Polars with the kernel's provider refused {stopped:.1f} s after the logout")
     finally:
         alice_browser.close()
         await alice.shutdown()
         await bob.shutdown()
+        await minded.shutdown()

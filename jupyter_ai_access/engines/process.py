@@ -75,6 +75,10 @@ def process_credentials(environ: Any = None, timeout: float = 15.0) -> dict[str,
             f"the Jupyter server's credentials endpoint cannot be reached ({type(e).__name__}):"
             " is the server still running?"
         ) from None
+    if not isinstance(body, dict) or body.get("error") or not body.get("AccessKeyId"):
+        # the session has ended (200 with the message where botocore reads the expiry)
+        reason = body.get("message") or body.get("error") if isinstance(body, dict) else None
+        raise CredentialsUnavailable(str(reason or "the credentials endpoint gave no credentials"))
     return {
         "Version": 1,
         "AccessKeyId": body["AccessKeyId"],
