@@ -38,8 +38,9 @@ import logging
 import os
 import warnings
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from enum import Enum
-from typing import Final, TypedDict
+from typing import Any, Final, TypedDict
 from urllib.parse import quote
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "Revocations",
     "SessionEnd",
     "TokenState",
+    "expiry_epoch",
     "fingerprint",
     "getenv",
     "hub_exchange_url",
@@ -340,6 +342,20 @@ class AWSContainerCredentials(TypedDict):
     SecretAccessKey: str
     Token: str
     Expiration: str
+
+
+def expiry_epoch(value: Any) -> float:
+    """An AWS expiry as seconds since the epoch: ISO 8601 text (STS, ``Expiration`` above; UTC
+    when it names no zone) or a number (the JSON protocol). Raises ValueError otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 class _ErrorRequired(TypedDict):

@@ -20,11 +20,12 @@ reads (the endpoint reuses the server's STS credentials: no AWS call). Polars ca
 
 from __future__ import annotations
 
+import contextlib
 import time
-from datetime import datetime
 from typing import Any
 
 from ..errors import AWSCredentialsError
+from ..protocol import expiry_epoch
 from .process import CredentialsUnavailable, process_credentials
 
 __all__ = ["KernelCredentialsForPolars", "use_for_polars"]
@@ -53,11 +54,8 @@ class KernelCredentialsForPolars:
             raise AWSCredentialsError(f"no AWS credentials for Polars: {e}") from None
         self.fetches += 1
         expiry = time.time() + self.seconds
-        try:
-            advertised = datetime.fromisoformat(str(answer["Expiration"]).replace("Z", "+00:00"))
-            expiry = min(expiry, advertised.timestamp())
-        except ValueError:
-            pass  # an expiry the endpoint did not write as ISO 8601: ours stands
+        with contextlib.suppress(ValueError):  # an expiry not in ISO 8601: ours stands
+            expiry = min(expiry, expiry_epoch(answer["Expiration"]))
         credentials = {
             "aws_access_key_id": answer["AccessKeyId"],
             "aws_secret_access_key": answer["SecretAccessKey"],

@@ -26,7 +26,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ...errors import AWSRefusedError, AWSUnavailableError
 from ...pooldesc.session_end import role_session_name
-from ...protocol import AWSContainerCredentials
+from ...protocol import AWSContainerCredentials, expiry_epoch
 
 __all__ = [
     "IssuedCredentials",
@@ -78,19 +78,6 @@ def unverified_claims(token: str) -> dict[str, Any]:
     except (IndexError, ValueError):
         return {}
     return claims if isinstance(claims, dict) else {}
-
-
-def _epoch(value: Any) -> float:
-    """An expiry as seconds since the epoch: ISO 8601 text (STS) or a number (JSON protocol)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.timestamp()
 
 
 async def _post(
@@ -182,7 +169,7 @@ async def assume_role_with_web_identity(
             got["AccessKeyId"],
             got["SecretAccessKey"],
             got["SessionToken"],
-            _epoch(got["Expiration"]),
+            expiry_epoch(got["Expiration"]),
             got.get("Arn", ""),
         )
     except (KeyError, ValueError):
@@ -243,7 +230,7 @@ async def identity_pool_credentials(
             str(creds["AccessKeyId"]),
             str(creds["SecretKey"]),
             str(creds["SessionToken"]),
-            _epoch(creds["Expiration"]),
+            expiry_epoch(creds["Expiration"]),
             identity_id,
         )
     except (KeyError, ValueError, TypeError):
