@@ -10,6 +10,14 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { needsLogin, stateLabel } from './item';
 import { ITokenStatus, TokenState } from './poller';
 
+/** Dismiss notification ``id`` if there is one (no id: none; never all); the id to keep. */
+function dismissed(id: string): string {
+  if (id) {
+    Notification.dismiss(id);
+  }
+  return '';
+}
+
 /** Notifies when the user has to act, and once more when all is well again. */
 export class Notifier {
   constructor(
@@ -23,8 +31,8 @@ export class Notifier {
       if (this._shownFor === status.state) {
         return;
       }
-      this._dismiss();
-      this._dismissWelcome();
+      this._id = dismissed(this._id);
+      this._welcomeId = dismissed(this._welcomeId);
       this._shownFor = status.state;
       const message =
         status.state === 'ended'
@@ -51,29 +59,16 @@ export class Notifier {
         }
       );
     } else if (this._shownFor !== null && status.state === 'fresh') {
-      this._dismiss();
+      this._id = dismissed(this._id);
       this._shownFor = null;
-      this._dismissWelcome(); // one "logged in again" at a time, however often it flickered
+      // one "logged in again" at a time, however often it flickered
+      this._welcomeId = dismissed(this._welcomeId);
       this._welcomeId = Notification.success(
         trans.__('Logged in again: your tokens are fresh.'),
         {
           autoClose: 5000
         }
       );
-    }
-  }
-
-  private _dismiss(): void {
-    if (this._id) {
-      Notification.dismiss(this._id);
-      this._id = '';
-    }
-  }
-
-  private _dismissWelcome(): void {
-    if (this._welcomeId) {
-      Notification.dismiss(this._welcomeId);
-      this._welcomeId = '';
     }
   }
 
